@@ -1,0 +1,75 @@
+"""Contracts: what a vendor documented, as data (`contracts/<vendor>/openapi.yaml` + `semantics.yaml`).
+
+OpenAPI holds paths, statuses, fields and types; `semantics.yaml` holds what OpenAPI cannot say:
+
+    endpoints:
+      "POST /authentication/v1/authenticate":
+        announced_removal: "2024-04-30"          # deprecation facts
+        replacement: "POST /authentication/v2/token"
+        expires_in: [1799]                       # documented token lifetimes (seconds)
+        rate_limit: {calls: 500, per_seconds: 60}
+        constants: {"200": {"$.token_type": "Bearer"}}   # JSON paths the docs fix to one value
+        headers: {"200": {"Cache-Control": "no-cache, no-store", "Pragma": "no-cache"}}
+    ambiguities:                                 # where the docs contradict themselves: reported every run
+      - {where: "...", text: "..."}
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from authcanary.errors import ConfigError
+from authcanary.findings import Ambiguity
+
+
+@dataclass(frozen=True)
+class Contract:
+    vendor: str
+    folder: Path
+    openapi: dict[str, Any]
+    semantics: dict[str, Any]
+
+    @property
+    def openapi_path(self) -> Path:
+        return self.folder / "openapi.yaml"
+
+    def endpoint(self, key: str) -> dict[str, Any]:
+        """Semantics of `"METHOD /path"`; empty when the contract says nothing more than OpenAPI."""
+        return self.semantics.get("endpoints", {}).get(key, {})
+
+    def ambiguities(self) -> list[Ambiguity]:
+        return [Ambiguity(where=item["where"], text=item["text"]) for item in self.semantics.get("ambiguities", [])]
+
+    def constants(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """`{"METHOD /path": {"status": {json path: value}}}` for the drift engine."""
+        return {key: spec["constants"] for key, spec in self.semantics.get("endpoints", {}).items()
+                if spec.get("constants")}
+
+
+def load_contract(contracts_dir: Path, vendor: str) -> Contract:
+    """Load and sanity-check one vendor's contract folder; a broken contract is a ConfigError."""
+    return _load(contracts_dir.resolve(), vendor)
+
+
+@lru_cache(maxsize=None)
+def _load(contracts_dir: Path, vendor: str) -> Contract:
+    folder = contracts_dir / vendor
+    documents = {}
+    for name in ("openapi.yaml", "semantics.yaml"):
+        path = folder / name
+        try:
+            documents[name] = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: contract file missing.", f"Restore contracts/{vendor}/ from git.") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc}).", "Fix the contract file.") from None
+        if not isinstance(documents[name], dict):
+            raise ConfigError(f"{path}: expected a mapping at the top.", "Fix the contract file.")
+    openapi = documents["openapi.yaml"]
+    if not str(openapi.get("openapi", "")).startswith("3.1"):
+        raise ConfigError(f"{folder / 'openapi.yaml'}: expected OpenAPI 3.1.", "Set `openapi: 3.1.0`.")
+    return Contract(vendor=vendor, folder=folder, openapi=openapi, semantics=documents["semantics.yaml"])

@@ -1,0 +1,67 @@
+"""What a run finds about each vendor, in the shape of summary.json's vendor entries (DESIGN.md)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Violation:
+    check: str
+    endpoint: str
+    expected: str
+    observed: str
+    severity: str = "breaking"
+    repro: str = ""
+
+
+@dataclass
+class Deprecation:
+    endpoint: str
+    announced_removal: str
+    observed: str
+    replacement: str
+    replacement_ok: bool | None
+
+
+@dataclass
+class Ambiguity:
+    where: str
+    text: str
+
+
+@dataclass
+class VendorFindings:
+    """Everything one vendor contributes to summary.json, except drift (added by the drift engine)."""
+
+    checks: dict[str, int] = field(default_factory=lambda: {"passed": 0, "failed": 0, "skipped": 0})
+    requests: int = 0
+    violations: list[Violation] = field(default_factory=list)
+    deprecations: list[Deprecation] = field(default_factory=list)
+    ambiguities: list[Ambiguity] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    unreachable: str | None = None
+
+    def add_violation(self, violation: Violation) -> None:
+        key = (violation.check, violation.endpoint, violation.observed)
+        if all((v.check, v.endpoint, v.observed) != key for v in self.violations):
+            self.violations.append(violation)
+
+    def add_deprecation(self, deprecation: Deprecation) -> None:
+        self.deprecations = [d for d in self.deprecations if d.endpoint != deprecation.endpoint]
+        self.deprecations.append(deprecation)
+
+    def add_note(self, note: str) -> None:
+        if note not in self.notes:
+            self.notes.append(note)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "checks": dict(self.checks),
+            "requests": self.requests,
+            "violations": [asdict(v) for v in self.violations],
+            "deprecations": [asdict(d) for d in self.deprecations],
+            "ambiguities": [asdict(a) for a in self.ambiguities],
+            "notes": list(self.notes),
+            "unreachable": self.unreachable,
+        }

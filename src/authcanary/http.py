@@ -1,0 +1,97 @@
+"""httpx clients bound to a vendor of a target: in-process ASGI for the embedded target, real HTTP otherwise.
+
+Every request a suite sends goes through `GuardedTransport`, which counts it, enforces the live-safety
+rules of DESIGN.md (request budget, pacing, honouring 429 Retry-After) and turns outages into
+`TargetUnreachable` so they are reported as such, never as violations.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+from authcanary.errors import TargetUnreachable
+
+#: request extension a suite sets when it wants to see a 429 itself (the rate-limit probe)
+RAW_429 = "authcanary.raw_429"
+#: consecutive 5xx answers that count as an outage rather than a behaviour
+SERVER_ERROR_STORM = 5
+MAX_RETRY_AFTER = 60.0
+
+
+class BudgetExhausted(Exception):
+    """The vendor's request budget for this run is spent; remaining tests that need requests are skipped."""
+
+
+@dataclass
+class VendorStats:
+    """What the run observed of one vendor's transport."""
+
+    requests: int = 0
+    consecutive_5xx: int = 0
+    unreachable: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class GuardedTransport(httpx.BaseTransport):
+    """Counts, paces and budgets requests; raises TargetUnreachable on outages."""
+
+    def __init__(self, inner: httpx.BaseTransport, vendor: str, stats: VendorStats, *, budget: int | None,
+                 min_interval: float = 0.0, sleep=time.sleep) -> None:
+        self.inner, self.vendor, self.stats = inner, vendor, stats
+        self.budget, self.min_interval, self.sleep = budget, min_interval, sleep
+        self._last_sent = 0.0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.stats.unreachable:
+            raise TargetUnreachable(self.vendor, self.stats.unreachable)
+        response = self._send(request)
+        if response.status_code == 429 and not request.extensions.get(RAW_429):
+            retry_after = _retry_after_seconds(response)
+            if retry_after is not None:
+                response.close()
+                self.sleep(min(retry_after, MAX_RETRY_AFTER))
+                response = self._send(request)
+        return response
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
+        if self.budget is not None and self.stats.requests >= self.budget:
+            raise BudgetExhausted(f"{self.vendor}: request budget of {self.budget} spent")
+        if self.min_interval:
+            wait = self._last_sent + self.min_interval - time.monotonic()
+            if wait > 0:
+                self.sleep(wait)
+            self._last_sent = time.monotonic()
+        self.stats.requests += 1
+        try:
+            response = self.inner.handle_request(request)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout, httpx.RemoteProtocolError) as exc:
+            self.stats.unreachable = f"{type(exc).__name__}: {exc or 'no answer'} ({request.url.scheme}://" \
+                                     f"{request.url.host}:{request.url.port or ''})"
+            raise TargetUnreachable(self.vendor, self.stats.unreachable) from exc
+        if response.status_code >= 500:
+            self.stats.consecutive_5xx += 1
+            if self.stats.consecutive_5xx >= SERVER_ERROR_STORM:
+                self.stats.unreachable = f"{SERVER_ERROR_STORM} consecutive 5xx answers (last: " \
+                                         f"{response.status_code})"
+        else:
+            self.stats.consecutive_5xx = 0
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _retry_after_seconds(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def bind_client(transport: httpx.BaseTransport, base_url: str, timeout: float = 15.0) -> httpx.Client:
+    """An httpx client whose relative URLs resolve under `base_url` (which may carry a path prefix)."""
+    return httpx.Client(transport=transport, base_url=base_url.rstrip("/") + "/", timeout=timeout,
+                        follow_redirects=False)

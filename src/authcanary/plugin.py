@@ -1,0 +1,463 @@
+"""The pytest plugin (entry point `authcanary`): binds suites to a target and collects what they find.
+
+Options: `--target NAME` (default `sim`), `--targets FILE`, `--vendor V` (repeatable), `--sim-profile P`,
+`--max-examples N`, `--authcanary-out DIR` (where `findings.json` and cassettes go).
+Markers: one per vendor (added automatically to tests under `suites/<vendor>/`) and `scenario`
+(deterministic request sequences, recorded as cassettes).
+Fixtures for suites: `client`, `target`, `sim`, `expect`, `report`, `contract`, `max_examples`.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from authcanary.contracts import Contract, load_contract
+from authcanary.errors import ConfigError, TargetUnreachable
+from authcanary.findings import VendorFindings, Violation
+from authcanary.http import BudgetExhausted, GuardedTransport, VendorStats, bind_client
+from authcanary.redact import redact_text
+from authcanary.registry import VENDORS
+from authcanary.repro import curl_command
+from authcanary.simulators.framework import CONTROL_PREFIX, Simulator
+from authcanary.targets import Target, VendorTarget, load_target
+
+SESSION = pytest.StashKey["CanarySession"]()
+VIOLATIONS = pytest.StashKey[list]()
+#: where `authcanary serve --vendor V` listens by default: curl repros of the embedded target point there
+SERVE_DEFAULT_URL = "http://127.0.0.1:8700"
+_current_session: "CanarySession | None" = None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("authcanary", "authcanary: run suites against a target")
+    group.addoption("--target", default="sim", help="target name in the targets file (default: sim)")
+    group.addoption("--targets", default="targets.toml", help="targets file (default: ./targets.toml)")
+    group.addoption("--vendor", action="append", default=[], help="only this vendor (repeatable)")
+    group.addoption("--sim-profile", default=None,
+                    help="embedded target only: simulator profile for every vendor (documented or a deviation)")
+    group.addoption("--max-examples", type=int, default=None, help="hypothesis examples per property test")
+    group.addoption("--authcanary-out", default=None, help="run folder: findings.json and cassettes/ go here")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, spec in VENDORS.items():
+        config.addinivalue_line("markers", f"{name}: checks of {spec.title}")
+    config.addinivalue_line("markers", "scenario: a deterministic request sequence, recorded as a cassette")
+    global _current_session
+    config.stash[SESSION] = _current_session = CanarySession(config)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    canary = config.stash[SESSION]
+    wanted = set(config.getoption("--vendor"))
+    kept, deselected = [], []
+    for item in items:
+        vendor = _vendor_of_path(Path(item.path), config.rootpath)
+        if vendor and not item.get_closest_marker(vendor):
+            item.add_marker(getattr(pytest.mark, vendor))
+        vendor = vendor or next((name for name in VENDORS if item.get_closest_marker(name)), None)
+        if vendor is None:
+            kept.append(item)
+            continue
+        if wanted and vendor not in wanted:
+            deselected.append(item)
+            continue
+        item.stash[VENDOR] = vendor
+        canary.vendors_seen.add(vendor)
+        kept.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
+VENDOR = pytest.StashKey[str]()
+
+
+def _vendor_of_path(path: Path, root: Path) -> str | None:
+    try:
+        parts = path.resolve().relative_to(root.resolve()).parts
+    except ValueError:
+        return None
+    return parts[1] if len(parts) > 2 and parts[0] == "suites" and parts[1] in VENDORS else None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    vendor = item.stash.get(VENDOR, None)
+    if vendor is None:
+        return
+    canary = item.config.stash[SESSION]
+    target = canary.target
+    if vendor not in target.vendors:
+        pytest.skip(f"{vendor} is not configured for target '{target.name}'")
+    if canary.stats[vendor].unreachable:
+        pytest.skip(f"{vendor} unreachable: {canary.stats[vendor].unreachable}")
+
+
+class ContractViolation(AssertionError):
+    """Raised at the end of a check that recorded violations through `expect`."""
+
+    @classmethod
+    def of(cls, violations: list[Violation]) -> "ContractViolation":
+        lines = "\n".join(f"- {v.check}: expected {v.expected}; observed {v.observed}" for v in violations)
+        return cls(f"{len(violations)} contract violation(s):\n{lines}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    try:
+        result = yield
+    finally:
+        vendor = item.stash.get(VENDOR, None)
+        for violation in item.stash.get(VIOLATIONS, []):
+            item.config.stash[SESSION].findings[vendor].add_violation(violation)
+    violations = item.stash.get(VIOLATIONS, [])
+    if violations:
+        raise ContractViolation.of(violations)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[pytest.TestReport]:
+    report = yield
+    vendor = item.stash.get(VENDOR, None)
+    if vendor is None or report.passed or report.skipped:
+        return report
+    canary = item.config.stash[SESSION]
+    outage = canary.stats[vendor].unreachable
+    if outage or (call.excinfo and call.excinfo.errisinstance((TargetUnreachable, BudgetExhausted))):
+        # An outage or a spent budget is not a behaviour of the vendor: the check did not run.
+        reason = f"{vendor} unreachable: {outage}" if outage else str(call.excinfo.value)
+        if not outage:
+            canary.findings[vendor].add_note(reason)
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {reason}")
+        return report
+    if report.when == "call" and not item.stash.get(VIOLATIONS, []):
+        # A failure no check recorded (an unexpected exception, a plain assert): still a finding, never lost.
+        message = canary.redact(vendor, _first_line(call.excinfo.exconly() if call.excinfo else report.longreprtext))
+        canary.findings[vendor].add_violation(Violation(check=item.name, endpoint="", expected="the check passes",
+                                                        observed=message))
+    return report
+
+
+def _first_line(text: str, limit: int = 400) -> str:
+    line = next((line for line in text.strip().splitlines() if line.strip()), "")
+    return line if len(line) <= limit else line[:limit] + "…"
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    canary = _current_session
+    if canary is None or report.nodeid not in canary.item_vendor:
+        return
+    checks = canary.findings[canary.item_vendor[report.nodeid]].checks
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        checks["passed" if report.passed else "skipped" if report.skipped else "failed"] += 1
+
+
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    canary = session.config.stash[SESSION]
+    canary.item_vendor = {item.nodeid: item.stash[VENDOR] for item in session.items if VENDOR in item.stash}
+
+
+def current_session() -> "CanarySession":
+    """The session of the running pytest (suites use it at import time, e.g. for hypothesis settings)."""
+    if _current_session is None:
+        raise RuntimeError("authcanary plugin is not active")
+    return _current_session
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    global _current_session
+    canary = session.config.stash.get(SESSION, None)
+    if canary is not None:
+        canary.finish()
+    _current_session = None
+
+
+class CanarySession:
+    """Per pytest session: the resolved target, one transport per vendor, and the findings so far."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.root = Path(config.rootpath)
+        self.out = Path(config.getoption("--authcanary-out")) if config.getoption("--authcanary-out") else None
+        self.vendors_seen: set[str] = set()
+        self.item_vendor: dict[str, str] = {}
+        self.findings: dict[str, VendorFindings] = {name: VendorFindings() for name in VENDORS}
+        self.stats: dict[str, VendorStats] = {name: VendorStats() for name in VENDORS}
+        self._target: Target | None = None
+        self._simulators: dict[str, Simulator] = {}
+        self._inner: dict[str, httpx.BaseTransport] = {}
+        self._closers: list[Any] = []
+
+    @property
+    def target(self) -> Target:
+        if self._target is None:
+            path = Path(self.config.getoption("--targets"))
+            try:
+                self._target = load_target(path if path.is_absolute() else Path.cwd() / path,
+                                           self.config.getoption("--target"))
+            except ConfigError as exc:
+                raise pytest.UsageError(str(exc)) from None
+        return self._target
+
+    def vendor_target(self, vendor: str) -> VendorTarget:
+        return self.target.vendors[vendor]
+
+    def contract(self, vendor: str) -> Contract:
+        return load_contract(self.root / "contracts", vendor)
+
+    def secrets(self, vendor: str) -> dict[str, str]:
+        """Secret value -> the shell variable a repro uses in its place."""
+        vendor_target = self.vendor_target(vendor)
+        spec = VENDORS[vendor]
+        names = {}
+        for key in spec.secret_keys:
+            value = vendor_target.settings.get(key)
+            if value:
+                names[str(value)] = vendor_target.secret_env.get(str(value), f"{vendor}_{key}".upper())
+        return names
+
+    def redact(self, vendor: str, text: str) -> str:
+        """`text` without secret values or tokens, for findings, reports and logs."""
+        return redact_text(text, self.secrets(vendor) if vendor in self.target.vendors else {})
+
+    def simulator(self, vendor: str) -> Simulator:
+        """The in-process simulator of the embedded target (one per session, reset before each test)."""
+        if vendor not in self._simulators:
+            vendor_target = self.vendor_target(vendor)
+            profile = self.config.getoption("--sim-profile") or vendor_target.profile
+            try:
+                self._simulators[vendor] = VENDORS[vendor].simulator_class()(
+                    profile=profile, options=vendor_target.settings.get("options"), settings=vendor_target.settings)
+            except ValueError as exc:
+                raise pytest.UsageError(str(exc)) from None
+        return self._simulators[vendor]
+
+    def base_url(self, vendor: str) -> str:
+        vendor_target = self.vendor_target(vendor)
+        return vendor_target.base_url or f"http://{vendor}.sim"
+
+    def inner_transport(self, vendor: str) -> httpx.BaseTransport:
+        """The raw transport to the vendor: in-process ASGI for the embedded target, real HTTP otherwise."""
+        if vendor not in self._inner:
+            vendor_target = self.vendor_target(vendor)
+            if vendor_target.embedded:
+                with warnings.catch_warnings():
+                    # starlette nudges towards httpx2; httpx is what the rest of the harness (and vcrpy) speak.
+                    warnings.simplefilter("ignore")
+                    from starlette.testclient import TestClient
+
+                test_client = TestClient(self.simulator(vendor).app(), base_url=self.base_url(vendor),
+                                         raise_server_exceptions=False)
+                test_client.__enter__()  # one event-loop portal for the session instead of one per request
+                self._closers.append(lambda tc=test_client: tc.__exit__(None, None, None))
+                # TestClient is an httpx.Client; its transport runs the ASGI app in-process.
+                self._inner[vendor] = test_client._transport
+            else:
+                self._inner[vendor] = httpx.HTTPTransport(retries=0)
+        return self._inner[vendor]
+
+    def client(self, vendor: str, wrap=None) -> httpx.Client:
+        """A suite's client: guarded (counted, budgeted, paced); `wrap` adds e.g. recording around the wire."""
+        vendor_target = self.vendor_target(vendor)
+        settings = vendor_target.settings
+        inner = self.inner_transport(vendor)
+        if wrap is not None:
+            inner = wrap(inner)
+        live = not vendor_target.embedded
+        guarded = GuardedTransport(
+            inner, vendor, self.stats[vendor],
+            budget=settings.get("request_budget") if live and not vendor_target.simulated else None,
+            min_interval=60.0 / settings["rate_limit_per_minute"] if live and not vendor_target.simulated else 0.0)
+        return bind_client(guarded, self.base_url(vendor), timeout=settings.get("timeout", 15.0))
+
+    def control(self, vendor: str) -> "SimulatorControl":
+        """The simulator control plane, in-process or over HTTP alike; not counted as vendor requests."""
+        return SimulatorControl(bind_client(self.inner_transport(vendor), self.base_url(vendor)))
+
+    def max_examples(self, vendor: str) -> int:
+        if vendor not in self.target.vendors:
+            return 1  # the vendor's tests are skipped anyway
+        return self.config.getoption("--max-examples") or self.vendor_target(vendor).settings["max_examples"]
+
+    def hypothesis_settings(self, vendor: str) -> "hypothesis.settings":
+        """Deterministic hypothesis settings sized for the target (far fewer examples on live vendors)."""
+        import hypothesis
+
+        return hypothesis.settings(
+            max_examples=self.max_examples(vendor), derandomize=True, database=None, deadline=None,
+            report_multiple_bugs=False, phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate,
+                                                hypothesis.Phase.shrink],
+            suppress_health_check=list(hypothesis.HealthCheck))
+
+    def finish(self) -> None:
+        for close in self._closers:
+            close()
+        if self.out is None or self._target is None:
+            return
+        vendors: dict[str, Any] = {}
+        for vendor in sorted(self.vendors_seen):
+            findings = self.findings[vendor]
+            if vendor in self.target.vendors:
+                findings.requests = self.stats[vendor].requests
+                findings.unreachable = self.stats[vendor].unreachable
+                findings.ambiguities = self.contract(vendor).ambiguities()
+            vendors[vendor] = findings.as_dict()
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "findings.json").write_text(json.dumps({"vendors": vendors}, indent=2), encoding="utf-8")
+
+
+class SimulatorControl:
+    """Drives a simulator's `/__authcanary__/` control plane (clock, faults, reset)."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+
+    def _post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self.client.post(f"{CONTROL_PREFIX}/{path}", json=body or {})
+        if response.status_code != 200:
+            raise RuntimeError(f"simulator control {path} failed: {response.status_code} {response.text[:200]}")
+        return response.json()
+
+    def info(self) -> dict[str, Any]:
+        response = self.client.get(f"{CONTROL_PREFIX}/info")
+        response.raise_for_status()
+        return response.json()
+
+    def reset(self) -> None:
+        self._post("reset")
+
+    def advance(self, seconds: float) -> float:
+        """Move the virtual clock forward; returns the new virtual time."""
+        return self._post("clock", {"advance": seconds})["now"]
+
+    def fault(self, status: int, count: int = 1) -> None:
+        self._post("fault", {"status": status, "count": count})
+
+
+class Expect:
+    """Soft assertions that record contract violations (with a curl repro) and fail the test at its end."""
+
+    def __init__(self, canary: CanarySession, vendor: str, item: pytest.Item) -> None:
+        self.canary, self.vendor, self.item = canary, vendor, item
+        self.base_url = canary.base_url(vendor)
+        self.repro_url = SERVE_DEFAULT_URL if canary.vendor_target(vendor).embedded else self.base_url
+
+    def that(self, ok: bool, check: str, *, response: httpx.Response | None = None, endpoint: str = "",
+             expected: str = "", observed: str = "", severity: str = "breaking") -> bool:
+        """Record a violation of `check` unless `ok`; returns `ok` so callers can stop early."""
+        if ok:
+            return True
+        repro = ""
+        if response is not None:
+            endpoint = endpoint or self.endpoint(response.request)
+            repro = curl_command(response.request, self.canary.secrets(self.vendor), self.repro_url)
+            if self.canary.vendor_target(self.vendor).embedded:
+                profile = self.canary.simulator(self.vendor).profile
+                repro = f"# authcanary serve --vendor {self.vendor} --profile {profile}\n{repro}"
+        violation = Violation(check=check, endpoint=endpoint, expected=self.canary.redact(self.vendor, expected),
+                              observed=self.canary.redact(self.vendor, observed), severity=severity,
+                              repro=self.canary.redact(self.vendor, repro))
+        self.item.stash.setdefault(VIOLATIONS, []).append(violation)
+        return False
+
+    @contextmanager
+    def example(self) -> Iterator[None]:
+        """One hypothesis example: its violations replace the previous example's and fail the example.
+
+        Hypothesis replays the minimal failing example last, so what remains is the minimal reproduction."""
+        self.item.stash[VIOLATIONS] = []
+        yield
+        if self.item.stash[VIOLATIONS]:
+            raise ContractViolation.of(self.item.stash[VIOLATIONS])
+
+    def status(self, response: httpx.Response, expected: int | set[int], check: str) -> bool:
+        allowed = {expected} if isinstance(expected, int) else set(expected)
+        return self.that(response.status_code in allowed, check, response=response,
+                         expected=f"status {' or '.join(map(str, sorted(allowed)))}",
+                         observed=f"status {response.status_code}: {response.text[:300]}")
+
+    def json_object(self, response: httpx.Response, check: str) -> dict[str, Any] | None:
+        """The body as a JSON object, or None after recording a violation."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        ok = isinstance(body, dict)
+        self.that(ok, check, response=response, expected="a JSON object body",
+                  observed=f"{response.headers.get('content-type', 'no content-type')}: {response.text[:200]!r}")
+        return body if ok else None
+
+    def endpoint(self, request: httpx.Request) -> str:
+        prefix = httpx.URL(self.base_url).path.rstrip("/")
+        path = request.url.path
+        return f"{request.method} {path[len(prefix):] if prefix and path.startswith(prefix) else path}"
+
+
+# -- fixtures -------------------------------------------------------------------------------------------------
+@pytest.fixture
+def vendor(request: pytest.FixtureRequest) -> str:
+    """The vendor of the test (from its marker or its `suites/<vendor>/` folder)."""
+    name = request.node.stash.get(VENDOR, None)
+    if name is None:
+        raise pytest.UsageError(f"{request.node.nodeid}: not a vendor suite (mark it or put it in suites/<vendor>/)")
+    return name
+
+
+@pytest.fixture
+def canary(request: pytest.FixtureRequest) -> CanarySession:
+    return request.config.stash[SESSION]
+
+
+@pytest.fixture
+def target(canary: CanarySession, vendor: str) -> VendorTarget:
+    return canary.vendor_target(vendor)
+
+
+@pytest.fixture
+def sim(canary: CanarySession, vendor: str, target: VendorTarget) -> SimulatorControl:
+    """Simulator control (time travel, faults); tests that need it are skipped on live targets."""
+    if not target.simulated:
+        pytest.skip("needs a simulator (time travel or fault injection): not done against a live vendor")
+    return canary.control(vendor)
+
+
+@pytest.fixture
+def client(request: pytest.FixtureRequest, canary: CanarySession, vendor: str, target: VendorTarget
+           ) -> Iterator[httpx.Client]:
+    """An httpx client bound to the vendor; the simulator (if any) starts each test fresh."""
+    if target.simulated:
+        canary.control(vendor).reset()
+    with canary.client(vendor) as http:
+        yield http
+
+
+@pytest.fixture
+def expect(request: pytest.FixtureRequest, canary: CanarySession, vendor: str) -> Expect:
+    return Expect(canary, vendor, request.node)
+
+
+@pytest.fixture
+def report(canary: CanarySession, vendor: str) -> VendorFindings:
+    """Where suites put deprecations and notes (violations go through `expect`)."""
+    return canary.findings[vendor]
+
+
+@pytest.fixture
+def contract(canary: CanarySession, vendor: str) -> Contract:
+    return canary.contract(vendor)
+
+
+@pytest.fixture
+def max_examples(canary: CanarySession, vendor: str) -> int:
+    return canary.max_examples(vendor)
+

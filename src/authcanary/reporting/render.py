@@ -1,0 +1,573 @@
+"""Render a run's ``summary.json`` (schema ``authcanary.summary/1``) as ``report.html`` and ``report.md``.
+
+The summary is normalised into a view model here (sorting, counting, verdict wording, time formatting),
+so the templates only lay it out. Every value in a summary may come from a vendor's response, so:
+
+* HTML is rendered with Jinja autoescaping on; no vendor value is ever placed in an attribute.
+* Markdown is rendered with "escape by default": a ``finalize`` hook escapes every ``{{ ... }}`` output
+  for inline Markdown (pipes, HTML, emphasis, links, math, newlines) unless a filter already produced
+  a safe :class:`markupsafe.Markup` (code spans, fenced blocks).
+
+The renderer is lenient: a malformed or partial summary still produces a readable report (reports are
+written at the very end of a run, a crash here would lose everything the run found).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+__all__ = [
+    "SCHEMA",
+    "TRUNCATE_AT",
+    "build_context",
+    "render_html",
+    "render_markdown",
+    "write_reports",
+]
+
+SCHEMA = "authcanary.summary/1"
+#: Long values are cut to this many characters in tables (Markdown) and previews (HTML).
+TRUNCATE_AT = 300
+ELLIPSIS = "\u2026"
+
+SEVERITY_ORDER = ("breaking", "warning", "info")
+SEVERITY_LABELS = {"breaking": "Breaking", "warning": "Warning", "info": "Info"}
+
+# status -> (label, css class, html symbol, markdown symbol)
+STATUS_STYLES: dict[str, tuple[str, str, str, str]] = {
+    "ok": ("OK", "ok", "\u2713", "\u2705"),
+    "violations": ("Violations", "bad", "\u2717", "\u274c"),
+    "drift": ("Drift", "warn", "\u25b2", "\u26a0\ufe0f"),
+    "unreachable": ("Unreachable", "down", "\u2298", "\U0001f50c"),
+    "skipped": ("Skipped", "neutral", "\u2013", "\u23ed\ufe0f"),
+}
+UNKNOWN_STATUS = ("Unknown", "neutral", "?", "\u2754")
+
+SEVERITY_STYLES: dict[str, tuple[str, str, str]] = {
+    # severity -> (css class, html symbol, markdown symbol)
+    "breaking": ("bad", "\u2717", "\U0001f534"),
+    "warning": ("warn", "\u25b2", "\U0001f7e0"),
+    "info": ("info", "i", "\U0001f535"),
+}
+UNKNOWN_SEVERITY = ("neutral", "?", "\u26aa")
+
+# exit code -> (headline, css class, html symbol, markdown symbol)
+VERDICTS: dict[int, tuple[str, str, str, str]] = {
+    0: ("Compliant", "ok", "\u2713", "\u2705"),
+    1: ("Not compliant", "bad", "\u2717", "\u274c"),
+    2: ("Configuration error", "warn", "!", "\u26a0\ufe0f"),
+    3: ("Target unreachable", "down", "\u2298", "\U0001f50c"),
+}
+
+_FALLBACK_FIELD = {
+    "violations": "observed",
+    "drift": "current",
+    "deprecations": "observed",
+    "ambiguities": "text",
+}
+
+
+# --------------------------------------------------------------------------- value helpers
+
+
+def _text(value: Any) -> str | None:
+    """A summary value as display text; ``None`` stays ``None`` (meaning: not recorded / absent)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    try:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return 0
+    return 0
+
+
+def _entries(value: Any, kind: str) -> list[dict[str, Any]]:
+    """A list of finding dicts; malformed entries are kept (as text), never silently dropped."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        value = [value]
+    out: list[dict[str, Any]] = []
+    for item in value:
+        if isinstance(item, dict):
+            out.append(item)
+        else:
+            out.append({_FALLBACK_FIELD[kind]: _text(item)})
+    return out
+
+
+def _notes(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        value = [value]
+    return [t for t in (_text(v) for v in value) if t is not None and t.strip()]
+
+
+def truncate(value: Any, limit: int = TRUNCATE_AT) -> str:
+    """Cut ``value`` to about ``limit`` characters, preferring a word boundary, and add an ellipsis."""
+    text = _text(value) or ""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = max(cut.rfind(" "), cut.rfind("\n"))
+    if space >= limit * 0.8:
+        cut = cut[:space]
+    return cut.rstrip() + ELLIPSIS
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    raw = value.strip()
+    if raw.endswith(("Z", "z")):
+        raw = raw[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)  # the schema's timestamps are UTC
+    return parsed.astimezone(timezone.utc)
+
+
+def _format_time(value: Any) -> str:
+    parsed = _parse_time(value)
+    if parsed is not None:
+        return parsed.strftime("%Y-%m-%d %H:%M:%S UTC")
+    text = _text(value)
+    return text if text else "not recorded"
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or seconds < 0:
+        return "unknown"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    total = int(round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min {secs:02d} s"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+def _plural(count: int, singular: str, plural: str | None = None) -> str:
+    return f"{count} {singular if count == 1 else (plural or singular + 's')}"
+
+
+def _join_words(parts: list[str]) -> str:
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _severity_rank(severity: str) -> int:
+    try:
+        return SEVERITY_ORDER.index(severity)
+    except ValueError:
+        return len(SEVERITY_ORDER)
+
+
+def _severity(value: Any) -> dict[str, str]:
+    key = (_text(value) or "").strip().lower()
+    css, symbol, md_symbol = SEVERITY_STYLES.get(key, UNKNOWN_SEVERITY)
+    label = SEVERITY_LABELS.get(key) or (key.capitalize() if key else "Unspecified")
+    return {"key": key or "unspecified", "label": label, "css": css, "symbol": symbol, "md_symbol": md_symbol}
+
+
+def _status(value: Any) -> dict[str, str]:
+    key = (_text(value) or "").strip().lower()
+    label, css, symbol, md_symbol = STATUS_STYLES.get(key, UNKNOWN_STATUS)
+    if key and key not in STATUS_STYLES:
+        label = key.capitalize()
+    return {"key": key or "unknown", "label": label, "css": css, "symbol": symbol, "md_symbol": md_symbol}
+
+
+def _github_slug(text: str, taken: dict[str, int]) -> str:
+    """The anchor GitHub/GitLab give a heading with this text (with their -1, -2 de-duplication)."""
+    slug = re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
+    count = taken.get(slug, 0)
+    taken[slug] = count + 1
+    return slug if count == 0 else f"{slug}-{count}"
+
+
+# --------------------------------------------------------------------------- view model
+
+
+def _violation(raw: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "check": _text(raw.get("check")) or "(unnamed check)",
+        "endpoint": _text(raw.get("endpoint")) or "",
+        "expected": _text(raw.get("expected")),
+        "observed": _text(raw.get("observed")),
+        "severity": _severity(raw.get("severity")),
+        "repro": _text(raw.get("repro")) or "",
+    }
+
+
+def _drift(raw: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "key": _text(raw.get("key")) or "",
+        "kind": _text(raw.get("kind")) or "",
+        "path": _text(raw.get("path")) or "",
+        "baseline": _text(raw.get("baseline")),
+        "current": _text(raw.get("current")),
+        "severity": _severity(raw.get("severity")),
+    }
+
+
+def _deprecation(raw: dict[str, Any], run_day: date | None) -> dict[str, Any]:
+    removal = _text(raw.get("announced_removal"))
+    removal_passed = False
+    if removal and run_day is not None:
+        try:
+            removal_passed = date.fromisoformat(removal.strip()[:10]) < run_day
+        except ValueError:
+            removal_passed = False
+    ok = raw.get("replacement_ok")
+    if ok is True:
+        replacement_state = {"label": "works", "css": "ok", "symbol": "\u2713", "md_symbol": "\u2705"}
+    elif ok is False:
+        replacement_state = {"label": "fails", "css": "bad", "symbol": "\u2717", "md_symbol": "\u274c"}
+    else:
+        replacement_state = {"label": "not checked", "css": "neutral", "symbol": "\u2013", "md_symbol": ""}
+    return {
+        "endpoint": _text(raw.get("endpoint")) or "",
+        "announced_removal": removal,
+        "removal_passed": removal_passed,
+        "observed": _text(raw.get("observed")),
+        "replacement": _text(raw.get("replacement")),
+        "replacement_ok": replacement_state,
+    }
+
+
+def _ambiguity(raw: dict[str, Any]) -> dict[str, Any]:
+    return {"where": _text(raw.get("where")) or "", "text": _text(raw.get("text"))}
+
+
+def _vendor(name: str, raw: Any, index: int, md_slugs: dict[str, int], run_day: date | None) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raw = {"error": f"malformed vendor entry in summary: {_text(raw)}"}
+    status = _status(raw.get("status"))
+    checks_raw = raw.get("checks") if isinstance(raw.get("checks"), dict) else {}
+    checks = {k: _int(checks_raw.get(k)) for k in ("passed", "failed", "skipped")}
+
+    violations = [_violation(v) for v in _entries(raw.get("violations"), "violations")]
+    violations.sort(key=lambda v: (_severity_rank(v["severity"]["key"]), v["check"].lower(), v["endpoint"]))
+
+    drift = [_drift(d) for d in _entries(raw.get("drift"), "drift")]
+    drift.sort(key=lambda d: (_severity_rank(d["severity"]["key"]), d["key"], d["path"], d["kind"]))
+    groups: list[dict[str, Any]] = []
+    for item in drift:
+        if not groups or groups[-1]["severity"]["key"] != item["severity"]["key"]:
+            groups.append({"severity": item["severity"], "entries": []})
+        groups[-1]["entries"].append(item)
+    drift_by_severity = {sev: 0 for sev in SEVERITY_ORDER}
+    for item in drift:
+        if item["severity"]["key"] in drift_by_severity:
+            drift_by_severity[item["severity"]["key"]] += 1
+
+    deprecations = [_deprecation(d, run_day) for d in _entries(raw.get("deprecations"), "deprecations")]
+    deprecations.sort(key=lambda d: d["endpoint"])
+    ambiguities = [_ambiguity(a) for a in _entries(raw.get("ambiguities"), "ambiguities")]
+
+    if status["key"] == "skipped":
+        not_run = "vendor skipped: no checks ran"
+    elif status["key"] == "unreachable":
+        not_run = "vendor unreachable: checks could not run"
+    else:
+        not_run = ""
+
+    error = _text(raw.get("error"))
+    return {
+        "name": name,
+        "anchor": f"vendor-{index}-" + (re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-") or "x"),
+        "md_anchor": Markup(_github_slug(name, md_slugs)),  # only word characters and hyphens
+        "status": status,
+        "checks": checks,
+        "requests": _int(raw.get("requests")),
+        "violations": violations,
+        "violations_breaking": sum(1 for v in violations if v["severity"]["key"] == "breaking"),
+        "drift": drift,
+        "drift_groups": groups,
+        "drift_by_severity": drift_by_severity,
+        "deprecations": deprecations,
+        "ambiguities": ambiguities,
+        "notes": _notes(raw.get("notes")),
+        "error": error if error and error.strip() else None,
+        "not_run": not_run,
+    }
+
+
+def _verdict(exit_code: Any, vendors: list[dict[str, Any]]) -> dict[str, Any]:
+    code = exit_code if isinstance(exit_code, int) and not isinstance(exit_code, bool) else None
+    n_viol = sum(len(v["violations"]) for v in vendors)
+    n_breaking = sum(v["drift_by_severity"]["breaking"] for v in vendors)
+    n_other_drift = sum(len(v["drift"]) for v in vendors) - n_breaking
+    if code in VERDICTS:
+        headline, css, symbol, md_symbol = VERDICTS[code]
+    else:
+        headline, css, symbol, md_symbol = ("Unknown outcome", "neutral", "?", "\u2754")
+
+    if code == 0:
+        detail = "All checks agree with the documented behaviour and no breaking drift was found."
+        if n_other_drift:
+            detail += f" {_plural(n_other_drift, 'non-breaking drift change')} listed for review."
+    elif code == 1:
+        parts = []
+        if n_viol:
+            parts.append(_plural(n_viol, "contract violation"))
+        if n_breaking:
+            parts.append(_plural(n_breaking, "breaking drift change"))
+        affected = [v["name"] for v in vendors if v["violations"] or v["drift_by_severity"]["breaking"]]
+        if parts:
+            detail = f"{_join_words(parts)} found"
+            if affected:
+                detail += f" ({_join_words(affected)})"
+            detail += "."
+        else:
+            detail = "Contract violations or breaking drift were found."
+    elif code == 2:
+        detail = ("The run stopped on a usage or configuration error, so results are incomplete. "
+                  "See the notes for the file, the key and what to do.")
+    elif code == 3:
+        down = [v["name"] for v in vendors if v["status"]["key"] == "unreachable"]
+        who = _join_words(down) if down else "The target"
+        detail = (f"{who} could not be reached. This is an outage (connection, timeouts or server errors), "
+                  "not a contract violation and not drift.")
+    elif code is None:
+        detail = "The summary records no exit code."
+    else:
+        detail = f"Exit code {code} is not one authcanary defines."
+    return {"code": code, "headline": headline, "css": css, "symbol": symbol, "md_symbol": md_symbol,
+            "detail": detail}
+
+
+def build_context(summary: dict[str, Any]) -> dict[str, Any]:
+    """Normalise a summary dict into the view model both templates render."""
+    if not isinstance(summary, dict):
+        summary = {"notes": [f"summary is not a JSON object: {_text(summary)}"]}
+    notes = _notes(summary.get("notes"))
+    schema = _text(summary.get("schema"))
+    if schema != SCHEMA:
+        notes.insert(0, f"summary schema is {schema!r}, this report renders {SCHEMA!r}: "
+                        "some information may be missing")
+
+    started = _parse_time(summary.get("started"))
+    finished = _parse_time(summary.get("finished"))
+    duration = (finished - started).total_seconds() if started and finished else None
+    run_day = (started or finished).date() if (started or finished) else None
+
+    raw_vendors = summary.get("vendors")
+    if raw_vendors is None:
+        raw_vendors = {}
+    if not isinstance(raw_vendors, dict):
+        notes.append(f"summary 'vendors' is not an object and was ignored: {truncate(raw_vendors)}")
+        raw_vendors = {}
+    md_slugs: dict[str, int] = {}
+    for fixed in ("authcanary report", "notes", "overview"):
+        md_slugs[fixed] = 1  # headings that come before the vendor sections in report.md
+    vendors = [
+        _vendor(str(name), raw_vendors[name], i, md_slugs, run_day)
+        for i, name in enumerate(sorted(raw_vendors, key=lambda n: (str(n).lower(), str(n))), start=1)
+    ]
+
+    totals = {
+        "vendors": len(vendors),
+        "passed": sum(v["checks"]["passed"] for v in vendors),
+        "failed": sum(v["checks"]["failed"] for v in vendors),
+        "skipped": sum(v["checks"]["skipped"] for v in vendors),
+        "requests": sum(v["requests"] for v in vendors),
+        "violations": sum(len(v["violations"]) for v in vendors),
+        "drift": sum(len(v["drift"]) for v in vendors),
+        "drift_breaking": sum(v["drift_by_severity"]["breaking"] for v in vendors),
+        "deprecations": sum(len(v["deprecations"]) for v in vendors),
+        "ambiguities": sum(len(v["ambiguities"]) for v in vendors),
+    }
+    error = _text(summary.get("error"))
+    target = _text(summary.get("target")) or "(unknown target)"
+    return {
+        "schema": schema or "(none)",
+        "target": target,
+        "started": _format_time(summary.get("started")),
+        "finished": _format_time(summary.get("finished")),
+        "duration": format_duration(duration),
+        "exit_code": summary.get("exit_code"),
+        "verdict": _verdict(summary.get("exit_code"), vendors),
+        "notes": notes,
+        "error": error if error and error.strip() else None,
+        "vendors": vendors,
+        "totals": totals,
+        "truncate_at": TRUNCATE_AT,
+    }
+
+
+# --------------------------------------------------------------------------- Markdown escaping
+
+_MD_ALWAYS = re.compile(r"([\\`*\[\]~$|])")
+_MD_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+_MD_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
+_MD_LINE_START = re.compile(r"^([#>+=-]|\d+[.)])")
+_NEWLINES = re.compile(r"\r\n|\r|\n")
+
+
+def md_text(value: Any, limit: int | None = None) -> Markup:
+    """Inline Markdown text safe in a table cell, a list item or a paragraph (GitHub and GitLab)."""
+    text = _text(value)
+    if text is None:
+        return Markup("\u2014")
+    if limit is not None:
+        text = truncate(text, limit)
+    text = text.strip().replace("\t", " ")
+    text = _MD_ENTITY.sub("&amp;", text)
+    text = text.replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_ALWAYS.sub(r"\\\1", text)
+    text = _MD_UNDERSCORE.sub(r"\\_", text)
+    lines = [_MD_LINE_START.sub(lambda m: "\\" + m.group(0) if len(m.group(0)) == 1
+                                else m.group(0)[:-1] + "\\" + m.group(0)[-1], line.strip())
+             for line in _NEWLINES.split(text)]
+    return Markup("<br>".join(lines))
+
+
+def md_code(value: Any, table: bool = True, limit: int | None = None) -> Markup:
+    """A Markdown code span; ``table=True`` escapes pipes the way GFM tables need (inside and out of spans)."""
+    text = _text(value)
+    if text is None:
+        return Markup("\u2014")
+    if limit is not None:
+        text = truncate(text, limit)
+    text = _NEWLINES.sub(" \u21b5 ", text).replace("\t", " ")
+    if text == "":
+        return Markup("(empty)")
+    if table:
+        text = text.replace("|", "\\|")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if (text.startswith("`") or text.endswith("`") or text.startswith(" ")) else ""
+    return Markup(f"{fence}{pad}{text}{pad}{fence}")
+
+
+def md_fence(value: Any, lang: str = "") -> Markup:
+    """A fenced code block, its fence longer than any backtick run inside."""
+    text = (_text(value) or "").replace("\r\n", "\n").replace("\r", "\n").rstrip("\n")
+    longest = max((len(run) for run in re.findall(r"`{3,}", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return Markup(f"{fence}{lang}\n{text}\n{fence}")
+
+
+def md_empty(text: str, vendor: dict[str, Any]) -> Markup:
+    """An empty section's wording, with why nothing ran when the vendor was skipped or unreachable."""
+    out = md_text(text)
+    if vendor.get("not_run"):
+        out = Markup(f"{out} _({md_text(vendor['not_run'])})_")
+    return out
+
+
+def _md_finalize(value: Any) -> Any:
+    if isinstance(value, Markup):
+        return value
+    return md_text(value)
+
+
+# --------------------------------------------------------------------------- environments
+
+
+def _environment(markdown: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("authcanary.reporting", "templates"),
+        autoescape=not markdown,
+        finalize=_md_finalize if markdown else None,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["truncate_value"] = truncate
+    env.filters["md"] = md_text
+    env.filters["md_code"] = md_code
+    env.filters["md_fence"] = md_fence
+    env.filters["plural"] = _plural
+    env.globals["md_empty"] = md_empty
+    return env
+
+
+_ENVIRONMENTS: dict[bool, jinja2.Environment] = {}
+
+
+def _env(markdown: bool) -> jinja2.Environment:
+    if markdown not in _ENVIRONMENTS:
+        _ENVIRONMENTS[markdown] = _environment(markdown)
+    return _ENVIRONMENTS[markdown]
+
+
+def render_html(summary: dict[str, Any]) -> str:
+    """The self-contained HTML report for ``summary`` (inline CSS, no external resources)."""
+    return _env(False).get_template("report.html.j2").render(**build_context(summary))
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    """The Markdown report for ``summary`` (GitHub/GitLab flavoured)."""
+    text = _env(True).get_template("report.md.j2").render(**build_context(summary))
+    return re.sub(r"\n{3,}", "\n\n", text).rstrip("\n") + "\n"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so a reader never sees half a report."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; reports are ordinary, shareable files (CI artifacts)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_reports(run_dir: Path, summary: dict[str, Any]) -> list[Path]:
+    """Write ``report.html`` and ``report.md`` into ``run_dir`` and return their paths (HTML first)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    html_text = render_html(summary)
+    md_text_ = render_markdown(summary)
+    html_path = run_dir / "report.html"
+    md_path = run_dir / "report.md"
+    _write_atomic(html_path, html_text)
+    _write_atomic(md_path, md_text_)
+    return [html_path, md_path]

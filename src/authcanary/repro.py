@@ -1,0 +1,59 @@
+"""curl reproductions of a request, with every secret replaced by a shell variable (never the value)."""
+from __future__ import annotations
+
+import base64
+import binascii
+import shlex
+from urllib.parse import quote
+
+import httpx
+
+_SKIPPED_HEADERS = {"host", "content-length", "accept-encoding", "connection", "user-agent", "accept"}
+
+
+def curl_command(request: httpx.Request, secrets: dict[str, str], base_url: str | None = None) -> str:
+    """A copy-pasteable curl for `request`; each value in `secrets` is replaced by `$NAME` (value -> NAME).
+
+    `base_url` replaces the request's scheme and host (an in-process simulator has no real host)."""
+    url = str(request.url)
+    if base_url:
+        url = base_url.rstrip("/") + request.url.raw_path.decode("ascii")
+    parts = ["curl", "-i", "-X", request.method, _masked(url, secrets)]
+    for name, value in request.headers.items():
+        if name.lower() in _SKIPPED_HEADERS:
+            continue
+        if name.lower() == "authorization":
+            parts += _authorization(value, secrets)
+            continue
+        parts += ["-H", _masked(f"{name}: {value}", secrets)]
+    body = request.content.decode("utf-8", "replace") if request.content else ""
+    if body:
+        parts += ["--data-raw", _masked(body, secrets)]
+    return " ".join(_quote(part) for part in parts)
+
+
+def _authorization(value: str, secrets: dict[str, str]) -> list[str]:
+    scheme, _, credentials = value.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            user, _, password = base64.b64decode(credentials).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return ["-H", f"Authorization: {scheme} <undecodable>"]
+        return ["-u", _masked(f"{user}:{password}", secrets)]
+    return ["-H", _masked(f"Authorization: {value}", secrets)]
+
+
+def _masked(text: str, secrets: dict[str, str]) -> str:
+    # Longest first, so a secret that contains another is replaced whole.
+    for value in sorted(secrets, key=len, reverse=True):
+        if value:
+            variable = "${" + secrets[value] + "}"
+            text = text.replace(value, variable).replace(quote(value, safe=""), variable)
+    return text
+
+
+def _quote(part: str) -> str:
+    # Double quotes where a $VAR must expand; shlex single quotes elsewhere.
+    if "${" in part:
+        return '"' + part.replace("\\", "\\\\").replace('"', '\\"').replace("`", "\\`") + '"'
+    return shlex.quote(part)

@@ -1,0 +1,1 @@
+"""Vendor simulators: executable documentation as ASGI apps with a virtual clock and deviation profiles."""

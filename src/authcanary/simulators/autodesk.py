@@ -1,0 +1,220 @@
+"""Autodesk APS authentication simulator: v1 `authenticate` and v2 `token`, two-legged (seed 002, VENDORS.md §1)."""
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import math
+import secrets
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from authcanary.simulators.framework import SlidingWindowLimiter, Simulator
+from authcanary.simulators.keys import public_jwks, sign_jwt
+
+V1_PATH = "/authentication/v1/authenticate"
+V2_PATH = "/authentication/v2/token"
+KEYS_PATH = "/authentication/v2/keys"
+FORM = "application/x-www-form-urlencoded"
+V1_ANNOUNCED_REMOVAL = "2024-04-30"
+RATE_LIMIT_PER_MINUTE = 500
+EXPIRES_IN = {1: 1799, 2: 3599}  # the seed's v1 example and the v2 reference examples
+NO_CACHE = {"Cache-Control": "no-cache, no-store", "Pragma": "no-cache"}
+SCOPES = frozenset({
+    "user-profile:read", "user:read", "user:write", "viewables:read", "data:read", "data:write", "data:create",
+    "data:search", "bucket:create", "bucket:read", "bucket:update", "bucket:delete", "code:all", "account:read",
+    "account:write", "openid",
+})
+
+
+class AutodeskSimulator(Simulator):
+    vendor = "autodesk"
+    deviations = {
+        "lowercase-token-type": "token_type is `bearer` instead of `Bearer`",
+        "expires-in-string": "expires_in is a string (\"1799\") instead of an integer",
+        "400-instead-of-415": "a missing or wrong Content-Type gets 400 instead of 415",
+        "403-instead-of-401": "a bad client_id/client_secret pair gets 403 instead of 401",
+        "password-grant-accepted": "grant_type=password is accepted like client_credentials",
+        "v2-double-credentials-accepted": "v2 accepts credentials in the Basic header and the body at once",
+        "access-token-renamed": "the token field is called `token` instead of `access_token`",
+        "exp-mismatch": "the JWT exp claim is 10 minutes later than iat + expires_in",
+        "opaque-access-token": "access_token is a 32-hex opaque string instead of a JWT",
+        "missing-cache-headers": "no Cache-Control / Pragma headers on token responses",
+        "no-rate-limit": "never answers 429, however many calls",
+        "429-without-retry-after": "429 answers carry no Retry-After header",
+        "v2-basic-rejected": "v2 rejects credentials in the Authorization: Basic header (401)",
+        "v2-extra-field": "v2 token responses carry an extra `scope` field v1 does not",
+        "extra-response-field": "v1 and v2 token responses both carry an extra `scope` field",
+        "deprecation-headers": "v1 answers carry Deprecation and Sunset headers",
+        "v1-removed": f"v1 is decommissioned on its announced date ({V1_ANNOUNCED_REMOVAL}) and answers 410",
+        "jwt-bad-signature": "access tokens are signed by a key the JWKS does not publish",
+        "longer-expiry": "tokens live 7199 s instead of the documented example lifetime",
+        "html-errors": "error answers are HTML pages instead of JSON",
+        "server-error": "every call answers 500",
+    }
+    option_defaults = {
+        "v1_decommission": "",  # ISO date after which v1 is gone; empty = still served
+        "v1_removed_status": 410,  # 404 or 410
+    }
+
+    @classmethod
+    def default_settings(cls) -> dict[str, Any]:
+        # The seed's own example client, so its curl example works as written against the simulator.
+        return {
+            "client_id": "obQDn8P0GanGFQha4ngKKVWcxwyvFAGE",
+            "client_secret": "eUruM8HRyc7BAQ1e",
+            "scope": "data:read",
+            "forbidden_client_id": "fRbDn8P0GanGFQha4ngKKVWcxwyvNoAC",
+            "forbidden_client_secret": "nOtAlLoWeD7BAQ1e",
+        }
+
+    def reset_state(self) -> None:
+        self.limiter = SlidingWindowLimiter(self.clock, RATE_LIMIT_PER_MINUTE)
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route(V1_PATH, self._v1, methods=["POST"]),
+            Route(V2_PATH, self._v2, methods=["POST"]),
+            Route(KEYS_PATH, self._keys, methods=["GET"]),
+        ]
+
+    def error_response(self, request: Request | None, status: int, error: str, description: str,
+                       headers: dict[str, str] | None = None) -> Response:
+        """APS error body: `developerMessage`, `errorCode`, `moreInfo` (same on v1 and v2)."""
+        if self.deviates("html-errors"):
+            return HTMLResponse(f"<html><body><h1>{status}</h1><p>{error}</p></body></html>", status_code=status,
+                                headers=headers)
+        body = {"developerMessage": description, "errorCode": error,
+                "moreInfo": "https://aps.autodesk.com/en/docs/oauth/v2/developers_guide/error_handling/"}
+        return JSONResponse(body, status_code=status, headers={**NO_CACHE, **(headers or {})},
+                            media_type="application/json;charset=UTF-8")
+
+    async def _keys(self, request: Request) -> Response:
+        return JSONResponse(public_jwks())
+
+    async def _v1(self, request: Request) -> Response:
+        if self._v1_removed():
+            status = int(self.options["v1_removed_status"])
+            return self.error_response(request, status, "AUTH-GONE", "v1 authentication has been removed; "
+                                       f"use POST {V2_PATH}")
+        response = await self._token(request, version=1)
+        if self.deviates("deprecation-headers"):
+            response.headers["Deprecation"] = "true"
+            response.headers["Sunset"] = "Tue, 30 Apr 2024 23:59:59 GMT"
+        return response
+
+    async def _v2(self, request: Request) -> Response:
+        return await self._token(request, version=2)
+
+    def _v1_removed(self) -> bool:
+        date = self.options["v1_decommission"] or (V1_ANNOUNCED_REMOVAL if self.deviates("v1-removed") else "")
+        if not date:
+            return False
+        today = dt.datetime.fromtimestamp(self.clock.now(), dt.timezone.utc).date()
+        return today > dt.date.fromisoformat(str(date))
+
+    async def _token(self, request: Request, version: int) -> Response:
+        if self.deviates("server-error"):
+            return self.error_response(request, 500, "AUTH-500", "Generic internal server error.")
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != FORM:
+            status = 400 if self.deviates("400-instead-of-415") else 415
+            return self.error_response(request, status, "AUTH-415",
+                                       f"The Content-Type header is missing or is not {FORM}.")
+        try:
+            pairs = parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            return self._bad_request(request, "The request body is not valid UTF-8.")
+        form: dict[str, str] = {}
+        for name, value in pairs:
+            if name in form:
+                return self._bad_request(request, f"The parameter '{name}' is repeated.")
+            form[name] = value
+
+        header_credentials = None
+        authorization = request.headers.get("authorization")
+        if version == 2 and authorization is not None:
+            header_credentials = _parse_basic(authorization)
+            if header_credentials is None:
+                return self._bad_request(request, "The Authorization header is not valid Basic credentials.")
+            if self.deviates("v2-basic-rejected"):
+                return self.error_response(request, 401, "AUTH-001",
+                                           "The client_id and client_secret combination is not valid.")
+            if ("client_id" in form or "client_secret" in form) and not self.deviates(
+                    "v2-double-credentials-accepted"):
+                return self._bad_request(request, "Client credentials were given both in the Authorization header "
+                                                  "and in the body; use one.")
+        client_id, client_secret = header_credentials or (form.get("client_id"), form.get("client_secret"))
+
+        grant_type = form.get("grant_type")
+        if not grant_type:
+            return self._bad_request(request, "The required parameter 'grant_type' is missing.")
+        if grant_type != "client_credentials" and not (
+                grant_type == "password" and self.deviates("password-grant-accepted")):
+            return self._bad_request(request, f"Unsupported grant_type '{grant_type}'; use client_credentials.",
+                                     code="AUTH-003")
+        if not client_id or not client_secret:
+            return self._bad_request(request, "The required parameters 'client_id' and 'client_secret' are missing.")
+
+        wait = None if self.deviates("no-rate-limit") else self.limiter.hit(client_id)
+        if wait is not None:
+            headers = {} if self.deviates("429-without-retry-after") else {"Retry-After": str(math.ceil(wait))}
+            return self.error_response(request, 429, "AUTH-429",
+                                       "Rate limit exceeded; wait some time before retrying.", headers)
+
+        registered = {self.settings["client_id"]: self.settings["client_secret"],
+                      self.settings["forbidden_client_id"]: self.settings["forbidden_client_secret"]}
+        if registered.get(client_id) != client_secret:
+            status = 403 if self.deviates("403-instead-of-401") else 401
+            return self.error_response(request, status, "AUTH-001",
+                                       "The client_id and client_secret combination is not valid.")
+        if client_id == self.settings["forbidden_client_id"]:
+            return self.error_response(request, 403, "AUTH-002",
+                                       "The client_id is not authorized to access this endpoint.")
+
+        scopes = form.get("scope", "").split()
+        unknown = [scope for scope in scopes if scope not in SCOPES]
+        if unknown:
+            return self._bad_request(request, f"Invalid scope: {' '.join(unknown)}.", code="AUTH-004")
+        return self._issue(version, client_id, scopes)
+
+    def _bad_request(self, request: Request, description: str, code: str = "AUTH-002") -> Response:
+        return self.error_response(request, 400, code, description)
+
+    def _issue(self, version: int, client_id: str, scopes: list[str]) -> Response:
+        now = int(self.clock.now())
+        expires_in = 7199 if self.deviates("longer-expiry") else EXPIRES_IN[version]
+        exp = now + expires_in + (600 if self.deviates("exp-mismatch") else 0)
+        if self.deviates("opaque-access-token"):
+            token = secrets.token_hex(16)
+        else:
+            token = sign_jwt({"scope": scopes, "client_id": client_id, "iat": now, "exp": exp,
+                              "aud": f"https://autodesk.com/aud/ajwtexp{30 if version == 1 else 60}",
+                              "jti": secrets.token_urlsafe(24)},
+                             key_name="rogue" if self.deviates("jwt-bad-signature") else "published")
+        body: dict[str, Any] = {
+            "token_type": "bearer" if self.deviates("lowercase-token-type") else "Bearer",
+            "expires_in": str(expires_in) if self.deviates("expires-in-string") else expires_in,
+            ("token" if self.deviates("access-token-renamed") else "access_token"): token,
+        }
+        if self.deviates("extra-response-field") or (version == 2 and self.deviates("v2-extra-field")):
+            body["scope"] = " ".join(scopes)
+        headers = {} if self.deviates("missing-cache-headers") else NO_CACHE
+        return JSONResponse(body, headers=headers, media_type="application/json;charset=UTF-8")
+
+
+def _parse_basic(header: str) -> tuple[str, str] | None:
+    """(client_id, client_secret) from `Basic base64(id:secret)`, or None when it is not that."""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded.strip():
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, sep, client_secret = decoded.partition(":")
+    return (client_id, client_secret) if sep else None

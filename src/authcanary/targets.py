@@ -1,0 +1,176 @@
+"""Load and validate targets.toml (DESIGN.md "Targets file"): `${VAR}` interpolation, clear errors, exit 2."""
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from authcanary.errors import ConfigError
+from authcanary.registry import EMBEDDED_KEYS, VENDORS, Key, vendor_spec
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\$")
+
+
+@dataclass(frozen=True)
+class VendorTarget:
+    """One vendor of one target, fully resolved (no `${VAR}` left)."""
+
+    vendor: str
+    embedded: bool
+    settings: dict[str, Any]
+    secret_values: tuple[str, ...] = ()
+    secret_env: dict[str, str] = field(default_factory=dict)  # secret value -> env var it came from
+
+    @property
+    def base_url(self) -> str | None:
+        return self.settings.get("base_url")
+
+    @property
+    def simulated(self) -> bool:
+        """True when the far end is an authcanary simulator (time travel and fault injection allowed)."""
+        return self.embedded or bool(self.settings.get("simulator"))
+
+    @property
+    def profile(self) -> str:
+        return self.settings.get("profile", "documented")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    embedded: bool
+    vendors: dict[str, VendorTarget]
+    source: Path
+
+    def secret_values(self) -> set[str]:
+        return {value for vendor in self.vendors.values() for value in vendor.secret_values}
+
+
+def load_targets_file(path: Path) -> dict[str, Any]:
+    """Parse the TOML file; a missing or malformed file is a ConfigError naming it."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: targets file not found.",
+                          "Run from your authcanary checkout or pass --targets FILE.")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}).", "Fix the syntax; see the examples in DESIGN.md.")
+    targets = data.get("targets")
+    unknown_top = sorted(set(data) - {"targets"})
+    if unknown_top:
+        raise ConfigError(f"{path}: unknown top-level key '{unknown_top[0]}'.",
+                          "Put every target under [targets.NAME].")
+    if not isinstance(targets, dict) or not targets:
+        raise ConfigError(f"{path}: no [targets.NAME] section.", "Add at least `[targets.sim]` with `embedded = true`.")
+    return targets
+
+
+def load_target(path: Path, name: str, environ: dict[str, str] | None = None) -> Target:
+    """Resolve target `name` from the targets file: validate keys, interpolate `${VAR}` from `environ`."""
+    environ = dict(os.environ) if environ is None else environ
+    targets = load_targets_file(path)
+    if name not in targets:
+        known = ", ".join(sorted(targets))
+        raise ConfigError(f"{path}: unknown target '{name}' (known: {known}).", "Pass --target with one of them.")
+    raw = targets[name]
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: [targets.{name}] must be a table.", "See the examples in DESIGN.md.")
+    embedded = raw.get("embedded", False)
+    if not isinstance(embedded, bool):
+        raise ConfigError(f"{path}: targets.{name}.embedded must be true or false.", "Write `embedded = true`.")
+    target_keys = {"embedded", "profile"} if embedded else set()
+    sections = {key: value for key, value in raw.items() if key not in target_keys}
+    for key, value in sections.items():
+        if key not in VENDORS or not isinstance(value, dict):
+            allowed = ", ".join(sorted(target_keys | set(VENDORS)))
+            raise ConfigError(f"{path}: unknown key 'targets.{name}.{key}'.",
+                              f"Allowed here: {allowed} (vendor sections are tables).")
+    if embedded and not sections:
+        sections = {vendor: {} for vendor in VENDORS}
+    vendors = {}
+    for vendor, section in sections.items():
+        if embedded and "profile" in raw and "profile" not in section:
+            section = {**section, "profile": raw["profile"]}
+        vendors[vendor] = _vendor_target(path, name, vendor, section, embedded, environ)
+    return Target(name=name, embedded=embedded, vendors=vendors, source=path)
+
+
+def _vendor_target(path: Path, target: str, vendor: str, section: dict[str, Any], embedded: bool,
+                   environ: dict[str, str]) -> VendorTarget:
+    spec = vendor_spec(vendor)
+    allowed: dict[str, Key] = {**EMBEDDED_KEYS, **spec.keys} if embedded else spec.all_keys
+    where = f"targets.{target}.{vendor}"
+    for key in section:
+        if key not in allowed:
+            raise ConfigError(f"{path}: unknown key '{where}.{key}'.",
+                              f"Allowed keys for {vendor}: {', '.join(sorted(allowed))}.")
+    settings: dict[str, Any] = {}
+    secret_env: dict[str, str] = {}
+    if embedded:
+        # Credentials the embedded simulator registers unless the section overrides them.
+        settings.update(spec.simulator_class().default_settings())
+    for key, meta in allowed.items():
+        if key in section:
+            value = section[key]
+            if isinstance(value, str):
+                value, env_name = _interpolate(value, environ, path, f"{where}.{key}")
+                if meta.secret and env_name:
+                    secret_env[value] = env_name
+                value = _coerce(value, meta, path, f"{where}.{key}")
+            elif not isinstance(value, meta.kind) or (meta.kind is int and isinstance(value, bool)):
+                raise ConfigError(f"{path}: {where}.{key} must be a {meta.kind.__name__}, got {value!r}.",
+                                  f"Fix the value ({meta.help}).")
+            settings[key] = value
+        elif key not in settings:
+            if meta.required and not embedded:
+                raise ConfigError(f"{path}: {where}.{key} is missing.", f"Add `{key} = ...` ({meta.help}).")
+            if meta.default is not None:
+                settings[key] = meta.default
+    if not embedded:
+        _check_url(settings["base_url"], path, f"{where}.base_url")
+        settings["base_url"] = settings["base_url"].rstrip("/")
+    secrets = tuple(str(settings[k]) for k in spec.secret_keys if settings.get(k))
+    return VendorTarget(vendor=vendor, embedded=embedded, settings=settings, secret_values=secrets,
+                        secret_env=secret_env)
+
+
+def _interpolate(value: str, environ: dict[str, str], path: Path, where: str) -> tuple[str, str | None]:
+    """Replace `${VAR}` by the environment value (`$$` is a literal `$`); returns the last variable used."""
+    used: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group(1)
+        if name not in environ:
+            raise ConfigError(f"{path}: {where} needs environment variable {name}, which is not set.",
+                              f"Export it (export {name}=...) or write the value literally.")
+        used.append(name)
+        return environ[name]
+
+    return _VAR.sub(replace, value), (used[-1] if used else None)
+
+
+def _coerce(value: str, meta: Key, path: Path, where: str) -> Any:
+    if meta.kind is str:
+        return value
+    try:
+        if meta.kind is bool:
+            if value.lower() not in {"true", "false", "1", "0", "yes", "no"}:
+                raise ValueError(value)
+            return value.lower() in {"true", "1", "yes"}
+        return meta.kind(value)
+    except ValueError:
+        raise ConfigError(f"{path}: {where} must be a {meta.kind.__name__}, got {value!r}.",
+                          f"Fix the value ({meta.help}).") from None
+
+
+def _check_url(url: str, path: Path, where: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(f"{path}: {where} is not an http(s) URL: {url!r}.",
+                          "Write the full root URL, e.g. https://developer.api.autodesk.com.")

@@ -1,0 +1,91 @@
+"""Hypothesis strategies for Autodesk APS token requests: valid ones and hostile ones, each with the
+statuses the documentation allows for it (seed 002, VENDORS.md §1)."""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from hypothesis import strategies as st
+
+V1 = "/authentication/v1/authenticate"
+V2 = "/authentication/v2/token"
+FORM = "application/x-www-form-urlencoded"
+SCOPES = ["data:read", "data:write", "data:create", "bucket:read", "bucket:create", "viewables:read"]
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """One request to a token endpoint and what the documentation says may come back."""
+
+    kind: str
+    path: str
+    headers: dict[str, str]
+    content: bytes
+    allowed: frozenset[int]
+
+    def describe(self) -> str:
+        return f"{self.kind}: POST {self.path}"
+
+
+def basic(client_id: str, client_secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+
+
+def _text(min_size: int = 1, max_size: int = 40) -> st.SearchStrategy[str]:
+    return st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=min_size, max_size=max_size)
+
+
+hostile_values = st.one_of(
+    st.just(""),
+    _text(),
+    st.text(alphabet="é漢字🔑\u200b\u202e", min_size=1, max_size=20),  # unicode, zero-width, bidi override
+    st.integers(2_000, 20_000).map(lambda n: "A" * n),                 # huge
+)
+unknown_grant_types = st.one_of(
+    st.sampled_from(["password", "authorization_code", "refresh_token", "implicit", "CLIENT_CREDENTIALS",
+                     "client_credentials ", "urn:ietf:params:oauth:grant-type:jwt-bearer"]),
+    _text().filter(lambda g: g != "client_credentials"),
+)
+wrong_content_types = st.sampled_from([None, "application/json", "text/plain", "multipart/form-data; boundary=x",
+                                       "application/xml", "application/x-www-form-urlencodedx"])
+versions = st.sampled_from([V1, V2])
+
+
+def token_requests(client_id: str, client_secret: str) -> st.SearchStrategy[TokenRequest]:
+    """Hostile requests for a client with valid credentials; every one must be rejected as documented."""
+
+    def form(path: str, fields: list[tuple[str, str]], allowed: set[int], kind: str,
+             content_type: str | None = FORM, headers: dict[str, str] | None = None) -> TokenRequest:
+        all_headers = {**({"Content-Type": content_type} if content_type else {}), **(headers or {})}
+        return TokenRequest(kind, path, all_headers, urlencode(fields).encode(), frozenset(allowed))
+
+    valid = [("client_id", client_id), ("client_secret", client_secret), ("grant_type", "client_credentials")]
+
+    wrong_content_type = st.builds(
+        lambda path, ctype, as_json: TokenRequest(
+            "wrong or missing content type", path, {"Content-Type": ctype} if ctype else {},
+            (b'{"client_id": "%s"}' % client_id.encode()) if as_json else urlencode(valid).encode(),
+            frozenset({415})),
+        versions, wrong_content_types, st.booleans())
+    repeated = st.builds(
+        lambda path, name, value: form(path, [*valid, (name, value)], {400}, f"repeated parameter {name}"),
+        versions, st.sampled_from(["client_id", "client_secret", "grant_type"]), hostile_values)
+    unknown_grant = st.builds(
+        lambda path, grant: form(path, [valid[0], valid[1], ("grant_type", grant)], {400}, "unknown grant type"),
+        versions, unknown_grant_types)
+    bad_credential_value = st.builds(
+        # an empty value is a missing parameter (400); any other wrong value is an invalid pair (401)
+        lambda path, field, value: form(path, [(k, value if k == field else v) for k, v in valid],
+                                        {400} if value == "" else {401}, f"hostile {field}"),
+        versions, st.sampled_from(["client_id", "client_secret"]), hostile_values)
+    both_places = st.builds(
+        lambda scope: form(V2, [*valid, ("scope", scope)], {400}, "v2 credentials in header and body",
+                           headers={"Authorization": basic(client_id, client_secret)}),
+        st.sampled_from(SCOPES))
+    return st.one_of(wrong_content_type, repeated, unknown_grant, bad_credential_value, both_places)
+
+
+def scope_strings() -> st.SearchStrategy[str]:
+    """Valid scope lists, space separated."""
+    return st.lists(st.sampled_from(SCOPES), min_size=1, max_size=4, unique=True).map(" ".join)

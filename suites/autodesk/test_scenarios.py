@@ -1,0 +1,78 @@
+"""Deterministic scenarios: the happy paths and one scenario per documented error status (recorded as cassettes)."""
+from __future__ import annotations
+
+import pytest
+
+from suites.autodesk.aps import check_error_response, check_token_response, request_token
+from suites.autodesk.conftest import skip_if_v1_removed
+
+pytestmark = pytest.mark.scenario
+
+
+def test_v1_happy_path(client, target, expect, contract):
+    skip_if_v1_removed(client, target)
+    response = request_token(client, 1, target.settings["client_id"], target.settings["client_secret"],
+                             scope=target.settings["scope"])
+    check_token_response(expect, response, 1, contract, client)
+
+
+@pytest.mark.parametrize("credentials", ["basic", "body"])
+def test_v2_happy_path(client, target, expect, contract, credentials):
+    response = request_token(client, 2, target.settings["client_id"], target.settings["client_secret"],
+                             scope=target.settings["scope"], credentials=credentials)
+    check_token_response(expect, response, 2, contract, client)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("content_type", [None, "application/json"], ids=["missing", "json"])
+def test_415_unsupported_media_type(client, target, expect, version, content_type):
+    if version == 1:
+        skip_if_v1_removed(client, target)
+    response = request_token(client, version, target.settings["client_id"], target.settings["client_secret"],
+                             content_type=content_type)
+    check_error_response(expect, response, 415, f"v{version}: Content-Type {content_type or 'missing'} gets 415")
+
+
+@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("grant_type", ["", "password", "authorization_code"], ids=["missing", "password", "code"])
+def test_400_invalid_grant_type(client, target, expect, version, grant_type):
+    if version == 1:
+        skip_if_v1_removed(client, target)
+    response = request_token(client, version, target.settings["client_id"], target.settings["client_secret"],
+                             grant_type=grant_type)
+    check_error_response(expect, response, 400, f"v{version}: grant_type {grant_type!r} gets 400")
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_400_missing_client_secret(client, target, expect, version):
+    if version == 1:
+        skip_if_v1_removed(client, target)
+    response = request_token(client, version, target.settings["client_id"], "")
+    check_error_response(expect, response, 400, f"v{version}: a missing client_secret gets 400")
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_401_bad_secret(client, target, expect, version):
+    if version == 1:
+        skip_if_v1_removed(client, target)
+    response = request_token(client, version, target.settings["client_id"], "not-the-secret-0000",
+                             credentials="body" if version == 1 else "basic")
+    check_error_response(expect, response, 401, f"v{version}: a bad client_id/client_secret pair gets 401")
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_403_client_not_authorized(client, target, expect, version):
+    forbidden_id, forbidden_secret = (target.settings.get("forbidden_client_id"),
+                                      target.settings.get("forbidden_client_secret"))
+    if not forbidden_id or not forbidden_secret:
+        pytest.skip("set forbidden_client_id/forbidden_client_secret to check 403 on this target")
+    if version == 1:
+        skip_if_v1_removed(client, target)
+    response = request_token(client, version, forbidden_id, forbidden_secret)
+    check_error_response(expect, response, 403, f"v{version}: a client not authorized for the endpoint gets 403")
+
+
+def test_500_generic_error(client, target, expect, sim):
+    sim.fault(500)
+    response = request_token(client, 2, target.settings["client_id"], target.settings["client_secret"])
+    check_error_response(expect, response, 500, "v2: a generic server error is a JSON 500")
