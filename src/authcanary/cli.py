@@ -1,0 +1,105 @@
+"""The `authcanary` command line (DESIGN.md "Command line"). Exit codes: 0 compliant, 1 violations or breaking
+drift, 2 usage or configuration error, 3 target unreachable."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from authcanary.errors import ConfigError
+from authcanary.registry import VENDORS
+
+app = typer.Typer(
+    name="authcanary",
+    help="Compliance, migration and drift checks for AEC authentication and token APIs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+baseline_app = typer.Typer(help="Manage the accepted baseline cassettes.", no_args_is_help=True)
+app.add_typer(baseline_app, name="baseline")
+err = Console(stderr=True)
+out = Console()
+
+
+@app.command()
+def run(
+    target: Annotated[str, typer.Option(help="Target name in the targets file.")] = "sim",
+    targets: Annotated[Path, typer.Option(help="Targets file (TOML).")] = Path("targets.toml"),
+    vendor: Annotated[Optional[list[str]], typer.Option(help="Only this vendor (repeatable).")] = None,
+    baseline: Annotated[Path, typer.Option(help="Accepted baseline cassettes to compare with.")] = Path("cassettes"),
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default reports/<UTC time>-<target>/).")
+                       ] = None,
+    profile: Annotated[Optional[str], typer.Option(
+        help="Embedded target only: simulator profile (documented or a deviation; see `authcanary profiles`).")] = None,
+    max_examples: Annotated[Optional[int], typer.Option(help="Hypothesis examples per property test.", min=1)] = None,
+) -> None:
+    """Run every suite for TARGET and write the run folder: summary.json, junit.xml, allure-results/, report.html,
+    report.md."""
+    from authcanary.runner import RunRequest, run as run_suites
+
+    request = RunRequest(target=target, targets_file=targets, vendors=vendor or [], baseline=baseline, out=out_dir,
+                         profile=profile, max_examples=max_examples)
+    code = run_suites(request)
+    raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    vendor: Annotated[str, typer.Option(help="`all` or one vendor.")] = "all",
+    host: Annotated[str, typer.Option(help="Interface to bind (keep it on loopback).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8700,
+    profile: Annotated[str, typer.Option(help="`documented` or a deviation (see `authcanary profiles`).")
+                       ] = "documented",
+    prefix: Annotated[str, typer.Option(help="Serve under this path prefix, e.g. /aps.")] = "",
+    option: Annotated[Optional[list[str]], typer.Option(help="Simulator option KEY=VALUE (repeatable).")] = None,
+) -> None:
+    """Serve the simulators over real HTTP, for people and for other programs' tests. With `--vendor all`
+    each vendor lives under /<vendor>; one vendor lives at the root (or --prefix)."""
+    from authcanary.server import serve as serve_simulators
+
+    serve_simulators(vendor, host, port, profile, prefix, option or [], log=err)
+
+
+@app.command()
+def profiles(vendor: Annotated[Optional[str], typer.Option(help="Only this vendor.")] = None) -> None:
+    """List the simulator profiles: `documented` and each deviation a check must catch."""
+    names = [vendor] if vendor else sorted(VENDORS)
+    for name in names:
+        if name not in VENDORS:
+            raise ConfigError(f"unknown vendor '{name}'.", f"Use one of: {', '.join(sorted(VENDORS))}.")
+        simulator = VENDORS[name].simulator_class()
+        table = Table(title=f"{name} simulator profiles", title_justify="left")
+        table.add_column("profile")
+        table.add_column("what it changes")
+        table.add_row("documented", "behaves as the vendor documented")
+        for deviation, description in simulator.deviations.items():
+            table.add_row(deviation, description)
+        out.print(table)
+
+
+def main() -> None:
+    """Console entry point: configuration errors become one line with the fix, and exit 2."""
+    try:
+        sys.exit(app(standalone_mode=False) or 0)
+    except ConfigError as exc:
+        err.print(f"[bold red]error:[/] {exc.cause}", highlight=False, soft_wrap=True)
+        if exc.fix:
+            err.print(f"  fix: {exc.fix}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("interrupted")
+        sys.exit(2)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise

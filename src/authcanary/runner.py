@@ -1,0 +1,121 @@
+"""`authcanary run`: one run of the suites against a target, written to a run folder (DESIGN.md "Flow of one run")."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from authcanary.errors import ConfigError
+from authcanary.registry import VENDORS
+from authcanary.summary import EXIT_CONFIG, SCHEMA, exit_code, vendor_entry
+from authcanary.targets import Target, load_target
+
+
+@dataclass
+class RunRequest:
+    """What the user asked `authcanary run` for."""
+
+    target: str = "sim"
+    targets_file: Path = Path("targets.toml")
+    vendors: list[str] = field(default_factory=list)
+    baseline: Path = Path("cassettes")
+    out: Path | None = None
+    profile: str | None = None
+    max_examples: int | None = None
+    root: Path = field(default_factory=Path.cwd)
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def prepare(request: RunRequest) -> tuple[Target, Path]:
+    """Validate everything that can be validated before a single request is sent; returns (target, run folder)."""
+    suites = request.root / "suites"
+    if not suites.is_dir():
+        raise ConfigError(f"{suites}: no suites folder here.", "Run authcanary from the root of your checkout.")
+    target = load_target(request.targets_file, request.target)
+    for vendor in request.vendors:
+        if vendor not in VENDORS:
+            raise ConfigError(f"unknown vendor '{vendor}'.", f"Use one of: {', '.join(sorted(VENDORS))}.")
+    if request.profile and not target.embedded:
+        raise ConfigError(f"--profile needs an embedded target; '{target.name}' is live.",
+                          "Drop --profile, or serve a profile with `authcanary serve --profile` and point a target "
+                          "at it.")
+    if request.profile:
+        for vendor in request.vendors or target.vendors:
+            try:
+                VENDORS[vendor].simulator_class().parse_profile(request.profile)
+            except ValueError as exc:
+                raise ConfigError(f"{exc}.", "See `authcanary profiles`.") from None
+    run_dir = request.out or request.root / "reports" / f"{_utc_now():%Y%m%dT%H%M%SZ}-{target.name}"
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ConfigError(f"{run_dir}: the run folder already has files.", "Choose an empty or new --out folder.")
+    return target, run_dir
+
+
+def run(request: RunRequest) -> int:
+    """Run the suites, write summary.json, junit.xml, allure-results/ and the reports; return the exit code."""
+    target, run_dir = prepare(request)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = _utc_now()
+    args = [
+        str(request.root / "suites"), "--rootdir", str(request.root), "-o", "addopts=", "-p", "no:cacheprovider",
+        "--target", target.name, "--targets", str(request.targets_file.resolve()),
+        "--authcanary-out", str(run_dir), "--junitxml", str(run_dir / "junit.xml"),
+        "--alluredir", str(run_dir / "allure-results"), "-W", "ignore::DeprecationWarning", "-W", "ignore::pytest.PytestAssertRewriteWarning", "--tb=line",
+    ]
+    for vendor in request.vendors:
+        args += ["--vendor", vendor]
+    if request.profile:
+        args += ["--sim-profile", request.profile]
+    if request.max_examples:
+        args += ["--max-examples", str(request.max_examples)]
+    pytest_exit = pytest.main(args)
+    if pytest_exit in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.INTERRUPTED):
+        print(f"authcanary: the test run stopped early (pytest exit {int(pytest_exit)}); see above.",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    findings = _read_findings(run_dir)
+    summary = build_summary(target, request, started, _utc_now(), findings)
+    write_run_outputs(run_dir, summary)
+    return summary["exit_code"]
+
+
+def _read_findings(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "findings.json"
+    findings = json.loads(path.read_text(encoding="utf-8"))["vendors"] if path.exists() else {}
+    path.unlink(missing_ok=True)  # folded into summary.json
+    return findings
+
+
+def build_summary(target: Target, request: RunRequest, started: dt.datetime, finished: dt.datetime,
+                  findings: dict[str, Any]) -> dict[str, Any]:
+    vendors = {}
+    for vendor in sorted(VENDORS):
+        notes = []
+        if vendor not in target.vendors:
+            notes.append(f"not configured for target '{target.name}': skipped")
+        elif request.vendors and vendor not in request.vendors:
+            notes.append("not selected with --vendor: skipped")
+        vendors[vendor] = vendor_entry(findings.get(vendor), [], notes)
+    return {
+        "schema": SCHEMA,
+        "target": target.name,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": finished.isoformat(timespec="seconds"),
+        "exit_code": exit_code(vendors),
+        "vendors": vendors,
+    }
+
+
+def write_run_outputs(run_dir: Path, summary: dict[str, Any]) -> None:
+    from authcanary.reporting import write_reports
+
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_reports(run_dir, summary)

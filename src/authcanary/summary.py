@@ -1,0 +1,49 @@
+"""summary.json (schema `authcanary.summary/1`, DESIGN.md): vendor statuses and the run's exit code."""
+from __future__ import annotations
+
+from typing import Any
+
+SCHEMA = "authcanary.summary/1"
+EXIT_OK, EXIT_FINDINGS, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3
+#: violations of these severities make a run non-compliant; `info` ones are reported only
+FAILING_SEVERITIES = {"breaking", "warning"}
+
+
+def vendor_entry(findings: dict[str, Any] | None, drift: list[dict[str, Any]], notes: list[str]) -> dict[str, Any]:
+    """One vendor's summary entry from the plugin's findings and the drift engine's findings."""
+    findings = findings or {"checks": {"passed": 0, "failed": 0, "skipped": 0}, "requests": 0, "violations": [],
+                            "deprecations": [], "ambiguities": [], "notes": [], "unreachable": None}
+    checks = findings["checks"]
+    if findings.get("unreachable"):
+        status = "unreachable"
+    elif checks["passed"] + checks["failed"] == 0:
+        status = "skipped"
+    elif any(v["severity"] in FAILING_SEVERITIES for v in findings["violations"]) or checks["failed"]:
+        status = "violations"
+    elif any(d["severity"] == "breaking" for d in drift):
+        status = "drift"
+    else:
+        status = "ok"
+    entry = {
+        "status": status,
+        "checks": checks,
+        "requests": findings["requests"],
+        "violations": findings["violations"],
+        "drift": drift,
+        "deprecations": findings["deprecations"],
+        "ambiguities": findings["ambiguities"],
+        "notes": [*findings.get("notes", []), *notes],
+    }
+    if findings.get("unreachable"):
+        entry["error"] = findings["unreachable"]
+    return entry
+
+
+def exit_code(vendors: dict[str, dict[str, Any]]) -> int:
+    """1 for violations or breaking drift (the actionable finding wins), else 3 if a vendor was unreachable."""
+    statuses = {entry["status"] for entry in vendors.values()}
+    if statuses & {"violations", "drift"}:
+        return EXIT_FINDINGS
+    if "unreachable" in statuses:
+        return EXIT_UNREACHABLE
+    return EXIT_OK
