@@ -9,6 +9,7 @@ Fixtures for suites: `client`, `target`, `sim`, `expect`, `report`, `contract`, 
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,8 @@ from authcanary.contracts import Contract, load_contract
 from authcanary.errors import ConfigError, TargetUnreachable
 from authcanary.findings import VendorFindings, Violation
 from authcanary.http import BudgetExhausted, GuardedTransport, VendorStats, bind_client
+from authcanary.recording.cassette import RecordingTransport, ReplayTransport, UnmatchedRequestError
+from authcanary.recording.scrub import Scrubber
 from authcanary.redact import redact_text
 from authcanary.registry import VENDORS
 from authcanary.repro import curl_command
@@ -43,6 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="embedded target only: simulator profile for every vendor (documented or a deviation)")
     group.addoption("--max-examples", type=int, default=None, help="hypothesis examples per property test")
     group.addoption("--authcanary-out", default=None, help="run folder: findings.json and cassettes/ go here")
+    group.addoption("--replay", default=None, metavar="BASELINE",
+                    help="offline: answer scenario requests from BASELINE/<vendor>/*.yaml; nothing is sent")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -130,6 +135,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         return report
     canary = item.config.stash[SESSION]
     outage = canary.stats[vendor].unreachable
+    if call.excinfo and call.excinfo.errisinstance(UnmatchedRequestError):
+        # The scenario asks for more than the baseline recorded: the recording is stale, not the vendor wrong.
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {call.excinfo.value}")
+        canary.findings[vendor].add_note(f"stale baseline recording for {item.name}: re-record and accept it")
+        return report
     if outage or (call.excinfo and call.excinfo.errisinstance((TargetUnreachable, BudgetExhausted))):
         # An outage or a spent budget is not a behaviour of the vendor: the check did not run.
         reason = f"{vendor} unreachable: {outage}" if outage else str(call.excinfo.value)
@@ -189,6 +200,7 @@ class CanarySession:
         self.config = config
         self.root = Path(config.rootpath)
         self.out = Path(config.getoption("--authcanary-out")) if config.getoption("--authcanary-out") else None
+        self.replay = Path(config.getoption("--replay")) if config.getoption("--replay") else None
         self.vendors_seen: set[str] = set()
         self.item_vendor: dict[str, str] = {}
         self.findings: dict[str, VendorFindings] = {name: VendorFindings() for name in VENDORS}
@@ -225,6 +237,11 @@ class CanarySession:
             if value:
                 names[str(value)] = vendor_target.secret_env.get(str(value), f"{vendor}_{key}".upper())
         return names
+
+    def cassette_path(self, root: Path, vendor: str, item: pytest.Item) -> Path:
+        """`<root>/<vendor>/<module>.<test name>.yaml`, a stable file name for a test id."""
+        name = f"{Path(item.path).stem}.{item.name}"
+        return root / vendor / (re.sub(r"[^A-Za-z0-9_.=-]+", "_", name).strip("_") + ".yaml")
 
     def redact(self, vendor: str, text: str) -> str:
         """`text` without secret values or tokens, for findings, reports and logs."""
@@ -266,14 +283,12 @@ class CanarySession:
                 self._inner[vendor] = httpx.HTTPTransport(retries=0)
         return self._inner[vendor]
 
-    def client(self, vendor: str, wrap=None) -> httpx.Client:
-        """A suite's client: guarded (counted, budgeted, paced); `wrap` adds e.g. recording around the wire."""
+    def client(self, vendor: str, inner: httpx.BaseTransport | None = None) -> httpx.Client:
+        """A suite's client: guarded (counted, budgeted, paced) around `inner` (default: the vendor's wire)."""
         vendor_target = self.vendor_target(vendor)
         settings = vendor_target.settings
-        inner = self.inner_transport(vendor)
-        if wrap is not None:
-            inner = wrap(inner)
-        live = not vendor_target.embedded
+        inner = inner or self.inner_transport(vendor)
+        live = not vendor_target.embedded and self.replay is None
         guarded = GuardedTransport(
             inner, vendor, self.stats[vendor],
             budget=settings.get("request_budget") if live and not vendor_target.simulated else None,
@@ -423,9 +438,24 @@ def target(canary: CanarySession, vendor: str) -> VendorTarget:
     return canary.vendor_target(vendor)
 
 
+class ReplayedControl(SimulatorControl):
+    """Replay mode: the recorded answers already carry the effect of every clock jump and fault."""
+
+    def __init__(self) -> None:
+        pass
+
+    def _post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"now": 0.0}
+
+    def info(self) -> dict[str, Any]:
+        return {"replay": True}
+
+
 @pytest.fixture
 def sim(canary: CanarySession, vendor: str, target: VendorTarget) -> SimulatorControl:
     """Simulator control (time travel, faults); tests that need it are skipped on live targets."""
+    if canary.replay is not None:
+        return ReplayedControl()
     if not target.simulated:
         pytest.skip("needs a simulator (time travel or fault injection): not done against a live vendor")
     return canary.control(vendor)
@@ -434,11 +464,34 @@ def sim(canary: CanarySession, vendor: str, target: VendorTarget) -> SimulatorCo
 @pytest.fixture
 def client(request: pytest.FixtureRequest, canary: CanarySession, vendor: str, target: VendorTarget
            ) -> Iterator[httpx.Client]:
-    """An httpx client bound to the vendor; the simulator (if any) starts each test fresh."""
+    """An httpx client bound to the vendor; the simulator (if any) starts each test fresh.
+
+    Scenario tests are recorded (scrubbed before anything is written) into the run folder's cassettes/;
+    with `--replay BASELINE` they are answered from the baseline cassettes and nothing is sent."""
+    scenario = request.node.get_closest_marker("scenario") is not None
+    if canary.replay is not None:
+        if not scenario:
+            pytest.skip("replay mode runs only the recorded scenarios")
+        cassette = canary.cassette_path(canary.replay, vendor, request.node)
+        if not cassette.exists():
+            pytest.skip(f"no baseline recording {cassette}")
+        with canary.client(vendor, inner=ReplayTransport(cassette)) as http:
+            yield http
+        return
     if target.simulated:
         canary.control(vendor).reset()
-    with canary.client(vendor) as http:
-        yield http
+    if not (scenario and canary.out):
+        with canary.client(vendor) as http:
+            yield http
+        return
+    recorder = RecordingTransport(canary.inner_transport(vendor),
+                                  canary.cassette_path(canary.out / "cassettes", vendor, request.node),
+                                  Scrubber(canary.secrets(vendor)))
+    try:
+        with canary.client(vendor, inner=recorder) as http:
+            yield http
+    finally:
+        recorder.save()
 
 
 @pytest.fixture

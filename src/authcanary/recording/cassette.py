@@ -1,0 +1,295 @@
+"""Recording and replay of httpx traffic as genuine vcrpy YAML cassettes, without vcrpy's monkeypatching.
+
+vcrpy patches httpx's own transports but not starlette's TestClient transport, which drives the in-process
+simulators; wrapping the transport instead works for both. Interactions go through vcrpy's `Cassette`
+(whose ``before_record_*`` hooks are the `Scrubber`'s), `Request` and serializer, so every file is loadable
+by ``vcr.use_cassette``.
+
+Replay matching: a recorded request was scrubbed, so its query and body hold placeholders and cannot be
+compared with a live request; its host differs too (``testserver`` in-process, ``127.0.0.1:PORT`` or the
+vendor live). `ReplayTransport` therefore matches on the method and the scheme-less path (a recorded path
+segment that is a placeholder matches any value), and answers identical requests with their recordings in
+recorded order, each at most once (vcrpy's ``allow_playback_repeats=False``).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections import defaultdict
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import httpx
+import yaml
+from vcr.cassette import Cassette
+from vcr.errors import UnhandledHTTPRequestError
+from vcr.filters import decode_response
+from vcr.matchers import method
+from vcr.record_mode import RecordMode
+from vcr.request import Request
+from vcr.serialize import CASSETTE_FORMAT_VERSION, serialize
+from vcr.serializers import yamlserializer
+from vcr.serializers.compat import convert_to_bytes
+
+from authcanary.recording.scrub import PLACEHOLDER_RE, Scrubber
+
+# vcrpy's YAML serializer folds long scalars at 80 columns; unfolded, no token or placeholder is ever split
+# across lines, which keeps cassettes greppable and `scan` exact.
+_NO_FOLDING = 2**31 - 1
+_SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _YamlSerializer:
+    """vcrpy's YAML cassette format, written without line folding."""
+
+    @staticmethod
+    def serialize(cassette_dict: dict) -> str:
+        return yaml.dump(cassette_dict, Dumper=_SafeDumper, width=_NO_FOLDING)
+
+    deserialize = staticmethod(yamlserializer.deserialize)
+
+
+class CassetteError(ValueError):
+    """A cassette file that cannot be used: missing, truncated, corrupted, not YAML, wrong version or shape."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = " ".join(reason.split())
+        super().__init__(f"cassette {self.path}: {self.reason}")
+
+
+class UnmatchedRequestError(LookupError):
+    """A replayed request that no unplayed recorded interaction matches."""
+
+    def __init__(self, cassette_path: Path, method: str, path: str, unplayed: list[str]) -> None:
+        self.cassette_path = cassette_path
+        self.method = method
+        self.path = path
+        # The query is left out on purpose: it may carry a live secret, and this message ends up in reports.
+        left = ", ".join(unplayed[:5]) + (", ..." if len(unplayed) > 5 else "") if unplayed else "none"
+        super().__init__(
+            f"cassette {cassette_path}: no unplayed recorded interaction matches {method} {path} "
+            f"(matching is on method and path, in recorded order; unplayed: {left})"
+        )
+
+
+def load_cassette(path: Path | str) -> list[dict]:
+    """The interactions of a vcrpy YAML cassette as serialized (``{"request": {...}, "response": {...}}``).
+
+    Raises `CassetteError` naming the file for anything that is not a complete, valid cassette.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise CassetteError(path, "file not found") from None
+    except OSError as error:
+        raise CassetteError(path, f"cannot be read ({error.strerror})") from None
+    if not raw.strip():
+        raise CassetteError(path, "file is empty")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CassetteError(path, f"not UTF-8 text (byte {error.start}): corrupted") from None
+    try:
+        data = _YamlSerializer.deserialize(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise CassetteError(path, f"not valid YAML ({problem}{where}): truncated or corrupted?") from None
+    _check_shape(path, data)
+    return data["interactions"]
+
+
+def _check_shape(path: Path, data: object) -> None:
+    def fail(reason: str) -> None:
+        raise CassetteError(path, reason)
+
+    if not isinstance(data, dict):
+        fail(f"top level is a {type(data).__name__}, expected a mapping with 'version' and 'interactions'")
+    if "version" not in data:
+        # yaml.dump sorts keys, so `version` is the last line: its absence usually means truncation.
+        fail("no 'version' key: truncated or not a vcrpy cassette")
+    if data["version"] != CASSETTE_FORMAT_VERSION:
+        fail(f"unsupported format version {data['version']!r} (expected {CASSETTE_FORMAT_VERSION})")
+    interactions = data.get("interactions")
+    if not isinstance(interactions, list):
+        fail("'interactions' is missing or not a list")
+    for index, interaction in enumerate(interactions):
+        where = f"interaction {index}"
+        if not isinstance(interaction, dict):
+            fail(f"{where} is not a mapping")
+        request, response = interaction.get("request"), interaction.get("response")
+        if not isinstance(request, dict) or not isinstance(response, dict):
+            fail(f"{where} needs 'request' and 'response' mappings")
+        if not isinstance(request.get("method"), str) or not request["method"]:
+            fail(f"{where}: request.method is missing or not a string")
+        uri = request.get("uri")
+        if not isinstance(uri, str) or not urlsplit(uri).scheme or not urlsplit(uri).netloc:
+            fail(f"{where}: request.uri {uri!r} is not an absolute URL")
+        if not isinstance(request.get("body"), (str, bytes, type(None))):
+            fail(f"{where}: request.body is not text")
+        status = response.get("status")
+        if not isinstance(status, dict) or not isinstance(status.get("code"), int) or not 100 <= status["code"] <= 599:
+            fail(f"{where}: response.status.code is missing or not an HTTP status")
+        if not isinstance(status.get("message", ""), (str, type(None))):
+            fail(f"{where}: response.status.message is not text")
+        body = response.get("body")
+        if not isinstance(body, dict) or not isinstance(body.get("string"), (str, bytes, type(None))):
+            fail(f"{where}: response.body.string is missing or not text")
+        for part, headers in (("request", request.get("headers")), ("response", response.get("headers"))):
+            if not _valid_headers(headers):
+                fail(f"{where}: {part}.headers must map names to lists of strings")
+
+
+def _valid_headers(headers: object) -> bool:
+    return isinstance(headers, dict) and all(
+        isinstance(name, str) and isinstance(values, list) and all(isinstance(v, str) for v in values)
+        for name, values in headers.items()
+    )
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write via a temporary file in the same directory and os.replace: readers never see half a cassette."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    try:
+        with handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+def _decoded(headers: dict[str, list[str]], body: bytes) -> tuple[dict[str, list[str]], bytes]:
+    """Headers and body with gzip/deflate(/br) content encoding removed, as vcrpy's decode_response does."""
+    decoded = decode_response({"headers": headers, "body": {"string": body}})
+    return decoded["headers"], decoded["body"]["string"]
+
+
+def _multi_headers(headers: httpx.Headers) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for name, value in headers.multi_items():
+        grouped[name].append(value)
+    return dict(grouped)
+
+
+class RecordingTransport(httpx.BaseTransport):
+    """Forwards each request to ``inner`` and records the scrubbed interaction into a vcrpy cassette.
+
+    The cassette is written (atomically, replacing any previous file) by `save` or `close`; a recording
+    without interactions writes nothing.
+    """
+
+    def __init__(self, inner: httpx.BaseTransport, cassette_path: Path | str, scrubber: Scrubber) -> None:
+        self.inner = inner
+        self.cassette_path = Path(cassette_path)
+        self._cassette = Cassette(
+            str(self.cassette_path),
+            record_mode=RecordMode.ALL,
+            before_record_request=scrubber.before_record_request,
+            before_record_response=scrubber.before_record_response,
+        )
+        self._saved = 0
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` through the inner transport and record it; the caller gets the real response."""
+        headers, body = _decoded({k: [v] for k, v in request.headers.items()}, request.read())
+        recorded_request = Request(request.method, str(request.url), body, {k: v[0] for k, v in headers.items()})
+        response = self.inner.handle_request(request)
+        try:
+            content = b"".join(response.stream)
+        finally:
+            response.stream.close()  # releases the connection; the caller reads the buffered copy below
+        response.stream = httpx.ByteStream(content)
+        headers, body = _decoded(_multi_headers(response.headers), content)
+        recorded_response = {
+            "status": {"code": response.status_code, "message": response.reason_phrase},
+            "headers": headers,
+            "body": {"string": body},
+        }
+        with self._lock:
+            self._cassette.append(recorded_request, recorded_response)
+        return response
+
+    def save(self) -> Path | None:
+        """Write the cassette if anything was recorded since the last save; return its path if written."""
+        with self._lock:
+            if len(self._cassette) == self._saved:
+                return None
+            cassette_dict = {"requests": self._cassette.requests, "responses": self._cassette.responses}
+            _write_atomically(self.cassette_path, serialize(cassette_dict, _YamlSerializer))
+            self._saved = len(self._cassette)
+        return self.cassette_path
+
+    def close(self) -> None:
+        """Save the cassette, then close the inner transport."""
+        try:
+            self.save()
+        finally:
+            self.inner.close()
+
+
+def scheme_less_path(incoming: Request, recorded: Request) -> None:
+    """vcrpy matcher: equal paths, ignoring scheme, host and query; a recorded placeholder segment matches any."""
+    got, want = _segments(incoming.path), _segments(recorded.path)
+    if len(got) != len(want) or any(g != w and not PLACEHOLDER_RE.fullmatch(w) for g, w in zip(got, want)):
+        raise AssertionError(f"{incoming.path} != {recorded.path}")
+
+
+def _segments(path: str) -> list[str]:
+    return [unquote(segment) for segment in (path or "/").split("/")]
+
+
+class ReplayTransport(httpx.BaseTransport):
+    """Answers requests from a cassette only (never the network), matched as described in the module docs."""
+
+    def __init__(self, cassette_path: Path | str) -> None:
+        self.cassette_path = Path(cassette_path)
+        self._cassette = Cassette(
+            str(self.cassette_path),
+            record_mode=RecordMode.NONE,
+            match_on=(method, scheme_less_path),
+            allow_playback_repeats=False,
+        )
+        for interaction in load_cassette(self.cassette_path):
+            recorded = interaction["request"]
+            self._cassette.append(
+                Request(recorded["method"], recorded["uri"], recorded["body"], recorded["headers"]),
+                convert_to_bytes(interaction["response"]),
+            )
+        self._lock = threading.Lock()
+
+    @property
+    def all_played(self) -> bool:
+        """Whether every recorded interaction has been replayed."""
+        return self._cassette.all_played
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """The recorded response of the first unplayed interaction with the same method and path."""
+        wanted = Request(request.method, str(request.url), None, {})
+        with self._lock:
+            try:
+                recorded = self._cassette.play_response(wanted)
+            except UnhandledHTTPRequestError:
+                unplayed = [
+                    f"{r.method} {r.path}" for index, r in enumerate(self._cassette.requests)
+                    if not self._cassette.play_counts[index]
+                ]
+                raise UnmatchedRequestError(self.cassette_path, request.method, request.url.path, unplayed) from None
+        message = recorded["status"].get("message")
+        return httpx.Response(
+            recorded["status"]["code"],
+            headers=[(name, value) for name, values in recorded["headers"].items() for value in values],
+            stream=httpx.ByteStream(recorded["body"]["string"] or b""),
+            extensions={"reason_phrase": message.encode("ascii", "replace")} if message else {},
+            request=request,
+        )

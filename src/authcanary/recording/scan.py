@@ -1,0 +1,258 @@
+"""Secret scanner for cassettes and run folders (``authcanary scan``): the check that nothing leaked.
+
+Text files are read line by line (binaries are skipped) and searched for:
+
+- ``known-secret``: a given credential, raw, URL-encoded, JSON- or HTML-escaped, or base64-encoded at any
+  byte alignment (so also inside ``Basic`` credentials);
+- ``jwt``: three base64url segments whose first decodes to a JSON header with ``alg``;
+- ``basic-credentials``: ``Basic <base64>`` decoding to ``user:password``;
+- ``bearer-token``: a token-shaped value after ``Bearer``, ``BimPlus`` or ``Token``;
+- ``credential-value``: a value of a secret or token key (``"password": ...``, ``access_token=...``, a YAML
+  header list under ``x-api-key:``), including a bare 32-hex Bimplus token;
+- ``high-entropy``: a base64-alphabet run of >= 32 characters with Shannon entropy >= 4.0 bits/char.
+
+Placeholders written by the Scrubber (raw, percent- or HTML-encoded) are never reported.
+
+False positives are kept low on purpose: hex strings and UUIDs (commit hashes, ids, ETags, allure history
+ids) are reported only as the value of a token-like key; the entropy threshold is 4.0 because random
+base64/base64url strings of 32 characters measure >= 4.1 in 99.9% of samples (>= 4.36 at 43 characters)
+while identifiers and words of that length measure about 3.3-3.9; runs must also mix character classes,
+must not be mostly words (identifiers, test names) nor URL paths, and YAML ``!!binary`` blocks and
+``data:`` URIs are data, not tokens. The price: a short random value (< 32 characters) under an unknown key
+is missed, so pass the real credentials as ``known_secrets`` whenever they are available.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from authcanary.recording.scrub import (
+    ENCODED_PLACEHOLDER_RE,
+    JWT_RE,
+    PLACEHOLDER_BODY,
+    classify_token,
+    decode_jwt_header,
+    encoded_forms,
+    iter_key_values,
+    key_kind,
+)
+
+ENTROPY_THRESHOLD = 4.0
+MIN_HIGH_ENTROPY_LEN = 32
+_MIN_KNOWN_LEN = 4
+_EXCERPT_CONTEXT = 40
+
+_PLACEHOLDERS = re.compile(
+    rf"(?:<|&lt;|\\u003c)(?:{PLACEHOLDER_BODY})(?:>|&gt;|\\u003e)|{ENCODED_PLACEHOLDER_RE.pattern}"
+)
+_BASIC_RE = re.compile(r"\bBasic\s+(?P<value>[A-Za-z0-9+/]{4,}={0,2})(?![A-Za-z0-9+/=])")
+_BEARER_RE = re.compile(r"\b(?:Bearer|BimPlus|Token)\s+(?P<value>[A-Za-z0-9._~+/=-]{16,})")
+_RUN_RE = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{32,}={0,2}(?![A-Za-z0-9+/_=-])")
+# the path of a URL, up to where a run starts: documentation links are not tokens
+_URL_PATH_BEFORE_RE = re.compile(r"[a-z][a-z0-9+.-]*://[^\s?#\"'<>]*$", re.IGNORECASE)
+_WORD_RE = re.compile(r"[a-z]{4,}|[A-Z]{4,}|[A-Z][a-z]{3,}")
+_HEX_OR_UUID_RE = re.compile(r"[0-9a-fA-F]+|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+# words, CamelCase, snake/kebab case, dotted attribute paths: names, not credentials
+_IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z_-]*(?:\.[A-Za-z_][A-Za-z_-]*)*")
+_ATTRIBUTE_PATH_RE = re.compile(r"(?:[A-Za-z_]\w*\.)+[A-Za-z_]\w*")
+# a piece of a name: a word (lower, Capitalized or UPPER) and numbers with more words, like v2, aes256gcm
+_IDENTIFIER_PART_RE = re.compile(r"(?:[A-Z]?[a-z]*|[A-Z]*)(?:\d+(?:[a-z]*|[A-Z]*))*")
+_YAML_KEY_ONLY_RE = re.compile(r"(?P<indent>\s*)(?:-\s+)?[\"']?(?P<key>[A-Za-z][\w-]*)[\"']?:\s*$")
+_YAML_ITEM_RE = re.compile(r"(?P<indent>\s*)-\s+[\"']?(?P<value>.*?)[\"']?\s*$")
+_YAML_BINARY_RE = re.compile(r"(?P<indent>\s*).*:\s*!!binary\s*[|>]?[-+]?\s*$")
+
+
+@dataclass(frozen=True)
+class SecretHit:
+    """A suspected secret: where it is, what it looks like, and the line around it with every hit masked."""
+
+    file: Path
+    line: int
+    kind: str
+    excerpt: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.kind}: {self.excerpt}"
+
+
+def scan_paths(paths: Iterable[Path | str], known_secrets: Iterable[str] = ()) -> list[SecretHit]:
+    """Scan files and directories (recursively, skipping hidden ones and binaries) for secrets.
+
+    Raises FileNotFoundError for a path that does not exist.
+    """
+    known = _known_pattern(known_secrets)
+    hits: list[SecretHit] = []
+    for file in _files(paths):
+        data = file.read_bytes()
+        if b"\0" in data[:8192]:
+            continue
+        hits += _scan_text(file, data.decode("utf-8", errors="replace"), known)
+    return hits
+
+
+def shannon_entropy(text: str) -> float:
+    """Shannon entropy of ``text`` in bits per character."""
+    counts = Counter(text)
+    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values()) if text else 0.0
+
+
+def _files(paths: Iterable[Path | str]) -> Iterator[Path]:
+    for path in map(Path, paths):
+        if path.is_dir():
+            yield from sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and not any(part.startswith(".") or part == "__pycache__"
+                                           for part in p.relative_to(path).parts)
+            )
+        elif path.is_file():
+            yield path
+        else:
+            raise FileNotFoundError(f"scan: {path} does not exist")
+
+
+def _known_pattern(known_secrets: Iterable[str]) -> re.Pattern[str] | None:
+    forms: set[str] = set()
+    for secret in known_secrets:
+        if len(secret) >= _MIN_KNOWN_LEN:
+            forms |= encoded_forms(secret) | {html.escape(secret)} | _base64_cores(secret.encode("utf-8"))
+    if not forms:
+        return None
+    return re.compile("|".join(map(re.escape, sorted(forms, key=len, reverse=True))))
+
+
+def _base64_cores(raw: bytes) -> set[str]:
+    """The base64 characters that encode only ``raw`` at each of the three byte alignments it can start at,
+    so ``raw`` is found inside any longer base64 text (``user:secret`` in Basic credentials, !!binary)."""
+    cores = set()
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + raw).decode()
+        core = encoded[math.ceil(offset * 8 / 6): (offset + len(raw)) * 8 // 6]
+        if len(core) >= 8:
+            cores |= {core, core.translate(str.maketrans("+/", "-_"))}
+    return cores
+
+
+def _scan_text(file: Path, text: str, known: re.Pattern[str] | None) -> list[SecretHit]:
+    hits = []
+    binary_indent: int | None = None  # inside a YAML !!binary block: base64 lines are data
+    list_key: tuple[int, str] | None = None  # a YAML `key:` whose values follow as `- value` lines
+    for number, line in enumerate(text.splitlines(), start=1):
+        indent = len(line) - len(line.lstrip())
+        if binary_indent is not None and (indent <= binary_indent and line.strip()):
+            binary_indent = None
+        spans = _find_spans(line, known, in_binary=binary_indent is not None, list_key=list_key)
+        hits += [SecretHit(file, number, kind, _excerpt(line, spans, (start, end)))
+                 for start, end, kind in spans]
+        if binary_indent is None and (binary := _YAML_BINARY_RE.match(line)):
+            binary_indent = len(binary["indent"])
+        if (key_only := _YAML_KEY_ONLY_RE.match(line)) and key_kind(key_only["key"]):
+            list_key = (len(key_only["indent"]), key_kind(key_only["key"]))
+        elif not (list_key and _YAML_ITEM_RE.match(line)):
+            list_key = None
+    return hits
+
+
+def _find_spans(line: str, known: re.Pattern[str] | None, in_binary: bool,
+                list_key: tuple[int, str] | None) -> list[tuple[int, int, str]]:
+    spans: list[tuple[int, int, str]] = []
+    taken = [m.span() for m in _PLACEHOLDERS.finditer(line)]
+
+    def add(start: int, end: int, kind: str, inside_placeholder_ok: bool = False) -> None:
+        blocked = spans if inside_placeholder_ok else [*spans, *taken]
+        if start < end and not any(start < b_end and b_start < end for b_start, b_end, *_ in blocked):
+            spans.append((start, end, kind))
+
+    if known:
+        for match in known.finditer(line):
+            add(*match.span(), "known-secret", inside_placeholder_ok=True)
+    for match in JWT_RE.finditer(line):
+        if decode_jwt_header(match.group(0)):
+            add(*match.span(), "jwt")
+    for match in _BASIC_RE.finditer(line):
+        if _is_basic_credential(match["value"]):
+            add(*match.span("value"), "basic-credentials")
+    for match in _BEARER_RE.finditer(line):
+        if _token_like(match["value"]):
+            add(*match.span("value"), "bearer-token")
+    for key, start, end in iter_key_values(line):
+        if _credential_like(key_kind(key), line[start:end]):
+            add(start, end, "credential-value")
+    if list_key and (item := _YAML_ITEM_RE.match(line)) and len(item["indent"]) >= list_key[0]:
+        if _credential_like(list_key[1], item["value"]):
+            add(*item.span("value"), "credential-value")
+    if not in_binary:
+        for match in _RUN_RE.finditer(line):
+            before = line[max(0, match.start() - 200):match.start()]
+            if not before.endswith("base64,") and not _URL_PATH_BEFORE_RE.search(before) \
+                    and _high_entropy(match.group(0)):
+                add(*match.span(), "high-entropy")
+    return sorted(spans)
+
+
+def _is_basic_credential(value: str) -> bool:
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return False
+    _user, colon, password = decoded.partition(":")
+    return bool(colon and password) and decoded.isprintable()
+
+
+def _token_like(value: str) -> bool:
+    shape = classify_token(value)
+    if shape.startswith(("jwt", "hex", "uuid")):
+        return True
+    return (len(value) >= 16 and any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+            and not _ATTRIBUTE_PATH_RE.fullmatch(value))
+
+
+def _credential_like(kind: str | None, value: str) -> bool:
+    value = value.strip()
+    if not kind or not value or value[0] in "<[*" or _PLACEHOLDERS.search(value):
+        return False
+    if value.startswith(("${", "$(", "%(", "{{")):  # templates and environment references
+        return False
+    if kind == "token":
+        return _token_like(value)
+    return len(value) >= 8 and len(set(value)) > 2 and not _IDENTIFIER_RE.fullmatch(value)
+
+
+def _high_entropy(run: str) -> bool:
+    core = run.rstrip("=")
+    if len(core) < MIN_HIGH_ENTROPY_LEN or _HEX_OR_UUID_RE.fullmatch(core):
+        return False
+    if shannon_entropy(core) < ENTROPY_THRESHOLD:
+        return False
+    classes = sum((any(c.islower() for c in core), any(c.isupper() for c in core), any(c.isdigit() for c in core)))
+    words = sum(len(word) for word in _WORD_RE.findall(core)) / len(core)
+    identifier = len(re.split(r"[-_]", core)) >= 3 and _wordish(core)
+    path = "/" in core and all(_wordish(part) for part in core.split("/"))
+    return classes >= 2 and words < 0.7 and not identifier and not path
+
+
+def _wordish(text: str) -> bool:
+    """Made of words, numbers and word+number pieces joined by - or _ (names and URL path segments)."""
+    return all(_IDENTIFIER_PART_RE.fullmatch(piece) for piece in re.split(r"[-_]", text))
+
+
+def _excerpt(line: str, spans: list[tuple[int, int, str]], target: tuple[int, int]) -> str:
+    """``line`` around ``target`` with every hit on the line masked, so no excerpt shows any secret."""
+    pieces, position, target_at, target_len = [], 0, 0, 0
+    for start, end, _kind in spans:
+        pieces.append(line[position:start])
+        mask = f"[masked len={end - start}]"
+        if (start, end) == target:
+            target_at, target_len = sum(map(len, pieces)), len(mask)
+        pieces.append(mask)
+        position = end
+    masked = "".join(pieces) + line[position:]
+    begin = max(0, target_at - _EXCERPT_CONTEXT)
+    finish = min(len(masked), target_at + target_len + _EXCERPT_CONTEXT)
+    return ("..." if begin else "") + masked[begin:finish].strip() + ("..." if finish < len(masked) else "")

@@ -1,0 +1,228 @@
+"""The secret scanner: finds planted secrets in every run-folder format, and nothing in scrubbed output."""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import secrets
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import httpx
+import pytest
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from authcanary.recording import RecordingTransport, Scrubber, scan_paths
+from authcanary.recording.scan import ENTROPY_THRESHOLD, shannon_entropy
+
+SIGNING_KEY = RSAKey.generate_key(2048, parameters={"kid": "scan-kid"}, private=True)
+
+
+def a_jwt() -> str:
+    return jwt.encode({"alg": "RS256", "kid": "scan-kid"}, {"sub": "x", "exp": 1}, SIGNING_KEY)
+
+
+def write(directory: Path, name: str, text: str) -> Path:
+    path = directory / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def kinds(hits) -> list[tuple[str, int, str]]:
+    return [(hit.file.name, hit.line, hit.kind) for hit in hits]
+
+
+# each detector, in the formats of a run folder
+
+
+@pytest.mark.parametrize(
+    ("name", "template"),
+    [
+        ("c.yaml", "interactions:\n- response:\n    body:\n      string: '{{\"id_token\": \"{}\"}}'\n"),
+        ("summary.json", '{{\n  "schema": "authcanary.summary/1",\n  "repro": "curl -H \'X: {}\'"\n}}\n'),
+        ("junit.xml", '<testsuite>\n<testcase name="t"><failure message="got {}"/></testcase>\n</testsuite>\n'),
+        ("report.html", "<html>\n<body>\n<pre>{}</pre></body></html>\n"),
+        ("report.md", "# Report\n\n| token | `{}` |\n"),
+    ],
+)
+def test_jwt_is_found_in_every_format_and_never_shown(tmp_path, name, template):
+    token = a_jwt()
+    path = write(tmp_path, name, template.format(token))
+    hits = scan_paths([tmp_path])
+    expected_line = next(i for i, line in enumerate(path.read_text().splitlines(), 1) if token in line)
+    assert kinds(hits) == [(name, expected_line, "jwt")]
+    assert token not in hits[0].excerpt and "[masked len=" in hits[0].excerpt
+    assert token not in str(hits[0])
+
+
+def test_basic_and_bearer_credentials(tmp_path):
+    basic = base64.b64encode(b"client:" + secrets.token_urlsafe(12).encode()).decode()
+    hexed = secrets.token_hex(16)
+    write(tmp_path, "c.yaml", f"      authorization:\n      - Basic {basic}\n      - BimPlus {hexed}\n"
+                              "      - Basic <basic>\n      - Bearer <token#1 hex32>\n")
+    assert kinds(scan_paths([tmp_path])) == [("c.yaml", 2, "basic-credentials"), ("c.yaml", 3, "bearer-token")]
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda s: s,
+        quote_plus,
+        lambda s: json.dumps(s)[1:-1],
+        html.escape,
+        lambda s: base64.b64encode(f"client-id:{s}".encode()).decode(),
+        lambda s: base64.b64encode(b"xy" + s.encode() + b"tail").decode(),
+        lambda s: base64.urlsafe_b64encode(b"z" + s.encode()).decode(),
+    ],
+    ids=["raw", "url", "json", "html", "basic", "base64-offset2", "base64url-offset1"],
+)
+def test_known_secret_in_any_encoding(tmp_path, encode):
+    secret = "pw:" + secrets.token_urlsafe(9) + "&<é>"
+    write(tmp_path, "report.md", f"intro\nthe value is {encode(secret)} here\n")
+    hits = scan_paths([tmp_path], known_secrets=[secret])
+    assert ("report.md", 2, "known-secret") in kinds(hits)
+    assert all(encode(secret) not in hit.excerpt for hit in hits)
+
+
+def test_known_secret_inside_a_placeholder_is_still_reported(tmp_path):
+    secret = secrets.token_urlsafe(12)
+    write(tmp_path, "a.md", f"<token#1 jwt RS256 kid={secret} claims=[a]>\n")
+    assert kinds(scan_paths([tmp_path], known_secrets=[secret])) == [("a.md", 1, "known-secret")]
+
+
+def test_values_of_secret_and_token_keys(tmp_path):
+    bimplus = secrets.token_hex(16)
+    write(tmp_path, "c.yaml", "\n".join([
+        f"      string: '{{\"access_token\": \"{bimplus}\", \"token_type\": \"BimPlus\"}}'",
+        "      body: grant_type=password&username=u%40x.com&password=Hunter2%21x",
+        "      x-api-token:",
+        f"      - {secrets.token_hex(16)}",
+        "      x-api-key:",
+        "      - '<secret len=12>'",
+        "      api_key: ${KUDO_API_KEY}",
+        '      "code": "invalid_grant"',
+    ]) + "\n")
+    assert kinds(scan_paths([tmp_path])) == [
+        ("c.yaml", 1, "credential-value"), ("c.yaml", 2, "credential-value"), ("c.yaml", 4, "credential-value")]
+
+
+def test_high_entropy_strings_are_found_under_any_key(tmp_path):
+    token = secrets.token_urlsafe(32)
+    write(tmp_path, "drift.json", json.dumps({"key": "x", "current": token}, indent=2) + "\n")
+    hits = scan_paths([tmp_path])
+    assert kinds(hits) == [("drift.json", 3, "high-entropy")]
+    assert token not in hits[0].excerpt
+
+
+def test_excerpt_masks_every_secret_on_the_line(tmp_path):
+    first, second = a_jwt(), secrets.token_urlsafe(40)
+    write(tmp_path, "x.md", f"a {first} b {second} c\n")
+    hits = scan_paths([tmp_path])
+    assert [hit.kind for hit in hits] == ["jwt", "high-entropy"]
+    assert all(first not in hit.excerpt and second not in hit.excerpt for hit in hits)
+
+
+# what must not be reported
+
+
+def test_scrubbed_recording_reports_nothing_and_unscrubbed_reports_everything(tmp_path):
+    password, client_secret, api_key = (secrets.token_urlsafe(18) for _ in range(3))
+    issued = {"access_token": a_jwt(), "refresh_token": secrets.token_hex(16), "id_token": a_jwt()}
+
+    def vendor(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={**issued, "token_type": "Bearer", "expires_in": 3600,
+                                         "kid": "3f1b2c4d-1111-4abc-8def-0123456789ab"},
+                              headers={"Set-Cookie": f"sid={secrets.token_urlsafe(32)}; Path=/"})
+
+    class Verbatim:
+        """No scrubbing at all: what a naive recorder would write."""
+
+        def before_record_request(self, request):
+            return request
+
+        def before_record_response(self, response):
+            return response
+
+    for folder, scrubber in (("scrubbed", Scrubber([password, client_secret, api_key])), ("raw", Verbatim())):
+        transport = RecordingTransport(httpx.MockTransport(vendor), tmp_path / folder / "cassettes" / "v.yaml",
+                                       scrubber)
+        with httpx.Client(transport=transport, base_url="https://api.example.com") as client:
+            client.post("/oauth/token", data={"grant_type": "password", "username": "u@example.com",
+                                              "password": password, "client_secret": client_secret})
+            client.get("/me", headers={"Authorization": f"Bearer {issued['access_token']}", "x-api-key": api_key},
+                       auth=("client", client_secret))
+            client.post("/refresh", json={"refresh_token": issued["refresh_token"]})
+    known = [password, client_secret, api_key]
+    assert scan_paths([tmp_path / "scrubbed"], known_secrets=known) == []
+    found = {hit.kind for hit in scan_paths([tmp_path / "raw"], known_secrets=known)}
+    assert found >= {"known-secret", "jwt", "credential-value"}
+    assert {hit.kind for hit in scan_paths([tmp_path / "raw"])} >= {"jwt", "credential-value", "high-entropy",
+                                                                       "basic-credentials"}
+
+
+def test_placeholders_in_every_encoding_are_not_reported(tmp_path):
+    kid = secrets.token_urlsafe(32)
+    placeholder = f"<token#1 jwt RS256 kid={kid} claims=[aud,exp]>"
+    write(tmp_path, "r.html", f"<td>{html.escape(placeholder)}</td>\n")
+    write(tmp_path, "c.yaml", f"    body: access_token={quote_plus(placeholder)}&x=1\n    - Bearer {placeholder}\n")
+    write(tmp_path, "s.json", json.dumps({"access_token": placeholder, "x": "<token#2 hex32>"}) + "\n")
+    assert scan_paths([tmp_path]) == []
+
+
+def test_ordinary_run_folder_content_is_not_reported(tmp_path):
+    write(tmp_path, "junit.xml", "\n".join([
+        '<?xml version="1.0" encoding="utf-8"?>',
+        '<testsuites><testsuite name="pytest" hostname="ci-runner-7" timestamp="2024-05-01T02:03:04.123456">',
+        '<properties><property name="commit" value="da39a3ee5e6b4b0d3255bfef95601890afd80709"/></properties>',
+        '<testcase classname="suites.autodesk.test_token" name="test_token_expiry_is_documented_value[v2]"'
+        ' file="suites/autodesk/test_token.py" time="0.012"/>',
+        '<testcase classname="tests.test_recording" name="test_recording_transport_writes_atomically_with_gzip"/>',
+        "</testsuite></testsuites>",
+    ]) + "\n")
+    write(tmp_path, "allure-results/3f1b2c4d-1111-4abc-8def-0123456789ab-result.json", json.dumps({
+        "uuid": "3f1b2c4d-1111-4abc-8def-0123456789ab", "historyId": "0cc175b9c0f1b6a831c399e269772661",
+        "fullName": "suites.bimplus.test_legacy_tokens#test_remember_me_token_survives_logout_of_other_session",
+        "labels": [{"name": "package", "value": "suites.bimplus.test_legacy_tokens"}],
+    }, indent=2) + "\n")
+    write(tmp_path, "report.md", "\n".join([
+        "# authcanary run 2024-05-01T02:03:04Z (staging)",
+        "See https://aps.autodesk.com/en/docs/oauth/v2/reference/http/gettoken-POST/ and "
+        "https://github.com/example/authcanary/blob/da39a3ee5e6b4b0d3255bfef95601890afd80709/docs/DriftAndViolations.md",
+        "| POST /authentication/v2/token | expires_in 3600 -> 1799 | breaking |",
+        "token_type: Bearer; password: required; client_secret: ${APS_CLIENT_SECRET}",
+        "Authorization header uses Bearer authentication with the access token.",
+        '<img src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==">',
+    ]) + "\n")
+    write(tmp_path, "cassettes/bin.yaml", "      string: !!binary |\n        "
+          + base64.b64encode(secrets.token_bytes(57)).decode() + "\n    headers: {}\n")
+    assert scan_paths([tmp_path]) == []
+
+
+def test_binary_files_and_hidden_directories_are_skipped(tmp_path):
+    (tmp_path / "image.png").write_bytes(b"\x89PNG\x00\x00" + a_jwt().encode())
+    write(tmp_path, ".git/objects/x", a_jwt() + "\n")
+    write(tmp_path, "visible.txt", a_jwt() + "\n")
+    assert kinds(scan_paths([tmp_path])) == [("visible.txt", 1, "jwt")]
+    assert kinds(scan_paths([tmp_path / ".git" / "objects" / "x"])) == [("x", 1, "jwt")]  # named files are scanned
+
+
+def test_missing_path_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        scan_paths([tmp_path / "missing"])
+
+
+def test_entropy_threshold_separates_random_tokens_from_names():
+    tokens = [secrets.token_urlsafe(24) for _ in range(2000)]
+    assert sum(shannon_entropy(t) >= ENTROPY_THRESHOLD for t in tokens) / len(tokens) > 0.995
+    names = ["test_recording_transport_writes_atomically", "testRecordingTransportAroundStarletteClient",
+             "remember_me_token_survives_logout_of_other_session"]
+    assert all(shannon_entropy(name) < ENTROPY_THRESHOLD for name in names)
+
+
+def test_random_tokens_are_reported_at_a_high_rate(tmp_path):
+    tokens = [secrets.token_urlsafe(24) for _ in range(1000)] + \
+             [base64.b64encode(secrets.token_bytes(32)).decode() for _ in range(1000)]
+    write(tmp_path, "t.md", "\n".join(f"value {token} end" for token in tokens) + "\n")
+    assert len(scan_paths([tmp_path])) / len(tokens) > 0.99
