@@ -1,0 +1,848 @@
+"""Normalize scrubbed vcrpy cassettes into comparable, vendor-agnostic steps.
+
+A cassette folder is laid out as ``<dir>/<vendor>/<test id>.yaml``. Every recorded interaction becomes a
+:class:`Step`:
+
+* ``key`` is ``"<vendor>/<test id>#<signature>#<k>"``. The signature is ``METHOD /path/{id}?qkeys [bodykeys]``:
+  the path template (segments that are uuids, hex of 16+ chars, digits, jwts or scrub placeholders become
+  ``{id}``; the host is left out so sim and staging recordings compare), the sorted query keys without values,
+  and the sorted top-level keys of a form or JSON request body. ``k`` counts earlier interactions with the same
+  signature in the same cassette, so a step inserted elsewhere does not shift the keys of the others.
+* the observation: status code, a few normalized response headers (:data:`CHOSEN_HEADERS`) and the body
+  *shape*: JSON path (``$``, ``$.a.b``, ``$.items[]``) -> ``(type, format class)``.
+
+Values are kept only where they can mean something (see :func:`normalize_folder`): for paths the contract
+declares constant, and for *stable* values. Everything else (tokens, ids, timestamps, lifetimes) is compared by
+shape only: volatile is not drift.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import multiprocessing
+import os
+import re
+import sys
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.events import (
+    AliasEvent,
+    DocumentEndEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+    StreamStartEvent,
+)
+from yaml.nodes import ScalarNode
+from yaml.resolver import Resolver
+
+try:
+    from yaml._yaml import CParser as _CParser
+except ImportError:  # PyYAML built without libyaml: the pure-Python loader still works, only slower
+    _CParser = None
+
+__all__ = [
+    "CHOSEN_HEADERS",
+    "CassetteError",
+    "Constants",
+    "Step",
+    "as_constants",
+    "classify_string",
+    "classify_value",
+    "load_cassette",
+    "normalize_cassette",
+    "normalize_folder",
+    "normalize_folders",
+    "is_volatile_format",
+    "path_template",
+    "vendor_cassettes",
+]
+
+CASSETTE_SUFFIXES = (".yaml", ".yml")
+
+
+class CassetteError(ValueError):
+    """A cassette that cannot be read or is not a vcrpy cassette. Same constructor, attributes and message
+    as ``authcanary.recording.cassette.CassetteError``, so the two can be unified by an import."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = " ".join(reason.split())
+        super().__init__(f"cassette {self.path}: {self.reason}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------------
+
+class _CassetteLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """Safe loader that also reads the harmless python/str and python/tuple tags older vcrpy wrote."""
+
+
+_CassetteLoader.add_constructor("tag:yaml.org,2002:python/str", SafeConstructor.construct_scalar)
+_CassetteLoader.add_constructor("tag:yaml.org,2002:python/unicode", SafeConstructor.construct_scalar)
+_CassetteLoader.add_constructor(
+    "tag:yaml.org,2002:python/tuple", lambda loader, node: tuple(loader.construct_sequence(node))
+)
+
+
+class _NeedsFullLoader(Exception):
+    """The fast event loader met a YAML feature it leaves to the full loader."""
+
+
+_SCALARS = SafeConstructor()
+_STR_TAG = "tag:yaml.org,2002:str"
+_PLAIN_RESOLVERS = {
+    first: tuple(resolvers) for first, resolvers in Resolver.yaml_implicit_resolvers.items() if first is not None
+}
+_NUMERIC = frozenset("-+.0123456789")  # other implicit non-strings (bool, null, merge, value) are < 6 chars
+_SCALAR_TAGS = {
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:timestamp",
+    "tag:yaml.org,2002:binary",
+}
+_TEXT_TAGS = {_STR_TAG, "tag:yaml.org,2002:python/str", "tag:yaml.org,2002:python/unicode", "!"}
+_COLLECTION_TAGS = {None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:python/tuple"}
+
+
+def _scalar(event: ScalarEvent) -> Any:
+    """Construct a tagged or maybe-not-a-string scalar exactly as the safe loader would (YAML 1.1 rules)."""
+    tag, value = event.tag, event.value
+    if tag is None:
+        if not event.implicit[0]:
+            return value
+        for resolved, regexp in _PLAIN_RESOLVERS.get(value[:1], ()):
+            if regexp.match(value):
+                tag = resolved
+                break
+        else:
+            return value
+    if tag in _TEXT_TAGS:
+        return value
+    if tag not in _SCALAR_TAGS:
+        raise _NeedsFullLoader(tag)
+    return _SCALARS.yaml_constructors[tag](_SCALARS, ScalarNode(tag, value))
+
+
+def _load_events(data: bytes) -> Any:
+    """Build the document from libyaml parser events: ~3x faster than the constructor-based loader."""
+    parser = _CParser(data)
+    anchors: dict[str, Any] = {}
+    stack: list[tuple[Any, Any]] = []
+    container: Any = None
+    key: Any = None
+    root: Any = None
+    documents = 0
+    try:
+        while True:
+            event = parser.get_event()
+            kind = type(event)
+            if kind is ScalarEvent:
+                value = event.value
+                if event.tag is not None or (
+                    event.implicit[0] and value[:1] in _PLAIN_RESOLVERS and (len(value) < 6 or value[0] in _NUMERIC)
+                ):
+                    value = _scalar(event)
+            elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                if event.tag not in _COLLECTION_TAGS:
+                    raise _NeedsFullLoader(event.tag)
+                value = {} if kind is MappingStartEvent else []
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                container, key = stack.pop()
+                continue
+            elif kind is AliasEvent:
+                if event.anchor not in anchors:
+                    raise _NeedsFullLoader("undefined alias")
+                value = anchors[event.anchor]
+            elif kind is DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    raise _NeedsFullLoader("several documents")
+                continue
+            elif kind is StreamEndEvent:
+                return root
+            elif kind is StreamStartEvent or kind is DocumentEndEvent:
+                continue
+            else:
+                raise _NeedsFullLoader(kind.__name__)
+
+            if kind is not AliasEvent and event.anchor is not None:
+                anchors[event.anchor] = value
+            if container is None:
+                root = value
+            elif type(container) is list:
+                container.append(value)
+            elif key is _NO_KEY:
+                if type(value) is dict or type(value) is list:
+                    raise _NeedsFullLoader("collection used as a mapping key")
+                key = value
+            else:
+                container[key] = value
+                key = _NO_KEY
+            if kind is MappingStartEvent or kind is SequenceStartEvent:
+                stack.append((container, key))
+                container, key = value, _NO_KEY
+    finally:
+        parser.dispose()
+
+
+_NO_KEY = object()
+
+
+def _parse(data: bytes) -> Any:
+    try:
+        if _CParser is None:
+            raise _NeedsFullLoader("libyaml unavailable")
+        return _load_events(data)
+    except _NeedsFullLoader:
+        return yaml.load(data, Loader=_CassetteLoader)  # noqa: S506 - a safe loader subclass
+
+
+# vcrpy's layout: "    headers:" (request or response), then "      Name:" and "      - value" lines, values
+# folded onto lines indented 8+. Entries of headers a step never reads are cut before parsing: parsing is
+# the bulk of the cost and real responses carry many headers. Any other layout is parsed as it is.
+_HEADERS_BLOCK = re.compile(rb"^    headers:\n((?:      .*\n)+)", re.M)
+_UNCHOSEN_HEADER = re.compile(
+    rb"^      (?!(?:content-type|cache-control|pragma|www-authenticate|retry-after|deprecation|sunset|link):\n)"
+    rb"[A-Za-z0-9_-]+:\n(?:      - .*\n(?:        .*\n)*)+",
+    re.M | re.I,
+)
+
+
+def _without_unchosen_headers(data: bytes) -> bytes:
+    return _HEADERS_BLOCK.sub(lambda block: b"    headers:\n" + _UNCHOSEN_HEADER.sub(b"", block.group(1)), data)
+
+
+def load_cassette(path: str | Path, *, all_headers: bool = True) -> list[dict]:
+    """Read a vcrpy cassette and return its interactions; raise :class:`CassetteError` naming the file.
+    With ``all_headers=False`` headers outside :data:`CHOSEN_HEADERS` may be left out (faster)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CassetteError(path, f"cannot be read ({exc.strerror or exc})") from exc
+    try:
+        document = None if all_headers else _parse(_without_unchosen_headers(data))
+    except yaml.YAMLError:
+        document = None  # report, or recover from, the file as written
+    try:
+        if document is None:
+            document = _parse(data)
+    except yaml.YAMLError as exc:
+        raise CassetteError(path, f"invalid or unsafe YAML: {exc}") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("interactions"), list):
+        raise CassetteError(path, "not a vcrpy cassette (no 'interactions' list)")
+    if document.get("version") != 1:
+        # yaml.dump sorts keys, so `version` is the last line: without it the file was most likely cut short.
+        raise CassetteError(path, f"cassette format version {document.get('version')!r}, expected 1: truncated?")
+    for index, interaction in enumerate(document["interactions"]):
+        if not (
+            isinstance(interaction, dict)
+            and isinstance(interaction.get("request"), dict)
+            and isinstance(interaction.get("response"), dict)
+        ):
+            raise CassetteError(path, f"interaction {index} has no request/response mapping")
+    return document["interactions"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Format classes
+# --------------------------------------------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"<(token#\d+ )?([a-z][a-z0-9]*)(?: ([^<>]*))?>\Z")
+_PLACEHOLDER_CLAIMS = re.compile(r"claims=(?:\[([^\]]*)\]|\?)")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+_HEX = re.compile(r"[0-9a-fA-F]+\Z")
+_ISO_8601 = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)?)?\Z"
+)
+_EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+\Z")
+_SHAPE_WORDS = {"uuid": "uuid", "uuid4": "uuid", "basic": "basic", "opaque": "opaque", "secret": "secret"}
+#: Format classes whose values are volatile by nature: never kept, and ``{id}`` when they are a path segment.
+VOLATILE_PREFIXES = ("hex", "uuid", "jwt(", "basic", "opaque", "secret", "placeholder(", "epoch-", "iso-8601")
+#: Format classes whose values may be kept when stable (see :func:`normalize_folder`).
+KEEPABLE_FORMATS = frozenset({"string", "url", "int", "number", "bool", "null", "empty-string"})
+
+
+def _jwt_format(alg: Any, claims: Iterable[str]) -> str:
+    return f"jwt({alg};{','.join(sorted(claims))})"
+
+
+def _b64url_json(segment: str) -> Any:
+    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+
+
+def _raw_jwt_format(text: str) -> str | None:
+    parts = text.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        header, payload = _b64url_json(parts[0]), _b64url_json(parts[1])
+    except (ValueError, binascii.Error):
+        return None
+    if not isinstance(header, dict) or not isinstance(payload, dict):
+        return None
+    return _jwt_format(header.get("alg"), payload)
+
+
+def _placeholder_format(text: str) -> str | None:
+    match = _PLACEHOLDER.match(text)
+    if match is None:
+        return None
+    numbered, word, rest = match.groups()
+    if word == "jwt":
+        words = (rest or "").split()
+        claims = _PLACEHOLDER_CLAIMS.search(rest or "")
+        if claims and claims.group(1) is None:  # the scrubber could not read the payload
+            return f"jwt({words[0] if words else None};?)"
+        names = [name.strip() for name in claims.group(1).split(",") if name.strip()] if claims else []
+        return _jwt_format(words[0] if words else None, names)
+    if word in _SHAPE_WORDS:
+        return _SHAPE_WORDS[word]
+    if word.startswith("hex") and word[3:].isdigit():
+        return word
+    return f"placeholder({word})" if numbered else None
+
+
+@lru_cache(maxsize=16384)
+def classify_string(text: str) -> str:
+    """Format class of a string: hex32/hexN, uuid, jwt(ALG;claims), basic, opaque, secret, iso-8601, email,
+    url, empty-string or string. Scrub placeholders (``<token#1 hex32>``) classify like the value they hide."""
+    if not text:
+        return "empty-string"
+    first = text[0]
+    if first == "<" and text[-1] == ">":
+        return _placeholder_format(text) or "string"
+    size = len(text)
+    if size == 36 and text[8] == "-" and _UUID.match(text):
+        return "uuid"
+    if size >= 16 and _HEX.match(text):
+        return f"hex{size}"
+    if first == "e" and text.startswith("eyJ"):
+        return _raw_jwt_format(text) or "string"
+    if first.isdigit() and size >= 10 and _ISO_8601.match(text):
+        return "iso-8601"
+    if first == "h" and (text.startswith("https://") or text.startswith("http://")):
+        return "url"
+    if "@" in text and _EMAIL.match(text):
+        return "email"
+    return "string"
+
+
+class _Shapes(dict):
+    """Interned ``(type, format)`` tuples: fewer objects, and pickling results from workers stays cheap."""
+
+    def __missing__(self, shape: tuple[str, str]) -> tuple[str, str]:
+        self[shape] = shape
+        return shape
+
+
+_SHAPES = _Shapes()
+
+
+def _number_format(value: float, default: str) -> str:
+    magnitude = abs(value)
+    if 1e9 <= magnitude < 1e10:
+        return "epoch-s"
+    if 1e12 <= magnitude < 1e13:
+        return "epoch-ms"
+    return default
+
+
+def classify_value(value: Any) -> tuple[str, str]:
+    """``(type, format class)`` of a JSON scalar: int/number carry epoch-s or epoch-ms, strings see
+    :func:`classify_string`; objects and arrays are handled by the shape walk."""
+    kind = type(value)
+    if kind is str:
+        return _SHAPES["string", classify_string(value)]
+    if kind is bool:
+        return _SHAPES["bool", "bool"]
+    if kind is int:
+        return _SHAPES["int", _number_format(value, "int")]
+    if kind is float:
+        return _SHAPES["number", _number_format(value, "number")]
+    if value is None:
+        return _SHAPES["null", "null"]
+    return _SHAPES[kind.__name__, kind.__name__]
+
+
+def is_volatile_format(fmt: str) -> bool:
+    """True for format classes whose values differ every run (tokens, ids, timestamps)."""
+    return fmt.startswith(VOLATILE_PREFIXES)
+
+
+# --------------------------------------------------------------------------------------------------
+# Request signature
+# --------------------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=4096)
+def _segment_template(segment: str) -> str:
+    if not segment:
+        return segment
+    text = unquote(segment)
+    if text.isdigit() or (text[0] == "<" and text[-1] == ">") or is_volatile_format(classify_string(text)):
+        return "{id}"
+    return segment
+
+
+@lru_cache(maxsize=8192)
+def path_template(uri: str) -> str:
+    """``/v2/projects/<uuid>/x?b=1&a=2`` -> ``/v2/projects/{id}/x?a&b`` (no host, no query values)."""
+    parts = urlsplit(uri, allow_fragments=False)  # requests carry no fragment; raw placeholders hold "#"
+    template = "/".join(_segment_template(segment) for segment in parts.path.split("/")) or "/"
+    if parts.query:
+        keys = sorted({key for key, _ in parse_qsl(parts.query, keep_blank_values=True)})
+        template += "?" + "&".join(keys)
+    return template
+
+
+@lru_cache(maxsize=4096)
+def _body_keys(body: str | bytes) -> tuple[str, ...]:
+    """Sorted top-level keys of a JSON object or form-encoded request body."""
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return ()
+    body = body.strip()
+    if body[:1] == "{":
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return ()
+        return tuple(sorted(document)) if isinstance(document, dict) else ()
+    if "=" in body:
+        return tuple(sorted({key for key, _ in parse_qsl(body, keep_blank_values=True)}))
+    return ()
+
+
+def _signature(method: str, template: str, body_keys: tuple[str, ...]) -> str:
+    signature = f"{method} {template} [{','.join(body_keys)}]" if body_keys else f"{method} {template}"
+    return signature.replace("#", "%23")
+
+
+# --------------------------------------------------------------------------------------------------
+# Response headers
+# --------------------------------------------------------------------------------------------------
+
+_CHALLENGE_PARAM = re.compile(r"([A-Za-z0-9_-]+)\s*=\s*(\"(?:[^\"\\]|\\.)*\"|[^,\s]*)")
+_LINK_REL = re.compile(r"rel\s*=\s*\"?([^\";,]+)")
+
+
+def _content_type(value: str) -> str:
+    media, *params = value.lower().split(";")
+    charset = [p.strip().replace('"', "").replace(" ", "") for p in params if p.strip().startswith("charset")]
+    return "; ".join([media.strip(), *charset])
+
+
+def _www_authenticate(value: str) -> str:
+    scheme = value.strip().split(" ", 1)[0].lower()
+    params = sorted(
+        "error=" + raw.strip('"') if name.lower() == "error" else name.lower()
+        for name, raw in _CHALLENGE_PARAM.findall(value)
+    )
+    return f"{scheme} ({', '.join(params)})" if params else scheme
+
+
+def _retry_after(value: str) -> str:
+    return "present (seconds)" if value.strip().isdigit() else "present (http-date)"
+
+
+def _link(value: str) -> str:
+    rels = sorted({rel for found in _LINK_REL.findall(value) for rel in found.lower().split()})
+    return f"rel={','.join(rels)}" if rels else "present"
+
+
+_HEADER_NORMALIZERS = {
+    "content-type": _content_type,
+    "cache-control": lambda v: ", ".join(sorted(d.strip().lower() for d in v.split(",") if d.strip())),
+    "pragma": lambda v: v.strip().lower(),
+    "www-authenticate": _www_authenticate,
+    "retry-after": _retry_after,
+    "deprecation": str.strip,
+    "sunset": str.strip,
+    "link": _link,
+}
+#: Response headers kept in a step (lower-case names); all other headers are ignored.
+CHOSEN_HEADERS = tuple(_HEADER_NORMALIZERS)
+
+
+@lru_cache(maxsize=1024)
+def _chosen_name(name: Any) -> str | None:
+    lowered = str(name).lower()
+    return lowered if lowered in _HEADER_NORMALIZERS else None
+
+
+@lru_cache(maxsize=4096)
+def _header_value(name: str, text: str) -> str:
+    return _HEADER_NORMALIZERS[name](text)
+
+
+def _chosen_headers(headers: Any) -> dict[str, str]:
+    chosen: dict[str, str] = {}
+    if not isinstance(headers, dict):
+        return chosen
+    for name, values in headers.items():
+        lowered = _chosen_name(name)
+        if lowered is not None:
+            text = ", ".join(map(str, values)) if isinstance(values, list) else str(values)
+            chosen[lowered] = _header_value(lowered, text)
+    return chosen
+
+
+# --------------------------------------------------------------------------------------------------
+# Body shape
+# --------------------------------------------------------------------------------------------------
+
+_SIMPLE_KEY = re.compile(r"[A-Za-z0-9_\-]+\Z")
+_MIXED = object()  # several values at one array element path: not a keepable value
+
+
+@lru_cache(maxsize=4096)
+def _child(path: str, key: str) -> str:
+    return f"{path}.{key}" if _SIMPLE_KEY.match(key) else f"{path}[{json.dumps(key)}]"
+
+
+def _merge(old: tuple[str, str], new: tuple[str, str]) -> tuple[str, str]:
+    """Shape of an array element path seen with different shapes in different elements."""
+    if old[0] == new[0] == "array":
+        return _ARRAY
+    kinds = sorted(set(old[0].split("|")) | set(new[0].split("|")))
+    formats = sorted(set(old[1].split("|")) | set(new[1].split("|")))
+    return _SHAPES["|".join(kinds), "|".join(formats)]
+
+
+_OBJECT = _SHAPES["object", "object"]
+_ARRAY = _SHAPES["array", "array"]
+_EMPTY_ARRAY = _SHAPES["array", "empty"]
+
+
+class _ShapeWalk:
+    """Flattens one JSON document into ``path -> (type, format)`` and the candidate values."""
+
+    __slots__ = ("shape", "values", "declared")
+
+    def __init__(self, declared: Mapping[str, Any]):
+        self.shape: dict[str, tuple[str, str]] = {}
+        self.values: dict[str, Any] = {}
+        self.declared = declared
+
+    def put(self, path: str, shape: tuple[str, str], in_array: bool) -> None:
+        if in_array and path in self.shape and self.shape[path] != shape:
+            self.shape[path] = _merge(self.shape[path], shape)
+        else:
+            self.shape[path] = shape
+
+    def walk(self, value: Any, path: str, in_array: bool = False) -> None:
+        kind = type(value)
+        if kind is dict:
+            self.put(path, _OBJECT, in_array)
+            for key, item in value.items():
+                self.walk(item, _child(path, key), in_array)
+        elif kind is list:
+            if not value:
+                if not (in_array and path in self.shape):
+                    self.shape[path] = _EMPTY_ARRAY
+                return
+            self.put(path, _ARRAY, in_array)
+            element = path + "[]"
+            for item in value:
+                self.walk(item, element, True)
+        else:
+            shape = classify_value(value)
+            self.put(path, shape, in_array)
+            if shape[1] in KEEPABLE_FORMATS or path in self.declared:
+                if in_array and path in self.values and not _same(self.values[path], value):
+                    value = _MIXED
+                self.values[path] = value
+
+
+def _text_format(text: str) -> str:
+    stripped = text.strip()
+    if not stripped:
+        return "empty"
+    head = stripped[:200].lower()
+    if head.startswith("<!doctype html") or "<html" in head:
+        return "html"
+    fmt = classify_string(stripped)
+    if fmt != "string":
+        return fmt
+    if len(stripped) < 80:
+        return "short"
+    return "medium" if len(stripped) < 1024 else "long"
+
+
+def _body_observation(body: Any, content_type: str, declared: Mapping[str, Any]) -> _ShapeWalk:
+    walk = _ShapeWalk(declared)
+    text = body.get("string") if isinstance(body, dict) else body
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            walk.shape["$"] = _SHAPES["binary", "binary"]
+            return walk
+    if text is None:
+        text = ""
+    elif not isinstance(text, str):
+        text = str(text)
+    stripped = text.strip()
+    if stripped[:1] in ("{", "[", '"') or (stripped and "json" in content_type):
+        try:
+            document = json.loads(stripped)
+        except ValueError:
+            pass
+        else:
+            walk.walk(document, "$")
+            return walk
+    walk.shape["$"] = _SHAPES["text", _text_format(text)]
+    if 0 < len(stripped) <= 200:
+        walk.values["$"] = stripped
+    return walk
+
+
+# --------------------------------------------------------------------------------------------------
+# Contract constants
+# --------------------------------------------------------------------------------------------------
+
+_TEMPLATE_PARAM = re.compile(r"\\\{[^/]*?\\\}")
+
+
+class Constants:
+    """Contract constants ``{"METHOD /path/{x}": {"200": {"$.json.path": value}}}`` indexed for lookup.
+
+    A contract path matches a recorded path template that ends with it (recordings keep the base URL's path
+    prefix); ``{param}`` matches any one segment. Status keys are exact (``"200"``) or a class (``"2XX"``).
+    """
+
+    def __init__(self, mapping: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None):
+        self._entries = []
+        for endpoint, by_status in (mapping or {}).items():
+            method, _, template = endpoint.strip().partition(" ")
+            template = template.strip().split("?", 1)[0].rstrip("/")
+            body = _TEMPLATE_PARAM.sub("[^/]+", re.escape(template))
+            pattern = re.compile(r"(?:/[^?]*)?" + body + r"/?" if body else r"/?")
+            statuses = {str(status).upper(): dict(paths) for status, paths in by_status.items()}
+            self._entries.append((method.upper(), pattern, statuses))
+        self._cache: dict[tuple[str, str, int], dict[str, Any]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._entries)
+
+    def lookup(self, method: str, template: str, status: int) -> dict[str, Any]:
+        """Declared ``{json path: value}`` for one method, recorded path template and status."""
+        cache_key = (method, template, status)
+        found = self._cache.get(cache_key)
+        if found is None:
+            found = {}
+            path = template.split("?", 1)[0]
+            for entry_method, pattern, statuses in self._entries:
+                if entry_method == method and pattern.fullmatch(path):
+                    found.update(statuses.get(f"{status // 100}XX", {}))
+                    found.update(statuses.get(str(status), {}))
+            self._cache[cache_key] = found
+        return found
+
+
+def as_constants(constants: Constants | Mapping | None) -> Constants:
+    """Accept either a :class:`Constants` or the raw contract mapping."""
+    return constants if isinstance(constants, Constants) else Constants(constants)
+
+
+# --------------------------------------------------------------------------------------------------
+# Steps
+# --------------------------------------------------------------------------------------------------
+
+class Step(NamedTuple):
+    """One normalized interaction: its stable key, what was asked and the shape of what came back."""
+
+    key: str
+    signature: str
+    method: str
+    path: str
+    status: int
+    headers: dict[str, str]
+    shape: dict[str, tuple[str, str]]
+    values: dict[str, Any]
+
+
+def normalize_cassette(path: str | Path, vendor: str, test_id: str,
+                       constants: Constants | Mapping | None = None) -> list[Step]:
+    """Normalize every interaction of one cassette. ``values`` still holds every keepable candidate here;
+    :func:`normalize_folder` prunes it to constants and stable values."""
+    constants = as_constants(constants)
+    steps: list[Step] = []
+    occurrences: dict[str, int] = {}
+    for index, interaction in enumerate(load_cassette(path, all_headers=False)):
+        request, response = interaction["request"], interaction["response"]
+        try:
+            method = str(request["method"]).upper()
+            template = path_template(str(request["uri"]))
+            status = int(response["status"]["code"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CassetteError(path, f"interaction {index}: missing or invalid {exc}") from exc
+        body = request.get("body")
+        body_keys = _body_keys(body) if isinstance(body, (str, bytes)) else ()
+        signature = sys.intern(_signature(method, template, body_keys))
+        k = occurrences.get(signature, 0)
+        occurrences[signature] = k + 1
+        headers = _chosen_headers(response.get("headers"))
+        observed = _body_observation(
+            response.get("body"), headers.get("content-type", ""), constants.lookup(method, template, status)
+        )
+        steps.append(Step(f"{vendor}/{test_id.replace('#', '%23')}#{signature}#{k}", signature, sys.intern(method),
+                          sys.intern(template), status, headers, observed.shape, observed.values))
+    return steps
+
+
+def vendor_cassettes(folder: str | Path,
+                     vendors: Iterable[str] | None = None) -> dict[str, list[tuple[str, Path]]]:
+    """``{vendor: [(test id, file), ...]}`` for ``<folder>/<vendor>/**/<test id>.yaml``, sorted; vendors
+    without any cassette are left out."""
+    folder = Path(folder)
+    wanted = set(vendors) if vendors is not None else None
+    found: dict[str, list[tuple[str, Path]]] = {}
+    if not folder.is_dir():
+        return found
+    for vendor_dir in sorted(folder.iterdir()):
+        if not vendor_dir.is_dir() or vendor_dir.name.startswith("."):
+            continue
+        if wanted is not None and vendor_dir.name not in wanted:
+            continue
+        files = sorted(
+            (file.relative_to(vendor_dir).with_suffix("").as_posix(), file)
+            for file in vendor_dir.rglob("*")
+            if file.suffix in CASSETTE_SUFFIXES and file.is_file()
+        )
+        if files:
+            found[vendor_dir.name] = files
+    return found
+
+
+def normalize_folder(folder: str | Path, constants: Constants | Mapping | None = None,
+                     vendors: Iterable[str] | None = None, workers: int | None = None) -> dict[str, dict[str, Step]]:
+    """Normalize a cassette folder into ``{vendor: {step key: Step}}`` (``workers``: :func:`normalize_folders`).
+
+    Value-keeping rule: a step keeps the value at a JSON path when the contract declares that path constant
+    for its endpoint and status, or when the value is *stable*: within this folder and vendor, the same
+    signature + status + path was observed at least twice, always with this one value, and its format class
+    is not volatile (strings, urls, numbers, booleans, null; never tokens, ids, emails or timestamps).
+    Stable values are context for reports; only declared constants can produce ``value_changed``.
+    """
+    return normalize_folders([folder], constants, vendors, workers)[0]
+
+
+def normalize_folders(folders: Sequence[str | Path], constants: Constants | Mapping | None = None,
+                      vendors: Iterable[str] | None = None,
+                      workers: int | None = None) -> list[dict[str, dict[str, Step]]]:
+    """Normalize several cassette folders at once (one :func:`normalize_folder` result per folder).
+
+    Parsing YAML dominates the cost, so large inputs are spread over worker processes: ``workers=None``
+    picks one per available CPU once there are more than ``PARALLEL_MIN_BYTES`` of cassettes, ``1`` forces
+    serial work. Workers are forked, so this only happens on Linux and in a single-threaded process.
+    """
+    constants = as_constants(constants)
+    vendors = list(vendors) if vendors is not None else None
+    jobs = [
+        (index, vendor, test_id, file)
+        for index, folder in enumerate(folders)
+        for vendor, files in vendor_cassettes(folder, vendors).items()
+        for test_id, file in files
+    ]
+    grouped: dict[tuple[int, str], list[Step]] = {}
+    for (index, vendor, _, _), steps in zip(jobs, _normalize_jobs(jobs, constants, workers)):
+        grouped.setdefault((index, vendor), []).extend(steps)
+    normalized: list[dict[str, dict[str, Step]]] = [{} for _ in folders]
+    for (index, vendor), steps in grouped.items():
+        _keep_stable_values(steps, constants)
+        normalized[index][vendor] = {step.key: step for step in steps}
+    return normalized
+
+
+PARALLEL_MIN_BYTES = 4_000_000
+_MAX_WORKERS = 8
+
+
+def _normalize_serial(jobs: Sequence[tuple[int, str, str, Path]], constants: Constants) -> list[list[Step]]:
+    return [normalize_cassette(file, vendor, test_id, constants) for _, vendor, test_id, file in jobs]
+
+
+def _worker_count(sizes: Sequence[int], requested: int | None) -> int:
+    if requested is not None:
+        wanted = requested
+    else:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        wanted = min(cpus, _MAX_WORKERS) if sum(sizes) >= PARALLEL_MIN_BYTES else 1
+    can_fork = sys.platform.startswith("linux") and threading.active_count() == 1
+    return max(1, min(wanted, len(sizes))) if can_fork else 1
+
+
+def _normalize_jobs(jobs: Sequence[tuple[int, str, str, Path]], constants: Constants,
+                    workers: int | None) -> list[list[Step]]:
+    """Steps of every job, in job order; the largest files are dealt out first to balance the workers."""
+    sizes = [file.stat().st_size for _, _, _, file in jobs]
+    workers = _worker_count(sizes, workers)
+    if workers == 1:
+        return _normalize_serial(jobs, constants)
+    shares: list[list[int]] = [[] for _ in range(workers)]
+    loads = [0] * workers
+    for position in sorted(range(len(jobs)), key=sizes.__getitem__, reverse=True):
+        lightest = loads.index(min(loads))
+        shares[lightest].append(position)
+        loads[lightest] += sizes[position]
+    results: list[list[Step]] = [[] for _ in jobs]
+    try:
+        with ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = [(share, pool.submit(_normalize_serial, [jobs[p] for p in share], constants))
+                       for share in shares[1:]]
+            for position, steps in zip(shares[0], _normalize_serial([jobs[p] for p in shares[0]], constants)):
+                results[position] = steps
+            for share, future in futures:
+                for position, steps in zip(share, future.result()):
+                    results[position] = steps
+    except (OSError, BrokenProcessPool):  # no process could be forked, or a worker died: do it here
+        return _normalize_serial(jobs, constants)
+    return results
+
+
+def _keep_stable_values(steps: list[Step], constants: Constants) -> None:
+    """Prune each step's candidate values to declared constants and folder-stable values (in place)."""
+    seen: dict[tuple[str, int, str], tuple[Any, int]] = {}
+    for step in steps:
+        for path, value in step.values.items():
+            group = (step.signature, step.status, path)
+            previous = seen.get(group)
+            if previous is None:
+                seen[group] = (value, 1)
+            elif previous[0] is not _MIXED and _same(previous[0], value):
+                seen[group] = (value, previous[1] + 1)
+            else:
+                seen[group] = (_MIXED, 0)
+    for step in steps:
+        if not step.values:
+            continue
+        declared = constants.lookup(step.method, step.path, step.status)
+        for path in list(step.values):
+            _, count = seen[(step.signature, step.status, path)]
+            if step.values[path] is _MIXED or (path not in declared and count < 2):
+                del step.values[path]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality that tells 1 from True and 1 from 1.0."""
+    return type(a) is type(b) and a == b
