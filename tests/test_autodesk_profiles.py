@@ -1,0 +1,312 @@
+"""Every check can fail: `authcanary run` against each Autodesk simulator profile, in-process (embedded target,
+`--profile P`) and over loopback HTTP (`authcanary serve --profile P` plus a targets file pointing at it).
+
+- documented: exit 0, no violation, the v1 deprecation observed as "served (200)";
+- each deviation: exit 1 and at least one violation of the check that deviation breaks;
+- deprecation-only deviations: exit 0, the deprecation finding says what changed;
+- server-error: exit 3, unreachable after a 5xx storm, never a violation;
+- every run: requests counted, no secret and no raw token in any file of the run folder, nothing outside --out.
+"""
+from __future__ import annotations
+
+import re
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from authcanary.simulators.autodesk import AutodeskSimulator
+
+from conftest import (
+    FAST_EXAMPLES,
+    ROOT,
+    RunResult,
+    files_containing,
+    listing,
+    run_authcanary,
+    serve_simulator,
+    write_loop_targets,
+)
+
+V1 = "POST /authentication/v1/authenticate"
+V2 = "POST /authentication/v2/token"
+DEFAULTS = AutodeskSimulator.default_settings()
+SECRETS = [DEFAULTS["client_secret"], DEFAULTS["forbidden_client_secret"]]
+RAW_JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}")
+
+#: deviation -> (a substring of the name of the check it must break, the severity of that violation)
+VIOLATIONS: dict[str, tuple[str, str]] = {
+    "lowercase-token-type": ("token_type is exactly 'Bearer'", "breaking"),
+    "expires-in-string": ("expires_in is a positive integer", "breaking"),
+    "400-instead-of-415": ("gets 415", "breaking"),
+    "403-instead-of-401": ("gets 401", "breaking"),
+    "password-grant-accepted": ("grant_type 'password' gets 400", "breaking"),
+    "v2-double-credentials-accepted": ("credentials in both header and body get 400", "breaking"),
+    "access-token-renamed": ("access_token is a non-empty string", "breaking"),
+    "exp-mismatch": ("JWT exp - iat equals expires_in", "breaking"),
+    "opaque-access-token": ("access_token is a JWT", "breaking"),
+    "missing-cache-headers": ("Cache-Control header as documented", "warning"),
+    "no-rate-limit": ("within a minute gets 429", "breaking"),
+    "429-without-retry-after": ("429 carries Retry-After", "breaking"),
+    "v2-basic-rejected": (f"{V2}: valid client credentials get 200", "breaking"),
+    "v2-extra-field": ("v2 answers with the same shape as v1", "breaking"),
+    "jwt-bad-signature": ("JWT signature verifies with the published keys", "breaking"),
+    "longer-expiry": ("expires_in matches the documented example", "info"),
+    "html-errors": ("error body is a JSON object", "breaking"),
+}
+#: deviations that change only the deprecation state: compliant (exit 0), reported under deprecations
+DEPRECATION_ONLY: dict[str, str] = {
+    "v1-removed": "removed (410)",
+    "deprecation-headers": "served (200) with Deprecation and Sunset header(s)",
+    "extra-response-field": "served (200)",
+}
+OUTAGES = {"server-error"}
+#: loopback runs in the default (not slow) selection: the documented profile at the root and under a prefix, and
+#: one deviation; the others are `-m slow`
+FAST_LOOPBACK = {("loopback", "documented"), ("loopback-prefix", "documented"), ("loopback", "lowercase-token-type")}
+#: (mode, profile) runs whose run folder contains a client secret today (see the xfail reason)
+SECRET_LEAKS = {("inprocess", "400-instead-of-415"), ("inprocess", "v1-removed"),
+                ("loopback", "400-instead-of-415"), ("loopback", "v1-removed")}
+SECRET_LEAK_REASON = ("bug: hypothesis' falsifying-example note `Draw 1 (request): TokenRequest(... content=b'client_id"
+                      "=...&client_secret=<SECRET>...')` reaches junit.xml and allure-results/ unredacted; redact "
+                      "report.longrepr/sections in plugin.pytest_runtest_makereport and give TokenRequest a repr "
+                      "without the body")
+V1_REMOVED_REASON = ("bug: suites/autodesk/test_properties.py treats v1's documented removal (410) as violations "
+                     "(schemathesis ST103/ST201 on the deprecated v1 operation, hostile v1 requests expecting 415); "
+                     "skip or accept 404/410 on v1 once removed, as test_scenarios does with skip_if_v1_removed")
+MODES = ("inprocess", "loopback")
+
+
+@dataclass
+class ProfileRun:
+    mode: str
+    profile: str
+    result: RunResult
+    out: Path
+    outside_before: dict[str, set[str]]
+    outside_after: dict[str, set[str]]
+    served_requests: int | None = None
+
+    @property
+    def autodesk(self) -> dict[str, Any]:
+        assert self.result.summary is not None, f"no summary.json ({self.mode} {self.profile}):\n{self.result.output}"
+        return self.result.summary["vendors"]["autodesk"]
+
+    def describe(self) -> str:
+        violations = "\n".join(f"  - [{v['severity']}] {v['check']}: {v['observed'][:120]}"
+                               for v in (self.result.summary or {}).get("vendors", {}).get("autodesk", {})
+                               .get("violations", []))
+        return (f"{self.mode} run of profile {self.profile}: exit {self.result.code}\n{violations}\n"
+                f"--- output (tail) ---\n{self.result.output[-3000:]}")
+
+
+def _outside() -> dict[str, set[str]]:
+    """What a run must never touch: the repo's reports/ and baseline cassettes/, no schemathesis folder at the root.
+    (`.hypothesis/` is shared with any test run in the checkout: see test_cli's isolated-checkout test.)"""
+    return {name: listing(ROOT / name) | ({name} if (ROOT / name).exists() else set())
+            for name in ("reports", "cassettes", ".schemathesis")}
+
+
+def _run(mode: str, profile: str, base: Path) -> ProfileRun:
+    folder = base / f"{mode}-{profile}"
+    folder.mkdir(parents=True)
+    out = folder / "run"
+    before = _outside()
+    if mode == "inprocess":
+        result = run_authcanary(["run", "--vendor", "autodesk", "--profile", profile, "--max-examples",
+                                 FAST_EXAMPLES], out)
+        return ProfileRun(mode, profile, result, out, before, _outside())
+    prefix = "/aps" if mode == "loopback-prefix" else ""
+    with serve_simulator("autodesk", profile, prefix, log_dir=folder) as served:
+        targets = write_loop_targets(folder / "targets.toml", served.base_url)
+        result = run_authcanary(["run", "--targets", str(targets), "--target", "loop", "--vendor", "autodesk",
+                                 "--max-examples", FAST_EXAMPLES], out)
+        served_requests = _settled_count(served)
+    return ProfileRun(mode, profile, result, out, before, _outside(), served_requests)
+
+
+def _settled_count(served) -> int:
+    """The server's access-log count once it stops growing (a line is written just after its response is sent)."""
+    count, deadline = served.requests_logged(), time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        latest = served.requests_logged()
+        if latest == count:
+            break
+        count = latest
+    return count
+
+
+class RunPool:
+    """Runs `authcanary run` for (mode, profile) pairs, two at a time (this is a 2-core machine), once each."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.executor = ThreadPoolExecutor(max_workers=2)
+        self.futures: dict[tuple[str, str], Future] = {}
+
+    def submit(self, mode: str, profile: str) -> None:
+        if (mode, profile) not in self.futures:
+            self.futures[(mode, profile)] = self.executor.submit(_run, mode, profile, self.base)
+
+    def get(self, mode: str, profile: str) -> ProfileRun:
+        self.submit(mode, profile)
+        return self.futures[(mode, profile)].result()
+
+
+@pytest.fixture(scope="module")
+def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    pool = RunPool(tmp_path_factory.mktemp("profiles"))
+    # Start every run the selected tests of this module need, so they overlap.
+    for item in request.session.items:
+        callspec = getattr(item, "callspec", None)
+        if item.module is request.module and callspec and {"mode", "profile"} <= set(callspec.params):
+            pool.submit(callspec.params["mode"], callspec.params["profile"])
+    yield pool
+    pool.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def modes(profiles, *, extra: tuple[str, ...] = ()) -> list:
+    params = []
+    for profile in profiles:
+        for mode in (*MODES, *extra):
+            marks = [] if mode == "inprocess" or (mode, profile) in FAST_LOOPBACK else [pytest.mark.slow]
+            params.append(pytest.param(mode, profile, id=f"{mode}-{profile}", marks=marks))
+    return params
+
+
+def with_xfail(params: list, cases: set[tuple[str, str]] | set[str], reason: str) -> list:
+    marked = []
+    for param in params:
+        mode, profile = param.values
+        if (mode, profile) in cases or profile in cases:
+            param = pytest.param(mode, profile, id=param.id,
+                                 marks=[*param.marks, pytest.mark.xfail(strict=True, reason=reason)])
+        marked.append(param)
+    return marked
+
+
+ALL_PROFILES = ["documented", *sorted(AutodeskSimulator.deviations)]
+
+
+# -- the profile table is complete -----------------------------------------------------------------------------
+def test_every_deviation_has_an_expectation():
+    classified = set(VIOLATIONS) | set(DEPRECATION_ONLY) | OUTAGES
+    missing = sorted(set(AutodeskSimulator.deviations) - classified)
+    assert not missing, f"say what `authcanary run` must report for the new deviation(s) {missing} (VIOLATIONS, " \
+                        "DEPRECATION_ONLY or OUTAGES)"
+    assert classified <= set(AutodeskSimulator.deviations), "stale entries in the expectation tables"
+    assert not set(VIOLATIONS) & set(DEPRECATION_ONLY)
+
+
+# -- documented: compliant -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode, profile", modes(["documented"], extra=("loopback-prefix",)))
+def test_documented_profile_is_compliant(runs, mode, profile):
+    run = runs.get(mode, profile)
+    autodesk = run.autodesk
+    assert run.result.code == 0, run.describe()
+    assert run.result.summary["exit_code"] == 0
+    assert autodesk["status"] == "ok", run.describe()
+    assert autodesk["violations"] == [], run.describe()
+    assert autodesk["checks"]["failed"] == 0 and autodesk["checks"]["passed"] > 0
+    assert autodesk["requests"] > 0
+    [deprecation] = autodesk["deprecations"]
+    assert deprecation["endpoint"] == V1
+    assert deprecation["observed"] == "served (200)"
+    assert deprecation["announced_removal"] == "2024-04-30"
+    assert deprecation["replacement"] == V2 and deprecation["replacement_ok"] is True
+    assert autodesk["ambiguities"], "the documentation's own contradictions are reported"
+    assert run.result.summary["vendors"]["bimplus"]["status"] == "skipped"
+
+
+# -- each deviation: a violation of the check it breaks --------------------------------------------------------
+@pytest.mark.parametrize("mode, profile", modes(sorted(VIOLATIONS)))
+def test_deviation_is_reported_as_a_violation(runs, mode, profile):
+    run = runs.get(mode, profile)
+    autodesk = run.autodesk
+    check, severity = VIOLATIONS[profile]
+    assert run.result.code == 1, run.describe()
+    assert run.result.summary["exit_code"] == 1
+    assert autodesk["status"] == "violations"
+    matching = [v for v in autodesk["violations"] if check in v["check"]]
+    assert matching, f"no violation of a check containing {check!r}\n{run.describe()}"
+    assert any(v["severity"] == severity for v in matching), run.describe()
+    for violation in autodesk["violations"]:
+        assert violation["severity"] in {"breaking", "warning", "info"}
+        assert violation["check"] and violation["expected"] and violation["observed"], violation
+    with_repro = [v for v in matching if v["repro"]]
+    assert with_repro, "a violation of a request/response check comes with a curl reproduction"
+    repro = with_repro[0]["repro"]
+    assert "curl" in repro
+    if mode == "inprocess":
+        assert repro.startswith(f"# authcanary serve --vendor autodesk --profile {profile}\n"), repro
+        assert "http://127.0.0.1:8700" in repro
+    else:
+        assert re.search(r"http://127\.0\.0\.1:\d+/authentication/v[12]/", repro), repro
+    assert autodesk["requests"] > 0
+
+
+# -- deprecation-only deviations: compliant, and the deprecation says what changed -----------------------------
+@pytest.mark.parametrize("mode, profile", with_xfail(modes(sorted(DEPRECATION_ONLY)), {"v1-removed"},
+                                                     V1_REMOVED_REASON))
+def test_deprecation_only_profile_is_compliant(runs, mode, profile):
+    run = runs.get(mode, profile)
+    assert run.result.code == 0, run.describe()
+    assert run.autodesk["status"] == "ok", run.describe()
+    assert run.autodesk["violations"] == [], run.describe()
+
+
+@pytest.mark.parametrize("mode, profile", modes(sorted(DEPRECATION_ONLY)))
+def test_deprecation_finding_says_what_changed(runs, mode, profile):
+    run = runs.get(mode, profile)
+    [deprecation] = run.autodesk["deprecations"]
+    assert deprecation["endpoint"] == V1 and deprecation["announced_removal"] == "2024-04-30"
+    assert deprecation["observed"].startswith(DEPRECATION_ONLY[profile]), deprecation
+    assert deprecation["replacement"] == V2 and deprecation["replacement_ok"] is True
+
+
+# -- server-error: an outage, never a violation ----------------------------------------------------------------
+@pytest.mark.parametrize("mode, profile", modes(sorted(OUTAGES)))
+def test_server_error_storm_is_unreachable_not_violations(runs, mode, profile):
+    run = runs.get(mode, profile)
+    autodesk = run.autodesk
+    assert run.result.code == 3, run.describe()
+    assert run.result.summary["exit_code"] == 3
+    assert autodesk["status"] == "unreachable"
+    assert autodesk["violations"] == [] and autodesk["checks"]["failed"] == 0, run.describe()
+    assert "5xx" in autodesk["error"]
+    assert 0 < autodesk["requests"] <= 10, "the harness stops sending once the vendor is down"
+
+
+# -- every run: requests counted, nothing secret written, nothing written outside --out ------------------------
+@pytest.mark.parametrize("mode, profile", modes(ALL_PROFILES))
+def test_requests_are_counted(runs, mode, profile):
+    run = runs.get(mode, profile)
+    assert run.autodesk["requests"] > 0
+    assert run.result.summary["vendors"]["bimplus"]["requests"] == 0
+    if run.served_requests is not None:
+        # every request the harness counted reached the server's access log, and nothing else did
+        assert run.served_requests == run.autodesk["requests"], run.describe()
+
+
+@pytest.mark.parametrize("mode, profile", with_xfail(modes(ALL_PROFILES), SECRET_LEAKS, SECRET_LEAK_REASON))
+def test_no_secret_or_token_in_the_run_folder(runs, mode, profile):
+    run = runs.get(mode, profile)
+    assert (run.out / "summary.json").is_file()
+    leaks = files_containing(run.out, SECRETS)
+    assert not leaks, f"secret values written to: {sorted(leaks)}"
+    tokens = [str(path.relative_to(run.out)) for path in run.out.rglob("*")
+              if path.is_file() and RAW_JWT.search(path.read_bytes())]
+    assert not tokens, f"raw JWTs written to: {tokens}"
+
+
+@pytest.mark.parametrize("mode, profile", modes(ALL_PROFILES))
+def test_run_folder_contents_and_nothing_outside(runs, mode, profile):
+    run = runs.get(mode, profile)
+    names = {path.name for path in run.out.iterdir()}
+    assert {"summary.json", "junit.xml", "allure-results", "report.html", "report.md"} <= names, names
+    assert "findings.json" not in names, "the plugin's findings are folded into summary.json"
+    assert run.outside_after == run.outside_before, "the run wrote outside its --out folder"
