@@ -82,6 +82,28 @@ VENDORS: dict[str, VendorSpec] = {
             },
             simulator_path="authcanary.simulators.autodesk:AutodeskSimulator",
         ),
+        VendorSpec(
+            name="bimplus",
+            title="Allplan Bimplus authorization (legacy BimPlus tokens, moving to OIDC)",
+            keys={
+                "user": Key("Bimplus portal user (e-mail) the legacy authorize call logs in", required=True),
+                "password": Key("password of `user`", required=True, secret=True),
+                "application_id": Key("application id from the Bimplus team (mandatory since 2017-10-19)",
+                                      required=True),
+                "oidc_issuer": Key("OIDC (Keycloak) issuer URL; discovery at "
+                                   "{issuer}/.well-known/openid-configuration"),
+                "oidc_client_id": Key("OIDC client id"),
+                "oidc_client_secret": Key("OIDC client secret (absent for a public client)", secret=True),
+                "second_user": Key("a second user (e-mail): proves a logout ends only its own user's tokens"),
+                "second_password": Key("password of `second_user`", secret=True),
+                "logout_path": Key("path of the legacy logout (DELETE; the documentation gives none)",
+                                   default="/v2/authorize"),
+                "teams_path": Key("a protected BIM+ resource the suites probe with tokens", default="/v2/teams"),
+                "wrong_password_probes": Key("most failed logins per run against the configured users on a live "
+                                             "target (accounts lock)", kind=int, default=3),
+            },
+            simulator_path="authcanary.simulators.bimplus:BimplusSimulator",
+        ),
     )
 }
 

@@ -1,0 +1,346 @@
+"""Allplan Bimplus legacy Authorization Service simulator (seed 001, VENDORS.md §2).
+
+BimPlus tokens (`Authorization: BimPlus <token>`): authorize with a password (optionally remember me), log in
+with a remember-me token, token info, one-time cross tokens and cross-authorize, a user-wide logout and
+`GET /v2/teams` as a protected resource. Where the documentation contradicts itself the simulator follows the
+reading noted beside each constant; contracts/bimplus/semantics.yaml lists the contradictions as ambiguities.
+Besides the shared control plane it answers `GET /__authcanary__/failed-logins` (wrong-password attempts per
+account), which the live-safety tests read.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import secrets
+import unicodedata
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from authcanary.simulators.framework import CONTROL_PREFIX, Simulator
+
+AUTHORIZE = "/v2/authorize"  # POST authorize, GET token info, DELETE logout (the logout path is not in the seed)
+CROSS_TOKEN = "/v2/cross-token"
+CROSS_AUTHORIZE = "/v2/cross-authorize"
+TEAMS = "/v2/teams"
+FAILED_LOGINS = f"{CONTROL_PREFIX}/failed-logins"
+JSON = "application/json"
+TOKEN_TYPE = "BimPlus"
+NIL_UUID = "00000000-0000-0000-0000-000000000000"
+# Lifetimes in seconds. Answers report the remaining whole seconds minus one, as every example of the seed
+# does (28799, 2591999, 299): a 2-hour token is issued with expires_in 7199.
+ACCESS_LIFETIME = 2 * 3600  # "the token validity is 2 hours by default" (the text; the example shows 2591999)
+REMEMBER_ME_ACCESS_LIFETIME = 8 * 3600  # both remember-me examples: expires_in 28799
+REMEMBER_ME_LIFETIME = 30 * 86400  # "set to 30 days" and the example's 2591999 (the text also says 4 weeks / 28.9 d)
+CROSS_TOKEN_LIFETIME = 300  # the example's 299: "disposable temporary token"
+
+
+@dataclass
+class Account:
+    email: str
+    password: str
+    user_id: str
+    team_id: str
+
+
+@dataclass
+class Grant:
+    """A token the service issued."""
+
+    value: str
+    kind: str  # access | cross | remember
+    account: Account
+    client_id: str
+    expires_at: float
+    issued_expires_in: int
+    serial: int  # issue order: a logout ends every token of the user with a serial up to its own
+    revoked: bool = False
+    last_access_token: str | None = None  # remember-me tokens: the access token they last produced
+
+
+def _stable_uuid4(*parts: str) -> str:
+    """A uuid4-shaped id that stays the same for the same input (user ids survive a reset, like a real account)."""
+    return str(uuid.UUID(bytes=hashlib.sha256("/".join(parts).encode()).digest()[:16], version=4))
+
+
+class _Rejected(Exception):
+    """A request the service refuses before looking at credentials: answered with `status` and this message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class BimplusSimulator(Simulator):
+    vendor = "bimplus"
+    deviations = {
+        "bearer-token-type": "token answers say token_type `Bearer` instead of the legacy `BimPlus`",
+        "expires-in-string": "authorize answers carry expires_in as a string (\"7199\")",
+        "frozen-token-info-lifetime": "token info always reports the issued expires_in: the lifetime never runs down",
+        "token-info-lifetime-inflated": "token info reports an hour more than the token has left",
+        "user-id-unstable": "token info returns a new user_id on every call",
+        "audience-nil-uuid": "token info audience is the nil UUID instead of the token's client_id",
+        "client-id-not-echoed": "a client_id given to authorize is replaced by a new one",
+        "reusable-cross-token": "cross-authorize does not consume the cross token",
+        "cross-token-one-hour": "cross tokens live an hour (expires_in 3599) instead of 299 s",
+        "logout-presented-token-only": "logout ends only the presented token, not every token of the user",
+        "teams-accepts-logged-out-token": "GET /v2/teams accepts tokens a logout ended",
+        "expired-tokens-accepted": "access tokens keep working after they expire",
+        "dead-token-403": "dead, unknown or malformed tokens get 403 instead of 401",
+        "missing-remember-me-token": "remember_me: true returns no remember_me_token",
+        "remember-me-string-ignored": "remember_me given as the string \"true\" (the seed's example) is ignored",
+        "stale-remember-me-login": "a remember-me login returns the previous access token instead of a fresh one",
+        "application-id-optional": "authorize without application_id succeeds",
+        "bad-credentials-400": "a wrong password or unknown user gets 400 instead of 401",
+        "any-content-type": "request bodies are read as JSON whatever the Content-Type",
+        "mistyped-fields-coerced": "non-string values of string fields are accepted as their JSON text",
+        "nfkc-email-login": "user_id is NFKC-normalized before lookup: look-alike e-mails log in to the account",
+    }
+    option_defaults = {
+        # seconds a password-login access token lives: 7200 ("2 hours by default") or 2592000 (the example's reading)
+        "access_lifetime": ACCESS_LIFETIME,
+    }
+
+    @classmethod
+    def default_settings(cls) -> dict[str, Any]:
+        # The seed's example user and application id; passwords of our own (the seed's "test" is a substring of the
+        # user name, which would make every redacted report unreadable).
+        return {
+            "user": "test@bimplus.net",
+            "password": "Sim-Passw0rd-1",
+            "application_id": "6C12345D9B0C4F3C23ABB5721D098F7B",
+            "second_user": "second@bimplus.net",
+            "second_password": "Sim-Passw0rd-2",
+        }
+
+    def reset_state(self) -> None:
+        self.accounts: dict[str, Account] = {}
+        for user_key, password_key in (("user", "password"), ("second_user", "second_password")):
+            email, password = self.settings.get(user_key), self.settings.get(password_key)
+            if email and password:
+                self.accounts[self._lookup_key(email)] = Account(email, password, _stable_uuid4("user", email),
+                                                                 _stable_uuid4("team", email))
+        self.grants: dict[str, Grant] = {}
+        self.issued = 0
+        self.logged_out_after: dict[str, int] = {}  # account e-mail -> tokens issued up to this serial are dead
+        self.failed_logins: Counter[str] = Counter()
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route(AUTHORIZE, self._authorize, methods=["POST"]),
+            Route(AUTHORIZE, self._token_info, methods=["GET"]),
+            Route(AUTHORIZE, self._logout, methods=["DELETE"]),
+            Route(CROSS_TOKEN, self._cross_token, methods=["POST"]),
+            Route(CROSS_AUTHORIZE, self._cross_authorize, methods=["POST"]),
+            Route(TEAMS, self._teams, methods=["GET"]),
+            Route(FAILED_LOGINS, self._failed_logins, methods=["GET"]),
+        ]
+
+    # -- endpoints ----------------------------------------------------------------------------------------------
+    async def _authorize(self, request: Request) -> Response:
+        try:
+            body = await self._json_body(request)
+            if "remember_me_token" in body:
+                return self._remember_me_login(body)
+            return self._password_login(body)
+        except _Rejected as exc:
+            return self.error_response(request, exc.status, "invalid_request", str(exc))
+
+    def _password_login(self, body: dict[str, Any]) -> Response:
+        user_id = self._string(body, "user_id", required=True)
+        password = self._string(body, "password", required=True)
+        application_id = self._string(body, "application_id",
+                                      required=not self.deviates("application-id-optional"))
+        client_id = self._string(body, "client_id")
+        remember_me = self._flag(body.get("remember_me"))
+        account = self.accounts.get(self._lookup_key(user_id))
+        if account is None or not secrets.compare_digest(account.password.encode(), password.encode()):
+            if account is not None:
+                self.failed_logins[account.email] += 1
+            status = 400 if self.deviates("bad-credentials-400") else 401
+            return self.error_response(None, status, "invalid_grant", "The user name or password is incorrect.")
+        if self.deviates("client-id-not-echoed") or not client_id:
+            client_id = str(uuid.uuid4())
+        if not remember_me or self.deviates("missing-remember-me-token"):
+            access = self._issue("access", account, client_id, int(self.options["access_lifetime"]))
+            return self._token_answer(access)
+        access = self._issue("access", account, client_id, REMEMBER_ME_ACCESS_LIFETIME)
+        remember = self._issue("remember", account, client_id, REMEMBER_ME_LIFETIME)
+        remember.last_access_token = access.value
+        return self._token_answer(access, application_id=application_id, remember_me=remember)
+
+    def _remember_me_login(self, body: dict[str, Any]) -> Response:
+        if not self._flag(body.get("remember_me")):
+            raise _Rejected(400, "remember_me must be true to log in with a remember_me_token.")
+        token = self._string(body, "remember_me_token", required=True)
+        client_id = self._string(body, "client_id", required=True)
+        application_id = self._string(body, "application_id")
+        remember = self._alive_grant(token, "remember")
+        if remember is None or remember.client_id != client_id:
+            return self._token_error("The remember_me_token is unknown, expired or not issued to this client_id.")
+        previous = self.grants.get(remember.last_access_token or "")
+        if self.deviates("stale-remember-me-login") and previous and self._alive(previous):
+            return self._token_answer(previous, application_id=application_id)
+        access = self._issue("access", remember.account, client_id, REMEMBER_ME_ACCESS_LIFETIME)
+        remember.last_access_token = access.value
+        return self._token_answer(access, application_id=application_id)
+
+    async def _token_info(self, request: Request) -> Response:
+        grant = self._presented(request)
+        if isinstance(grant, Response):
+            return grant
+        expires_in = self._remaining(grant)
+        if self.deviates("frozen-token-info-lifetime"):
+            expires_in = grant.issued_expires_in
+        elif self.deviates("token-info-lifetime-inflated"):
+            expires_in += 3600
+        return JSONResponse({
+            "user_id": str(uuid.uuid4()) if self.deviates("user-id-unstable") else grant.account.user_id,
+            "audience": NIL_UUID if self.deviates("audience-nil-uuid") else grant.client_id,
+            "expires_in": expires_in,
+        })
+
+    async def _logout(self, request: Request) -> Response:
+        grant = self._presented(request)
+        if isinstance(grant, Response):
+            return grant
+        if self.deviates("logout-presented-token-only"):
+            grant.revoked = True
+        else:
+            # "Current date/time is set to be the oldest time for any tokens for this user."
+            self.logged_out_after[grant.account.email] = self.issued
+        return Response(status_code=200)
+
+    async def _cross_token(self, request: Request) -> Response:
+        grant = self._presented(request)
+        if isinstance(grant, Response):
+            return grant
+        lifetime = 3600 if self.deviates("cross-token-one-hour") else CROSS_TOKEN_LIFETIME
+        cross = self._issue("cross", grant.account, grant.client_id, lifetime)
+        return JSONResponse({"cross_token": cross.value, "expires_in": cross.issued_expires_in,
+                             "token_type": self._token_type()})
+
+    async def _cross_authorize(self, request: Request) -> Response:
+        try:
+            body = await self._json_body(request)
+            token = self._string(body, "cross_token", required=True)
+            client_id = self._string(body, "client_id")
+            for name in ("team_id", "project_id", "application_id"):
+                self._string(body, name)
+        except _Rejected as exc:
+            return self.error_response(request, exc.status, "invalid_request", str(exc))
+        cross = self._alive_grant(token, "cross")
+        if cross is None:
+            return self._token_error("The cross token is unknown, expired or already used.")
+        if not self.deviates("reusable-cross-token"):
+            del self.grants[cross.value]  # "The one time cross token will be removed"
+        if self.deviates("client-id-not-echoed") or not client_id:
+            client_id = str(uuid.uuid4())
+        return self._token_answer(self._issue("access", cross.account, client_id, int(self.options["access_lifetime"])))
+
+    async def _teams(self, request: Request) -> Response:
+        grant = self._presented(request, ignore_logout=self.deviates("teams-accepts-logged-out-token"))
+        if isinstance(grant, Response):
+            return grant
+        return JSONResponse([{"id": grant.account.team_id, "name": f"Team of {grant.account.email}"}])
+
+    async def _failed_logins(self, request: Request) -> Response:
+        """Control plane: wrong-password attempts per account since the last reset (live-safety tests read it)."""
+        return JSONResponse(dict(self.failed_logins))
+
+    # -- tokens -------------------------------------------------------------------------------------------------
+    def _issue(self, kind: str, account: Account, client_id: str, lifetime: int) -> Grant:
+        self.issued += 1
+        grant = Grant(value=secrets.token_hex(16), kind=kind, account=account, client_id=client_id,
+                      expires_at=self.clock.now() + lifetime, issued_expires_in=lifetime - 1, serial=self.issued)
+        self.grants[grant.value] = grant
+        return grant
+
+    def _token_answer(self, access: Grant, application_id: str | None = None,
+                      remember_me: Grant | None = None) -> Response:
+        expires_in = access.issued_expires_in
+        body: dict[str, Any] = {
+            "access_token": access.value,
+            "expires_in": str(expires_in) if self.deviates("expires-in-string") else expires_in,
+            "client_id": access.client_id,
+            "token_type": self._token_type(),
+        }
+        if application_id:
+            body["application_id"] = application_id
+        if remember_me is not None:
+            body.update(remember_me=True, remember_me_token=remember_me.value,
+                        remember_me_expires_in=remember_me.issued_expires_in)
+        return JSONResponse(body)
+
+    def _token_type(self) -> str:
+        return "Bearer" if self.deviates("bearer-token-type") else TOKEN_TYPE
+
+    def _remaining(self, grant: Grant) -> int:
+        return max(0, math.ceil(grant.expires_at - self.clock.now()) - 1)
+
+    def _alive(self, grant: Grant, ignore_logout: bool = False) -> bool:
+        if not ignore_logout and (grant.revoked or grant.serial <= self.logged_out_after.get(grant.account.email, 0)):
+            return False
+        if grant.kind == "access" and self.deviates("expired-tokens-accepted"):
+            return True
+        return self.clock.now() < grant.expires_at
+
+    def _alive_grant(self, value: str, kind: str, ignore_logout: bool = False) -> Grant | None:
+        grant = self.grants.get(value)
+        return grant if grant is not None and grant.kind == kind and self._alive(grant, ignore_logout) else None
+
+    def _presented(self, request: Request, ignore_logout: bool = False) -> Grant | Response:
+        """The live access token of `Authorization: BimPlus <token>`, or the 401 answer."""
+        scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+        if scheme.lower() != TOKEN_TYPE.lower() or not token.strip():
+            return self._token_error("Expected the header Authorization: BimPlus <access token>.")
+        grant = self._alive_grant(token.strip(), "access", ignore_logout)
+        return grant if grant is not None else self._token_error("The token is unknown, expired or logged out.")
+
+    def _token_error(self, description: str) -> Response:
+        status = 403 if self.deviates("dead-token-403") else 401
+        return self.error_response(None, status, "invalid_token", description)
+
+    # -- request bodies -----------------------------------------------------------------------------------------
+    async def _json_body(self, request: Request) -> dict[str, Any]:
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != JSON and not self.deviates("any-content-type"):
+            raise _Rejected(415, f"The Content-Type must be {JSON}.")
+        try:
+            body = json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError):
+            raise _Rejected(400, "The body is not valid JSON.") from None
+        if not isinstance(body, dict):
+            raise _Rejected(400, "The body must be a JSON object.")
+        return body
+
+    def _string(self, body: dict[str, Any], name: str, required: bool = False) -> str | None:
+        value = body.get(name)
+        if value is not None and not isinstance(value, str):
+            if not self.deviates("mistyped-fields-coerced"):
+                raise _Rejected(400, f"'{name}' must be a string.")
+            value = json.dumps(value)
+        if required and not value:
+            raise _Rejected(400, f"The required field '{name}' is missing.")
+        return value
+
+    def _flag(self, value: Any) -> bool:
+        """remember_me: a JSON bool, or the strings "true"/"false" the seed's examples send."""
+        if value is None or isinstance(value, bool):
+            return bool(value)
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true" and not self.deviates("remember-me-string-ignored")
+        raise _Rejected(400, "'remember_me' must be true or false.")
+
+    def _lookup_key(self, email: str) -> str:
+        """Accounts are found case-insensitively in ASCII only: a look-alike e-mail is another (unknown) user."""
+        if self.deviates("nfkc-email-login"):
+            return unicodedata.normalize("NFKC", email).casefold()
+        return email.lower() if email.isascii() else email
+
