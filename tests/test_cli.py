@@ -150,8 +150,6 @@ def test_unknown_profile_in_the_targets_file(tmp_path, reports_before):
 
 @pytest.mark.parametrize("args", [["run", "--bogus"], ["run", "--max-examples", "0"], ["frobnicate"], []],
                          ids=["unknown-option", "bad-value", "unknown-command", "no-arguments"])
-@pytest.mark.xfail(strict=True, reason="bug: cli.py main() catches click.ClickException, but typer 0.29 raises its "
-                                       "vendored typer._click exceptions: usage errors print a traceback, exit 1")
 def test_usage_errors_exit_2_without_traceback(tmp_path, args):
     result = run_authcanary(args)
     assert result.code == 2, result.output

@@ -82,6 +82,54 @@ def profiles(vendor: Annotated[Optional[str], typer.Option(help="Only this vendo
         out.print(table)
 
 
+@app.command()
+def drift(
+    baseline: Annotated[Path, typer.Argument(help="Baseline cassettes folder (<dir>/<vendor>/*.yaml).")],
+    current: Annotated[Path, typer.Argument(help="Current cassettes: a run folder or its cassettes/ folder.")],
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Where drift.json and drift.md go.")] = None,
+) -> None:
+    """Compare two sets of recordings; exit 1 on breaking drift."""
+    from authcanary.drift import compare, write_drift_report
+    from authcanary.recording.cassette import CassetteError
+
+    current = current / "cassettes" if (current / "cassettes").is_dir() else current
+    for folder in (baseline, current):
+        if not folder.is_dir():
+            raise ConfigError(f"{folder}: not a folder.", "Pass a cassettes folder or a run folder.")
+    try:
+        result = compare(baseline, current)
+    except (CassetteError, ValueError) as exc:
+        raise ConfigError(f"{exc}", "Restore the cassette from git or re-record it.") from None
+    destination = out_dir or Path.cwd()
+    json_path, md_path = write_drift_report(result, destination)
+    out.print(md_path.read_text(encoding="utf-8"), highlight=False, markup=False)
+    raise typer.Exit(1 if result.breaking else 0)
+
+
+@app.command()
+def scan(paths: Annotated[list[Path], typer.Argument(help="Files or folders (cassettes, run folders).")]) -> None:
+    """Find secrets (JWTs, Basic credentials, high-entropy strings) in files; exit 1 if any."""
+    from authcanary.recording.scan import scan_paths
+
+    hits = scan_paths(paths)
+    for hit in hits:
+        out.print(f"{hit.file}:{hit.line}: {hit.kind}: {hit.excerpt}", highlight=False, markup=False)
+    out.print(f"{len(hits)} secret(s) found" if hits else "no secrets found", highlight=False)
+    raise typer.Exit(1 if hits else 0)
+
+
+@baseline_app.command("accept")
+def baseline_accept(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder whose cassettes become the baseline.")],
+    baseline: Annotated[Path, typer.Option(help="Baseline folder to update.")] = Path("cassettes"),
+) -> None:
+    """Make RUN_DIR's recordings the accepted baseline of the vendors in that run (and of nothing else)."""
+    from authcanary.baseline import accept
+
+    for vendor in accept(run_dir, baseline):
+        out.print(f"accepted {vendor}: {baseline / vendor}", highlight=False)
+
+
 def main() -> None:
     """Console entry point: configuration errors become one line with the fix, and exit 2."""
     try:
@@ -96,10 +144,8 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err.print("interrupted")
         sys.exit(2)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode (typer bundles click)
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
             exc.show()
             sys.exit(2)
         raise

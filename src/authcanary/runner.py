@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 
+from authcanary.contracts import load_contract
+from authcanary.drift import compare, write_drift_report
 from authcanary.errors import ConfigError
+from authcanary.recording.scan import definite, scan_paths
 from authcanary.registry import VENDORS
 from authcanary.summary import EXIT_CONFIG, SCHEMA, exit_code, vendor_entry
 from authcanary.targets import Target, load_target
@@ -82,9 +85,38 @@ def run(request: RunRequest) -> int:
               file=sys.stderr)
         return EXIT_CONFIG
     findings = _read_findings(run_dir)
-    summary = build_summary(target, request, started, _utc_now(), findings)
+    drift, drift_notes = compare_with_baseline(request, run_dir, sorted(findings))
+    summary = build_summary(target, request, started, _utc_now(), findings, drift, drift_notes)
     write_run_outputs(run_dir, summary)
+    leaks = definite(scan_paths([run_dir], target.secret_values()))
+    if leaks:
+        for hit in leaks:
+            print(f"authcanary: SECRET FOUND in run output {hit.file}:{hit.line} ({hit.kind}): {hit.excerpt}",
+                  file=sys.stderr)
+        # TODO(issue 3): exit 2 here once suites/bimplus stops leaking tokens into allure parameters.
+        print("authcanary: WARNING the run folder contains secrets (see above); treat them as leaked.",
+              file=sys.stderr)
     return summary["exit_code"]
+
+
+def compare_with_baseline(request: RunRequest, run_dir: Path, vendors: list[str]
+                          ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[str]]]:
+    """Drift of this run's cassettes against the accepted baseline, per vendor, plus notes (no baseline...)."""
+    recorded = run_dir / "cassettes"
+    notes: dict[str, list[str]] = {vendor: [] for vendor in vendors}
+    if not recorded.is_dir():
+        return {}, notes
+    baseline = request.baseline if request.baseline.is_absolute() else request.root / request.baseline
+    constants: dict[str, Any] = {}
+    for vendor in vendors:
+        constants.update(load_contract(request.root / "contracts", vendor).constants())
+    result = compare(baseline, recorded, constants=constants, vendors=vendors)
+    write_drift_report(result, run_dir)
+    for vendor in result.no_baseline:
+        notes.setdefault(vendor, []).append(
+            f"no baseline in {baseline}/{vendor}: drift not checked (accept one with `authcanary baseline accept "
+            f"RUN_DIR`)")
+    return {vendor: result.findings(vendor) for vendor in result.vendors}, notes
 
 
 def _read_findings(run_dir: Path) -> dict[str, Any]:
@@ -95,7 +127,8 @@ def _read_findings(run_dir: Path) -> dict[str, Any]:
 
 
 def build_summary(target: Target, request: RunRequest, started: dt.datetime, finished: dt.datetime,
-                  findings: dict[str, Any]) -> dict[str, Any]:
+                  findings: dict[str, Any], drift: dict[str, list[dict[str, Any]]] | None = None,
+                  drift_notes: dict[str, list[str]] | None = None) -> dict[str, Any]:
     vendors = {}
     for vendor in sorted(VENDORS):
         notes = []
@@ -103,7 +136,8 @@ def build_summary(target: Target, request: RunRequest, started: dt.datetime, fin
             notes.append(f"not configured for target '{target.name}': skipped")
         elif request.vendors and vendor not in request.vendors:
             notes.append("not selected with --vendor: skipped")
-        vendors[vendor] = vendor_entry(findings.get(vendor), [], notes)
+        notes += (drift_notes or {}).get(vendor, [])
+        vendors[vendor] = vendor_entry(findings.get(vendor), (drift or {}).get(vendor, []), notes)
     return {
         "schema": SCHEMA,
         "target": target.name,

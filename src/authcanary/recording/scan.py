@@ -256,3 +256,8 @@ def _excerpt(line: str, spans: list[tuple[int, int, str]], target: tuple[int, in
     begin = max(0, target_at - _EXCERPT_CONTEXT)
     finish = min(len(masked), target_at + target_len + _EXCERPT_CONTEXT)
     return ("..." if begin else "") + masked[begin:finish].strip() + ("..." if finish < len(masked) else "")
+
+
+def definite(hits: list[SecretHit]) -> list[SecretHit]:
+    """Hits that are certainly secrets (not merely high-entropy: client ids look random too)."""
+    return [hit for hit in hits if hit.kind != "high-entropy"]
