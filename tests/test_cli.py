@@ -244,9 +244,6 @@ def test_unreachable_simulator_base_url_exits_3(tmp_path):
 
 
 # -- nothing written outside --out -----------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="bug: every `authcanary run` writes Hypothesis' cache (.hypothesis/unicode_data/"
-                                       "..., .hypothesis/constants/...) into the working directory; runner.run should "
-                                       "point HYPOTHESIS_STORAGE_DIRECTORY (or set_hypothesis_home_dir) at a temp dir")
 def test_a_run_writes_nothing_outside_its_out_folder(tmp_path):
     """A private copy of the checkout, so nothing else running in the real one can write there meanwhile."""
     checkout = tmp_path / "checkout"

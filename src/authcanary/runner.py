@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,12 @@ def run(request: RunRequest) -> int:
         args += ["--sim-profile", request.profile]
     if request.max_examples:
         args += ["--max-examples", str(request.max_examples)]
-    pytest_exit = pytest.main(args)
+    # Hypothesis caches into ./.hypothesis by default; a run writes nothing outside its run folder.
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    with tempfile.TemporaryDirectory(prefix="authcanary-hypothesis-") as hypothesis_home:
+        set_hypothesis_home_dir(hypothesis_home)
+        pytest_exit = pytest.main(args)
     if pytest_exit in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.INTERRUPTED):
         print(f"authcanary: the test run stopped early (pytest exit {int(pytest_exit)}); see above.",
               file=sys.stderr)
