@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 
 import threading
@@ -385,3 +386,9 @@ def test_parallel_normalization_hands_files_to_a_worker(tmp_path, monkeypatch):
     (steps,) = normalize_folders([tmp_path], workers=2)
     assert len(steps["kudo"]) == 8
     assert 0 < len(in_parent) < 8
+
+
+def test_long_base64url_values_are_volatile_key_material():
+    modulus = base64.urlsafe_b64encode(os.urandom(256)).decode().rstrip("=")
+    assert classify_string(modulus) == "base64url"
+    assert classify_string("x" * 40) == classify_string("A_CONSTANT_NAME_THAT_IS_VERY_LONG_") == "string"

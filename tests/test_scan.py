@@ -226,3 +226,55 @@ def test_random_tokens_are_reported_at_a_high_rate(tmp_path):
              [base64.b64encode(secrets.token_bytes(32)).decode() for _ in range(1000)]
     write(tmp_path, "t.md", "\n".join(f"value {token} end" for token in tokens) + "\n")
     assert len(scan_paths([tmp_path])) / len(tokens) > 0.99
+
+
+# public values: random-looking but not secret
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "    body: client_id={}&client_secret=%3Csecret+len%3D16%3E&grant_type=client_credentials\n",
+        '      string: \'{{"keys":[{{"n":"{}","e":"AQAB","kty":"RSA","kid":"{}"}}]}}\'\n',
+        '{{"user_id": 7, "audience": "{}"}}\n',
+    ],
+)
+def test_values_of_public_keys_are_not_secrets(tmp_path, template):
+    public = secrets.token_urlsafe(32)
+    write(tmp_path, "c.yaml", template.format(public, public))
+    assert scan_paths([tmp_path]) == []
+
+
+def test_a_known_secret_is_found_even_as_the_value_of_a_public_key(tmp_path):
+    secret = secrets.token_urlsafe(32)
+    write(tmp_path, "c.yaml", f"    body: client_id={secret}&grant_type=client_credentials\n")
+    assert kinds(scan_paths([tmp_path], known_secrets=[secret])) == [("c.yaml", 1, "known-secret")]
+
+
+def test_the_same_random_value_under_another_key_is_still_reported(tmp_path):
+    write(tmp_path, "c.yaml", f"    body: note={secrets.token_urlsafe(32)}&grant_type=client_credentials\n")
+    assert [hit.kind for hit in scan_paths([tmp_path])] == ["high-entropy"]
+
+
+def test_base64_of_prose_is_data_but_base64_of_a_credential_is_not(tmp_path):
+    prose = base64.b64encode(b"test_x:\n\n  - during generate phase (0.15 seconds):\n    - 15 passing").decode()
+    write(tmp_path, "junit.xml", f'<property name="hypothesis-statistics-t" value="{prose}" />\n')
+    assert scan_paths([tmp_path]) == []
+    credential = base64.b64encode(f"client:{secrets.token_urlsafe(24)}".encode()).decode()
+    write(tmp_path, "junit.xml", f'<property name="p" value="{credential}" />\n')
+    assert [hit.kind for hit in scan_paths([tmp_path])] == ["high-entropy"]
+
+
+@pytest.mark.parametrize("quote", ['"', "'", '\\"', "&#34;", ""])
+def test_the_user_of_a_curl_repro_is_public_but_its_password_is_not(tmp_path, quote):
+    client_id, secret = secrets.token_hex(8) + secrets.token_urlsafe(24), secrets.token_urlsafe(32)
+    write(tmp_path, "report.md", f"curl -X POST -u {quote}{client_id}:${{CLIENT_SECRET}}{quote} https://x/\n")
+    assert scan_paths([tmp_path]) == []
+    write(tmp_path, "report.md", f"curl -X POST -u {quote}{client_id}:{secret}{quote} https://x/\n")
+    assert [hit.kind for hit in scan_paths([tmp_path])] == ["high-entropy"]
+
+
+@pytest.mark.parametrize("quote", ["'", "&#39;", '"', "&quot;"])
+def test_a_kid_quoted_in_an_error_message_is_public(tmp_path, quote):
+    write(tmp_path, "report.html", f"<dd>invalid_key_id: No key for kid: {quote}{secrets.token_urlsafe(32)}{quote}</dd>\n")
+    assert scan_paths([tmp_path]) == []

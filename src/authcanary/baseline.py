@@ -1,42 +1,112 @@
 """`authcanary baseline accept`: the only writer of the baseline folder."""
 from __future__ import annotations
 
+import ctypes
+import errno
+import json
+import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 from authcanary.errors import ConfigError
 from authcanary.recording.cassette import CassetteError, load_cassette
-from authcanary.recording.scan import definite, scan_paths
+from authcanary.recording.scan import scan_paths
 
 
-def accept(run_dir: Path, baseline: Path) -> list[str]:
+def accept(run_dir: Path, baseline: Path, only: list[str] | None = None) -> list[str]:
     """Replace `baseline/<vendor>` by `run_dir/cassettes/<vendor>` for each vendor recorded in the run.
 
+    Only a finished run is accepted (it has summary.json: a killed run's recordings are incomplete).
     Every cassette is loaded and scanned for secrets first; any problem leaves the baseline untouched.
-    Each vendor folder is swapped by rename, so a crash never leaves a half-written baseline folder."""
+    Each vendor folder is swapped whole (see `_replace`), so a crash never leaves a half-written baseline folder."""
     recorded = run_dir / "cassettes"
+    if run_dir.is_dir() and not (run_dir / "summary.json").is_file():
+        raise ConfigError(f"{run_dir}: no summary.json, so the run did not finish (killed or crashed) and its "
+                          "recordings may be incomplete.", "Accept the folder of a finished `authcanary run`; the "
+                          "baseline was not changed.")
     vendors = sorted(p.name for p in recorded.iterdir() if p.is_dir()) if recorded.is_dir() else []
     if not vendors:
         raise ConfigError(f"{recorded}: no recorded cassettes.", "Pass the folder of a finished `authcanary run`.")
-    for path in sorted(recorded.rglob("*.yaml")):
+    if only:
+        if missing := sorted(set(only) - set(vendors)):
+            raise ConfigError(f"{recorded}: nothing recorded for {', '.join(missing)}.",
+                              f"Choose among: {', '.join(vendors)}.")
+        vendors = sorted(set(only))
+    statuses = _vendor_statuses(run_dir)
+    if partial := [v for v in vendors if statuses.get(v) in _INCOMPLETE]:
+        raise ConfigError(f"{run_dir}: {', '.join(f'{v} was {statuses[v]}' for v in partial)} in that run, so its "
+                          "recordings are incomplete.", "Accept the other vendors with --vendor, or re-run; the "
+                          "baseline was not changed.")
+    for path in sorted(p for vendor in vendors for p in (recorded / vendor).rglob("*.yaml")):
         try:
             load_cassette(path)
         except CassetteError as exc:
             raise ConfigError(f"{exc}.", "Re-run; the baseline was not changed.") from None
-    hits = definite(scan_paths([recorded]))
+    hits = scan_paths([recorded / vendor for vendor in vendors])
     if hits:
         raise ConfigError(f"{hits[0].file}:{hits[0].line}: looks like a secret ({hits[0].kind}).",
                           "Do not accept this run; the baseline was not changed.")
     baseline.mkdir(parents=True, exist_ok=True)
     for vendor in vendors:
-        staging = Path(tempfile.mkdtemp(prefix=f".{vendor}.new-", dir=baseline))
-        shutil.copytree(recorded / vendor, staging, dirs_exist_ok=True)
-        target = baseline / vendor
-        retired = baseline / f".{vendor}.old"
-        shutil.rmtree(retired, ignore_errors=True)
-        if target.exists():
-            target.rename(retired)
-        staging.rename(target)
-        shutil.rmtree(retired, ignore_errors=True)
+        _replace(baseline, vendor, recorded / vendor)
     return vendors
+
+
+_INCOMPLETE = ("unreachable", "skipped")
+
+
+def _vendor_statuses(run_dir: Path) -> dict[str, str]:
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        return {vendor: entry.get("status", "") for vendor, entry in summary.get("vendors", {}).items()}
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"{run_dir / 'summary.json'}: unreadable ({exc}).",
+                          "Accept the folder of a finished `authcanary run`; the baseline was not changed.") from None
+
+
+def _replace(baseline: Path, vendor: str, source: Path) -> None:
+    """Make `baseline/<vendor>` a copy of `source`; readers see the old folder or the new one, never a mix.
+
+    The copy is staged in a hidden folder (the drift engine skips dot folders) and exchanged with the old one in
+    one step where the system allows it (Linux renameat2); elsewhere by two renames, undone if the second fails.
+    Leftovers of an accept killed earlier are cleaned up first; a failure leaves no staging folder behind."""
+    target, retired = baseline / vendor, baseline / f".{vendor}.old"
+    if retired.is_dir() and not target.exists():  # killed between the two renames: the old folder is complete
+        retired.rename(target)
+    shutil.rmtree(retired, ignore_errors=True)
+    for stale in baseline.glob(f".{vendor}.new-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{vendor}.new-", dir=baseline))
+    try:
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+        if not target.exists():
+            staging.rename(target)
+        elif not _exchange(staging, target):
+            target.rename(retired)
+            try:
+                staging.rename(target)
+            except BaseException:
+                retired.rename(target)
+                raise
+            shutil.rmtree(retired, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # after an exchange it holds the old baseline
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two existing paths atomically (Linux renameat2 RENAME_EXCHANGE); False where that is unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(error, os.strerror(error), str(second))

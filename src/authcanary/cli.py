@@ -89,15 +89,18 @@ def drift(
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Where drift.json and drift.md go.")] = None,
 ) -> None:
     """Compare two sets of recordings; exit 1 on breaking drift."""
+    from authcanary.contracts import contract_constants
     from authcanary.drift import compare, write_drift_report
     from authcanary.recording.cassette import CassetteError
+    from authcanary.registry import VENDORS
 
     current = current / "cassettes" if (current / "cassettes").is_dir() else current
     for folder in (baseline, current):
         if not folder.is_dir():
             raise ConfigError(f"{folder}: not a folder.", "Pass a cassettes folder or a run folder.")
     try:
-        result = compare(baseline, current)
+        recorded = [p.name for p in current.iterdir() if p.is_dir() and p.name in VENDORS]
+        result = compare(baseline, current, constants=contract_constants(Path("contracts"), recorded))
     except (CassetteError, ValueError) as exc:
         raise ConfigError(f"{exc}", "Restore the cassette from git or re-record it.") from None
     destination = out_dir or Path.cwd()
@@ -122,11 +125,13 @@ def scan(paths: Annotated[list[Path], typer.Argument(help="Files or folders (cas
 def baseline_accept(
     run_dir: Annotated[Path, typer.Argument(help="A run folder whose cassettes become the baseline.")],
     baseline: Annotated[Path, typer.Option(help="Baseline folder to update.")] = Path("cassettes"),
+    vendor: Annotated[Optional[list[str]], typer.Option(
+        help="Only this vendor (repeatable; default: every vendor recorded in the run).")] = None,
 ) -> None:
     """Make RUN_DIR's recordings the accepted baseline of the vendors in that run (and of nothing else)."""
     from authcanary.baseline import accept
 
-    for vendor in accept(run_dir, baseline):
+    for vendor in accept(run_dir, baseline, vendor):
         out.print(f"accepted {vendor}: {baseline / vendor}", highlight=False)
 
 

@@ -15,6 +15,7 @@ OpenAPI holds paths, statuses, fields and types; `semantics.yaml` holds what Ope
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -53,6 +54,15 @@ class Contract:
 def load_contract(contracts_dir: Path, vendor: str) -> Contract:
     """Load and sanity-check one vendor's contract folder; a broken contract is a ConfigError."""
     return _load(contracts_dir.resolve(), vendor)
+
+
+def contract_constants(contracts_dir: Path, vendors: Iterable[str]) -> dict[str, Any]:
+    """The declared constants of these vendors' contracts, merged (what drift compares by value)."""
+    constants: dict[str, Any] = {}
+    for vendor in vendors:
+        if (contracts_dir / vendor).is_dir():
+            constants.update(load_contract(contracts_dir, vendor).constants())
+    return constants
 
 
 @lru_cache(maxsize=None)

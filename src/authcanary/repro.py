@@ -4,9 +4,10 @@ from __future__ import annotations
 import base64
 import binascii
 import shlex
-from urllib.parse import quote
-
 import httpx
+
+from authcanary.recording.scrub import Scrubber
+from authcanary.redact import mask_secrets
 
 _SKIPPED_HEADERS = {"host", "content-length", "accept-encoding", "connection", "user-agent", "accept"}
 
@@ -18,17 +19,19 @@ def curl_command(request: httpx.Request, secrets: dict[str, str], base_url: str 
     url = str(request.url)
     if base_url:
         url = base_url.rstrip("/") + request.url.raw_path.decode("ascii")
-    parts = ["curl", "-i", "-X", request.method, _masked(url, secrets)]
+    parts = ["curl", "-i", "-X", request.method, mask_secrets(url, secrets)]
     for name, value in request.headers.items():
         if name.lower() in _SKIPPED_HEADERS:
             continue
         if name.lower() == "authorization":
             parts += _authorization(value, secrets)
             continue
-        parts += ["-H", _masked(f"{name}: {value}", secrets)]
+        parts += ["-H", mask_secrets(f"{name}: {value}", secrets)]
     body = request.content.decode("utf-8", "replace") if request.content else ""
     if body:
-        parts += ["--data-raw", _masked(body, secrets)]
+        # Known secrets become variables; any other credential (a generated hostile password) a placeholder.
+        body = Scrubber().scrub_body_text(mask_secrets(body, secrets), request.headers.get("content-type", ""))
+        parts += ["--data-raw", body]
     return " ".join(_quote(part) for part in parts)
 
 
@@ -39,17 +42,8 @@ def _authorization(value: str, secrets: dict[str, str]) -> list[str]:
             user, _, password = base64.b64decode(credentials).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return ["-H", f"Authorization: {scheme} <undecodable>"]
-        return ["-u", _masked(f"{user}:{password}", secrets)]
-    return ["-H", _masked(f"Authorization: {value}", secrets)]
-
-
-def _masked(text: str, secrets: dict[str, str]) -> str:
-    # Longest first, so a secret that contains another is replaced whole.
-    for value in sorted(secrets, key=len, reverse=True):
-        if value:
-            variable = "${" + secrets[value] + "}"
-            text = text.replace(value, variable).replace(quote(value, safe=""), variable)
-    return text
+        return ["-u", mask_secrets(f"{user}:{password}", secrets)]
+    return ["-H", mask_secrets(f"Authorization: {value}", secrets)]
 
 
 def _quote(part: str) -> str:

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from authcanary.contracts import load_contract
+from authcanary.contracts import contract_constants
 from authcanary.drift import compare, write_drift_report
 from authcanary.errors import ConfigError
-from authcanary.recording.scan import definite, scan_paths
+from authcanary.recording.scan import scan_paths
 from authcanary.registry import VENDORS
 from authcanary.summary import EXIT_CONFIG, SCHEMA, exit_code, vendor_entry
 from authcanary.targets import Target, load_target
@@ -57,6 +57,7 @@ def prepare(request: RunRequest) -> tuple[Target, Path]:
                 VENDORS[vendor].simulator_class().parse_profile(request.profile)
             except ValueError as exc:
                 raise ConfigError(f"{exc}.", "See `authcanary profiles`.") from None
+    check_baseline(request, request.vendors or sorted(target.vendors))
     run_dir = request.out or request.root / "reports" / f"{_utc_now():%Y%m%dT%H%M%SZ}-{target.name}"
     if run_dir.exists() and any(run_dir.iterdir()):
         raise ConfigError(f"{run_dir}: the run folder already has files.", "Choose an empty or new --out folder.")
@@ -94,15 +95,32 @@ def run(request: RunRequest) -> int:
     drift, drift_notes = compare_with_baseline(request, run_dir, sorted(findings))
     summary = build_summary(target, request, started, _utc_now(), findings, drift, drift_notes)
     write_run_outputs(run_dir, summary)
-    leaks = definite(scan_paths([run_dir], target.secret_values()))
+    leaks = scan_paths([run_dir], target.secret_values())
     if leaks:
         for hit in leaks:
             print(f"authcanary: SECRET FOUND in run output {hit.file}:{hit.line} ({hit.kind}): {hit.excerpt}",
                   file=sys.stderr)
-        # TODO(issue 3): exit 2 here once suites/bimplus stops leaking tokens into allure parameters.
-        print("authcanary: WARNING the run folder contains secrets (see above); treat them as leaked.",
-              file=sys.stderr)
+        print(f"authcanary: the run folder {run_dir} contains secrets (see above): treat them as leaked, delete "
+              f"the folder, and report the leak as an authcanary bug.", file=sys.stderr)
+        summary["exit_code"] = EXIT_CONFIG  # CI reading summary.json must see the failure too
+        write_summary(run_dir, summary)
+        return EXIT_CONFIG
     return summary["exit_code"]
+
+
+def baseline_folder(request: RunRequest) -> Path:
+    return request.baseline if request.baseline.is_absolute() else request.root / request.baseline
+
+
+def check_baseline(request: RunRequest, vendors: list[str]) -> None:
+    """A damaged baseline cassette is a ConfigError before the run starts, not a crash after it."""
+    from authcanary.drift.normalize import normalize_folder
+
+    try:
+        normalize_folder(baseline_folder(request), vendors=vendors, workers=1)
+    except ValueError as exc:  # the normalizer's CassetteError names the file
+        raise ConfigError(f"baseline: {exc}", "Restore the baseline from git (`git checkout -- "
+                          f"{request.baseline}`) or accept a new one with `authcanary baseline accept`.") from None
 
 
 def compare_with_baseline(request: RunRequest, run_dir: Path, vendors: list[str]
@@ -112,10 +130,8 @@ def compare_with_baseline(request: RunRequest, run_dir: Path, vendors: list[str]
     notes: dict[str, list[str]] = {vendor: [] for vendor in vendors}
     if not recorded.is_dir():
         return {}, notes
-    baseline = request.baseline if request.baseline.is_absolute() else request.root / request.baseline
-    constants: dict[str, Any] = {}
-    for vendor in vendors:
-        constants.update(load_contract(request.root / "contracts", vendor).constants())
+    baseline = baseline_folder(request)
+    constants = contract_constants(request.root / "contracts", vendors)
     result = compare(baseline, recorded, constants=constants, vendors=vendors)
     write_drift_report(result, run_dir)
     for vendor in result.no_baseline:
@@ -157,5 +173,9 @@ def build_summary(target: Target, request: RunRequest, started: dt.datetime, fin
 def write_run_outputs(run_dir: Path, summary: dict[str, Any]) -> None:
     from authcanary.reporting import write_reports
 
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_summary(run_dir, summary)
     write_reports(run_dir, summary)
+
+
+def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

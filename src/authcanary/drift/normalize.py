@@ -225,6 +225,27 @@ _UNCHOSEN_HEADER = re.compile(
 )
 
 
+#: characters YAML never allows in a document (C0 controls but tab/LF/CR, DEL, C1 controls but NEL): vcrpy
+#: escapes them, so in a cassette they mean corruption
+_NOT_YAML_TEXT = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\xc2[\x80-\x84\x86-\x9f]")
+_YAML_ASCII = b"\t\n\r" + bytes(range(0x20, 0x7F))
+
+
+def _check_text(path: Path, data: bytes) -> None:
+    """Raise for bytes no cassette can hold: the fast path never parses the header lines it cuts, so corruption
+    there would otherwise go unnoticed. Printable ASCII, nearly all of a cassette, is skipped at C speed."""
+    rest = data.translate(None, _YAML_ASCII)
+    if not rest:
+        return
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CassetteError(path, f"not UTF-8 text (byte {exc.start}): corrupted") from None
+    if _NOT_YAML_TEXT.search(rest):
+        bad = _NOT_YAML_TEXT.search(data)
+        raise CassetteError(path, f"control character at byte {bad.start() if bad else '?'}: corrupted")
+
+
 def _without_unchosen_headers(data: bytes) -> bytes:
     return _HEADERS_BLOCK.sub(lambda block: b"    headers:\n" + _UNCHOSEN_HEADER.sub(b"", block.group(1)), data)
 
@@ -237,6 +258,8 @@ def load_cassette(path: str | Path, *, all_headers: bool = True) -> list[dict]:
         data = path.read_bytes()
     except OSError as exc:
         raise CassetteError(path, f"cannot be read ({exc.strerror or exc})") from exc
+    if not all_headers:
+        _check_text(path, data)
     try:
         document = None if all_headers else _parse(_without_unchosen_headers(data))
     except yaml.YAMLError:
@@ -269,13 +292,16 @@ _PLACEHOLDER = re.compile(r"<(token#\d+ )?([a-z][a-z0-9]*)(?: ([^<>]*))?>\Z")
 _PLACEHOLDER_CLAIMS = re.compile(r"claims=(?:\[([^\]]*)\]|\?)")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 _HEX = re.compile(r"[0-9a-fA-F]+\Z")
+#: long runs of the base64url alphabet: key material (a JWK's n, kid), nonces, opaque ids. Random by nature.
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]{32,}\Z")
 _ISO_8601 = re.compile(
     r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)?)?\Z"
 )
 _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+\Z")
 _SHAPE_WORDS = {"uuid": "uuid", "uuid4": "uuid", "basic": "basic", "opaque": "opaque", "secret": "secret"}
 #: Format classes whose values are volatile by nature: never kept, and ``{id}`` when they are a path segment.
-VOLATILE_PREFIXES = ("hex", "uuid", "jwt(", "basic", "opaque", "secret", "placeholder(", "epoch-", "iso-8601")
+VOLATILE_PREFIXES = ("hex", "uuid", "jwt(", "basic", "opaque", "secret", "placeholder(", "epoch-", "iso-8601",
+                     "base64url")
 #: Format classes whose values may be kept when stable (see :func:`normalize_folder`).
 KEEPABLE_FORMATS = frozenset({"string", "url", "int", "number", "bool", "null", "empty-string"})
 
@@ -323,7 +349,8 @@ def _placeholder_format(text: str) -> str | None:
 @lru_cache(maxsize=16384)
 def classify_string(text: str) -> str:
     """Format class of a string: hex32/hexN, uuid, jwt(ALG;claims), basic, opaque, secret, iso-8601, email,
-    url, empty-string or string. Scrub placeholders (``<token#1 hex32>``) classify like the value they hide."""
+    url, base64url (>= 32 characters of that alphabet, mixed case), empty-string or string. Scrub placeholders
+    (``<token#1 hex32>``) classify like the value they hide."""
     if not text:
         return "empty-string"
     first = text[0]
@@ -342,6 +369,8 @@ def classify_string(text: str) -> str:
         return "url"
     if "@" in text and _EMAIL.match(text):
         return "email"
+    if size >= 32 and _BASE64URL.match(text) and not (text.islower() or text.isupper()):
+        return "base64url"
     return "string"
 
 
@@ -690,6 +719,9 @@ def normalize_cassette(path: str | Path, vendor: str, test_id: str,
     occurrences: dict[str, int] = {}
     for index, interaction in enumerate(load_cassette(path, all_headers=False)):
         request, response = interaction["request"], interaction["response"]
+        problem = _invalid_field(request, response)
+        if problem:
+            raise CassetteError(path, f"interaction {index}: missing or invalid {problem}")
         try:
             method = str(request["method"]).upper()
             template = path_template(str(request["uri"]))
@@ -708,6 +740,32 @@ def normalize_cassette(path: str | Path, vendor: str, test_id: str,
         steps.append(Step(f"{vendor}/{test_id.replace('#', '%23')}#{signature}#{k}", signature, sys.intern(method),
                           sys.intern(template), status, headers, observed.shape, observed.values))
     return steps
+
+
+_TEXT_OR_NONE = (str, bytes, type(None))
+
+
+def _invalid_field(request: dict, response: dict) -> str | None:
+    """The first field with a type the recorder never writes (a hand edit or corruption), else None. Without
+    this check such a cassette would not fail: it would be compared, and reported as drift."""
+    method, status = request.get("method"), response.get("status")
+    if not isinstance(method, str) or not method:
+        return "request.method (not a string)"
+    if not isinstance(request.get("uri"), str):
+        return "request.uri (not a string)"
+    if not isinstance(request.get("body"), _TEXT_OR_NONE):
+        return "request.body (not text)"
+    code = status.get("code") if isinstance(status, dict) else None
+    if type(code) is not int or not 100 <= code <= 599:
+        return "response.status.code (not an HTTP status)"
+    headers = response.get("headers")
+    if isinstance(headers, (str, bytes, int, float)) or (
+            isinstance(headers, dict) and not all(isinstance(values, (list, str)) for values in headers.values())):
+        return "response.headers (not a mapping of names to lists of strings)"
+    body = response.get("body")
+    if not isinstance(body.get("string") if isinstance(body, dict) else body, _TEXT_OR_NONE):
+        return "response.body.string (not text)"
+    return None
 
 
 def vendor_cassettes(folder: str | Path,

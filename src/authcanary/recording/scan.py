@@ -11,6 +11,9 @@ Text files are read line by line (binaries are skipped) and searched for:
   header list under ``x-api-key:``), including a bare 32-hex Bimplus token;
 - ``high-entropy``: a base64-alphabet run of >= 32 characters with Shannon entropy >= 4.0 bits/char.
 
+The user part of ``curl -u "user:..."`` and values of public keys (``client_id``, ``application_id``, ``audience``, a JWK's ``kid``, ``n``, ``e``, ``x``,
+``y``, ``x5t`` on a line with ``kty``) look random but are not secrets: they are never reported unless they contain a known secret.
+
 Placeholders written by the Scrubber (raw, percent- or HTML-encoded) are never reported.
 
 False positives are kept low on purpose: hex strings and UUIDs (commit hashes, ids, ETags, allure history
@@ -67,6 +70,13 @@ _IDENTIFIER_PART_RE = re.compile(r"(?:[A-Z]?[a-z]*|[A-Z]*)(?:\d+(?:[a-z]*|[A-Z]*
 _YAML_KEY_ONLY_RE = re.compile(r"(?P<indent>\s*)(?:-\s+)?[\"']?(?P<key>[A-Za-z][\w-]*)[\"']?:\s*$")
 _YAML_ITEM_RE = re.compile(r"(?P<indent>\s*)-\s+[\"']?(?P<value>.*?)[\"']?\s*$")
 _YAML_BINARY_RE = re.compile(r"(?P<indent>\s*).*:\s*!!binary\s*[|>]?[-+]?\s*$")
+#: keys (case and separators ignored) whose values are public identifiers or public key material
+PUBLIC_KEYS = frozenset({"clientid", "applicationid", "audience", "kid", "x5t", "x5ts256"})
+#: public members of a JSON Web Key; one-letter keys are public only next to the key's `kty`
+JWK_PUBLIC_MEMBERS = frozenset({"n", "e", "x", "y"})
+_PROSE_WORDS = 3
+#: the user (a client id) of curl's `-u "user:password"` in a repro; the password part is scanned as usual
+_CURL_USER_RE = re.compile(r"""(?:\s-u|--user)\s+(?:\\?["']|&\#34;|&\#39;|&quot;)?(?P<user>[^\s:"'&\\]+):""")
 
 
 @dataclass(frozen=True)
@@ -163,6 +173,9 @@ def _find_spans(line: str, known: re.Pattern[str] | None, in_binary: bool,
                 list_key: tuple[int, str] | None) -> list[tuple[int, int, str]]:
     spans: list[tuple[int, int, str]] = []
     taken = [m.span() for m in _PLACEHOLDERS.finditer(line)]
+    public = _public_key_in_jwk if '"kty"' in line else _public_key
+    taken += [(start, end) for _key, start, end in iter_key_values(line, public)]
+    taken += [m.span("user") for m in _CURL_USER_RE.finditer(line)]
 
     def add(start: int, end: int, kind: str, inside_placeholder_ok: bool = False) -> None:
         blocked = spans if inside_placeholder_ok else [*spans, *taken]
@@ -191,7 +204,7 @@ def _find_spans(line: str, known: re.Pattern[str] | None, in_binary: bool,
         for match in _RUN_RE.finditer(line):
             before = line[max(0, match.start() - 200):match.start()]
             if not before.endswith("base64,") and not _URL_PATH_BEFORE_RE.search(before) \
-                    and _high_entropy(match.group(0)):
+                    and _high_entropy(match.group(0)) and not _encodes_prose(match.group(0)):
                 add(*match.span(), "high-entropy")
     return sorted(spans)
 
@@ -237,6 +250,24 @@ def _high_entropy(run: str) -> bool:
     return classes >= 2 and words < 0.7 and not identifier and not path
 
 
+def _public_key(name: str) -> str | None:
+    return "public" if re.sub(r"[^a-z0-9]", "", name.lower()) in PUBLIC_KEYS else None
+
+
+def _public_key_in_jwk(name: str) -> str | None:
+    return "public" if name in JWK_PUBLIC_MEMBERS else _public_key(name)
+
+
+def _encodes_prose(run: str) -> bool:
+    """True for base64 of readable text with several words (a report property), never of ``user:secret``."""
+    try:
+        text = base64.b64decode(run + "=" * (-len(run) % 4), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return False
+    return text.replace("\n", " ").isprintable() and len(_WORD_RE.findall(text)) >= _PROSE_WORDS \
+        and text.count(" ") >= _PROSE_WORDS
+
+
 def _wordish(text: str) -> bool:
     """Made of words, numbers and word+number pieces joined by - or _ (names and URL path segments)."""
     return all(_IDENTIFIER_PART_RE.fullmatch(piece) for piece in re.split(r"[-_]", text))
@@ -256,8 +287,3 @@ def _excerpt(line: str, spans: list[tuple[int, int, str]], target: tuple[int, in
     begin = max(0, target_at - _EXCERPT_CONTEXT)
     finish = min(len(masked), target_at + target_len + _EXCERPT_CONTEXT)
     return ("..." if begin else "") + masked[begin:finish].strip() + ("..." if finish < len(masked) else "")
-
-
-def definite(hits: list[SecretHit]) -> list[SecretHit]:
-    """Hits that are certainly secrets (not merely high-entropy: client ids look random too)."""
-    return [hit for hit in hits if hit.kind != "high-entropy"]

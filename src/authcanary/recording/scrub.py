@@ -30,6 +30,8 @@ PLACEHOLDER_BODY = rf"secret len=\d+|basic|token#\d+ (?:{_SHAPE})"
 PLACEHOLDER_RE = re.compile(f"<(?:{PLACEHOLDER_BODY})>")
 #: a placeholder as written into form bodies, query strings and paths (percent-encoded, `+` or `%20` for spaces)
 ENCODED_PLACEHOLDER_RE = re.compile(r"(?i:%3C(?:secret|basic|token%23)[A-Za-z0-9%+._~-]*?%3E)")
+#: `${NAME}`: how a curl repro refers to a secret; a reference, not a value
+_SHELL_VARIABLE_RE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 _ANY_PLACEHOLDER = f"{PLACEHOLDER_RE.pattern}|{ENCODED_PLACEHOLDER_RE.pattern}"
 
 _HEX_RE = re.compile(r"[0-9a-fA-F]{16,}")
@@ -52,7 +54,7 @@ _VALUE_RE = re.compile(
     r"""\\"(?P<escaped>[^"\\\r\n]*)\\"
       | "(?P<double>(?:[^"\\\r\n]|\\.)*)"
       | '(?P<single>[^'\r\n]*)'
-      | (?:&quot;|&\#34;)(?P<html>[^&\r\n]*?)(?:&quot;|&\#34;)
+      | (?:&quot;|&\#34;|&\#39;)(?P<html>[^&\r\n]*?)(?:&quot;|&\#34;|&\#39;)
       | (?P<bare>[^\s"'&,;<>{}\[\]()\\]++)(?!\()""",
     re.VERBOSE,
 )
@@ -85,10 +87,11 @@ def key_kind(name: str) -> str | None:
     return None
 
 
-def iter_key_values(text: str) -> Iterator[tuple[str, int, int]]:
-    """Yield (key, start, end) for every value of a secret or token key written as ``key: value`` or ``key=value``."""
+def iter_key_values(text: str, kind_of: Callable[[str], str | None] = key_kind) -> Iterator[tuple[str, int, int]]:
+    """Yield (key, start, end) for every value written as ``key: value`` or ``key=value`` whose key ``kind_of``
+    classifies (by default: secret and token keys)."""
     for match in _KEY_SEP_RE.finditer(text):
-        if key_kind(match["key"]) is None:
+        if kind_of(match["key"]) is None:
             continue
         value = _VALUE_RE.match(text, match.end())
         if value:
@@ -249,10 +252,14 @@ class Scrubber:
                  if k not in ("status", "headers", "body") and isinstance(v, str)}
         return {**response, **extra, "headers": headers, "body": body}
 
+    def scrub_body_text(self, text: str, content_type: str) -> str:
+        """A request or response body (JSON, form or raw text) with every secret and token replaced."""
+        return self._scrub_body_text(text, content_type)
+
     # placeholders and memory of values
 
     def _placeholder(self, kind: str, value: str) -> str:
-        if not value or _is_placeholder(value):
+        if not value or _is_placeholder(value) or _SHELL_VARIABLE_RE.fullmatch(value):
             return value
         if value in self._secrets:
             return self._secrets[value]

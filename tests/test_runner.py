@@ -1,0 +1,47 @@
+"""The runner's own guarantees, checked in-process with the test session replaced by a stand-in."""
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+import pytest
+
+from authcanary import runner
+from authcanary.runner import RunRequest
+from authcanary.summary import EXIT_CONFIG
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_with_session(monkeypatch, tmp_path: Path, session) -> tuple[int, Path]:
+    """`authcanary run --vendor autodesk` where `session(run_dir)` stands in for the pytest session."""
+    def fake_main(args: list[str]) -> int:
+        session(Path(args[args.index("--authcanary-out") + 1]))
+        return pytest.ExitCode.OK
+
+    monkeypatch.setattr(runner.pytest, "main", fake_main)
+    out = tmp_path / "run"
+    code = runner.run(RunRequest(vendors=["autodesk"], out=out, root=ROOT, targets_file=ROOT / "targets.toml",
+                                 baseline=tmp_path / "no-baseline"))
+    return code, out
+
+
+def test_a_run_whose_folder_holds_a_secret_exits_2_and_says_so(monkeypatch, tmp_path, capsys):
+    leaked = f"Bearer {secrets.token_urlsafe(32)}"
+
+    def leaky_session(run_dir: Path) -> None:
+        (run_dir / "allure-results").mkdir()
+        (run_dir / "allure-results" / "x-result.json").write_text(json.dumps({"parameters": [leaked]}))
+
+    code, out = run_with_session(monkeypatch, tmp_path, leaky_session)
+    assert code == EXIT_CONFIG
+    assert json.loads((out / "summary.json").read_text())["exit_code"] == EXIT_CONFIG
+    stderr = capsys.readouterr().err
+    assert "x-result.json" in stderr and "contains secrets" in stderr
+    assert leaked.split()[1] not in stderr
+
+
+def test_a_clean_run_folder_keeps_its_exit_code(monkeypatch, tmp_path):
+    code, out = run_with_session(monkeypatch, tmp_path, lambda run_dir: None)
+    assert code == json.loads((out / "summary.json").read_text())["exit_code"] != EXIT_CONFIG
