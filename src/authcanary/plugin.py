@@ -8,9 +8,9 @@ Fixtures for suites: `client`, `target`, `sim`, `expect`, `report`, `contract`, 
 """
 from __future__ import annotations
 
+import gc
 import json
 import re
-import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,7 +21,7 @@ import pytest
 from authcanary.contracts import Contract, load_contract
 from authcanary.errors import ConfigError, TargetUnreachable
 from authcanary.findings import VendorFindings, Violation
-from authcanary.http import BudgetExhausted, GuardedTransport, VendorStats, bind_client
+from authcanary.http import BudgetExhausted, GuardedTransport, InProcessTransport, VendorStats, bind_client
 from authcanary.recording.cassette import RecordingTransport, ReplayTransport, UnmatchedRequestError
 from authcanary.recording.scrub import Scrubber
 from authcanary.redact import redact_text
@@ -174,6 +174,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    # Everything alive now (modules, the contract, strategies, collected items) lives as long as the session: keep
+    # it out of the cyclic GC, which otherwise re-scans it at every full collection hypothesis' garbage triggers.
+    gc.freeze()
     canary = session.config.stash[SESSION]
     canary.item_vendor = {item.nodeid: item.stash[VENDOR] for item in session.items if VENDOR in item.stash}
 
@@ -268,17 +271,9 @@ class CanarySession:
         if vendor not in self._inner:
             vendor_target = self.vendor_target(vendor)
             if vendor_target.embedded:
-                with warnings.catch_warnings():
-                    # starlette nudges towards httpx2; httpx is what the rest of the harness (and vcrpy) speak.
-                    warnings.simplefilter("ignore")
-                    from starlette.testclient import TestClient
-
-                test_client = TestClient(self.simulator(vendor).app(), base_url=self.base_url(vendor),
-                                         raise_server_exceptions=False)
-                test_client.__enter__()  # one event-loop portal for the session instead of one per request
-                self._closers.append(lambda tc=test_client: tc.__exit__(None, None, None))
-                # TestClient is an httpx.Client; its transport runs the ASGI app in-process.
-                self._inner[vendor] = test_client._transport
+                transport = InProcessTransport(self.simulator(vendor).app())
+                self._closers.append(transport.shutdown)
+                self._inner[vendor] = transport
             else:
                 self._inner[vendor] = httpx.HTTPTransport(retries=0)
         return self._inner[vendor]
