@@ -50,11 +50,16 @@ unknown_grant_types = st.one_of(
 )
 wrong_content_types = st.sampled_from([None, "application/json", "text/plain", "multipart/form-data; boundary=x",
                                        "application/xml", "application/x-www-form-urlencodedx"])
-versions = st.sampled_from([V1, V2])
 
 
-def token_requests(client_id: str, client_secret: str) -> st.SearchStrategy[TokenRequest]:
-    """Hostile requests for a client with valid credentials; every one must be rejected as documented."""
+def token_requests(client_id: str, client_secret: str, paths: tuple[str, ...] = (V1, V2)
+                   ) -> st.SearchStrategy[TokenRequest]:
+    """Hostile requests for a client with valid credentials; every one must be rejected as documented.
+
+    `paths`: the token endpoints to aim at (v2 only once v1 is decommissioned); v2-only kinds need V2 among them."""
+    if not paths or set(paths) - {V1, V2}:
+        raise ValueError(f"paths must be among {V1} and {V2}, got {paths!r}")
+    versions = st.sampled_from(list(paths))
 
     def form(path: str, fields: list[tuple[str, str]], allowed: set[int], kind: str,
              content_type: str | None = FORM, headers: dict[str, str] | None = None) -> TokenRequest:
@@ -84,7 +89,8 @@ def token_requests(client_id: str, client_secret: str) -> st.SearchStrategy[Toke
         lambda scope: form(V2, [*valid, ("scope", scope)], {400}, "v2 credentials in header and body",
                            headers={"Authorization": basic(client_id, client_secret)}),
         st.sampled_from(SCOPES))
-    return st.one_of(wrong_content_type, repeated, unknown_grant, bad_credential_value, both_places)
+    kinds = [wrong_content_type, repeated, unknown_grant, bad_credential_value]
+    return st.one_of(*kinds, both_places) if V2 in paths else st.one_of(*kinds)
 
 
 def scope_strings() -> st.SearchStrategy[str]:

@@ -14,6 +14,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from authcanary.checks import hostile as checks
+
 AUTHORIZE = "/v2/authorize"
 CROSS_TOKEN = "/v2/cross-token"
 CROSS_AUTHORIZE = "/v2/cross-authorize"
@@ -35,24 +37,11 @@ class Login:
 
 
 @dataclass(frozen=True, repr=False)
-class HostileRequest:
-    """One request and what the documentation says may come back. Its repr (which hypothesis prints for a failing
-    example, into junit.xml too) names the request but never shows its body: that may hold a password."""
+class HostileRequest(checks.HostileRequest):
+    """A hostile Bimplus request: what the documentation allows for it, and whether a 200 must honour a remember_me
+    sent as a string."""
 
-    kind: str
-    method: str
-    path: str
-    headers: dict[str, str]
-    content: bytes
-    allowed: frozenset[int]
-    risks_lockout: bool = False  # a failed login for a configured account: live accounts lock after a few
     remember_me: bool | None = None  # remember_me sent as a string: a 200 must honour this value
-
-    def describe(self) -> str:
-        return f"{self.kind}: {self.method} {self.path}"
-
-    def __repr__(self) -> str:
-        return f"HostileRequest({self.describe()!r})"
 
 
 def bimplus_auth(token: str) -> dict[str, str]:

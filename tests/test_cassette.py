@@ -425,3 +425,32 @@ def test_missing_cassette_and_replay_of_a_broken_one(tmp_path):
     (tmp_path / "bad.yaml").write_text("version: 1\n")
     with pytest.raises(CassetteError, match="'interactions'"):
         ReplayTransport(tmp_path / "bad.yaml")
+
+
+def test_the_format_version_is_vcrpys():
+    from vcr.serialize import CASSETTE_FORMAT_VERSION
+
+    from authcanary.recording.cassette_file import FORMAT_VERSION
+
+    assert FORMAT_VERSION == CASSETTE_FORMAT_VERSION
+
+
+def test_reading_only_some_headers_gives_the_same_interactions_otherwise(tmp_path):
+    path = recorded_cassette(tmp_path)
+    full, lean = load_cassette(path), load_cassette(path, only_headers=["Content-Type"])
+    for whole, part in zip(full, lean, strict=True):
+        assert part["response"]["headers"] == {k: v for k, v in whole["response"]["headers"].items()
+                                               if k.lower() == "content-type"}
+        assert all(k.lower() == "content-type" for k in part["request"]["headers"])
+        for interaction in (whole, part):
+            del interaction["request"]["headers"], interaction["response"]["headers"]
+        assert part == whole
+
+
+def test_corruption_in_a_header_that_is_not_read_is_still_rejected(tmp_path):
+    path = recorded_cassette(tmp_path)
+    text = path.read_text()
+    assert "      content-length:\n" in text
+    path.write_bytes(text.replace("      content-length:\n", "      content-length:\n      - \x1b\n", 1).encode())
+    with pytest.raises(CassetteError, match="control character at byte"):
+        load_cassette(path, only_headers=["content-type"])

@@ -139,13 +139,23 @@ def test_non_empty_out_folder(tmp_path, reports_before):
     assert listing(ROOT / "reports") == reports_before
 
 
-@pytest.mark.xfail(strict=True, reason="bug: targets.py/runner.py do not validate a profile set in the targets "
-                                       "file; the run starts and every test errors (exit 1, folder written)")
 def test_unknown_profile_in_the_targets_file(tmp_path, reports_before):
     out = tmp_path / "run"
     path = write(tmp_path, '[targets.s]\nembedded = true\n[targets.s.autodesk]\nprofile = "nope"\n')
     result = run_authcanary(["run", "--targets", str(path), "--target", "s"], out)
-    assert_config_error(result, out, "nope", reports_before=reports_before)
+    assert_config_error(result, out, str(path), "targets.s.autodesk.profile", "unknown autodesk profile nope",
+                        reports_before=reports_before)
+    assert "authcanary profiles" in result.output
+
+
+def test_unknown_option_in_the_targets_file(tmp_path, reports_before):
+    out = tmp_path / "run"
+    path = write(tmp_path, '[targets.s]\nembedded = true\n[targets.s.autodesk]\n'
+                           'options = { v1_decomission = "2024-04-30" }\n')
+    result = run_authcanary(["run", "--targets", str(path), "--target", "s"], out)
+    assert_config_error(result, out, str(path), "targets.s.autodesk.options.v1_decomission",
+                        reports_before=reports_before)
+    assert "v1_decommission" in result.output  # the fix lists the known options
 
 
 @pytest.mark.parametrize("args", [["run", "--bogus"], ["run", "--max-examples", "0"], ["frobnicate"], []],
@@ -235,12 +245,11 @@ def test_unreachable_live_base_url_exits_3(tmp_path, reports_before):
     assert listing(ROOT / "reports") == reports_before
 
 
-@pytest.mark.xfail(strict=True, reason="bug: plugin.py client fixture resets the simulator through the unguarded "
-                                       "control transport; ConnectError there errors every test (exit 1, status "
-                                       "violations). Route control-plane outages to stats.unreachable")
 def test_unreachable_simulator_base_url_exits_3(tmp_path):
+    """`simulator = true`: the control plane (reset before each test) meets the outage first; still exit 3."""
     result, out, port = _unreachable_run(tmp_path, simulator=True)
     _assert_unreachable(result, out, port)
+    assert result.summary["vendors"]["autodesk"]["checks"]["passed"] == 0
 
 
 # -- nothing written outside --out -----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from vcr.serializers import yamlserializer
 
 from authcanary.drift import normalize as normalize_module
 from authcanary.drift.normalize import (
+    CHOSEN_HEADERS,
     CassetteError,
     Constants,
     classify_string,
@@ -251,7 +252,7 @@ def test_unread_headers_are_skipped_without_changing_anything_else(tmp_path):
              "X-Quoted": "it's: - 'quoted'\n  - not a header", "Deprecation": "true", "Link": "<https://h/v2>; rel=next"}
     cassette = write_cassette(tmp_path / "c.yaml", [interaction("https://h/a", headers=noisy, json_body={"a": 1}),
                                                     interaction("https://h/b", headers=noisy, text="x")])
-    full, lean = load_cassette(cassette), load_cassette(cassette, all_headers=False)
+    full, lean = load_cassette(cassette), load_cassette(cassette, only_headers=CHOSEN_HEADERS)
     assert "\n        policy" in cassette.read_text()  # a header value folded over several lines
     for whole, skipped in zip(full, lean):
         assert skipped["response"]["headers"] == {
@@ -298,8 +299,9 @@ interactions:
     uri: https://h/x
   response:
     body: {{string: !!binary "{body}"}}
-    headers: !!python/tuple [1, 2]
+    headers: {{}}
     status: {{code: 200, message: OK}}
+    note: !!python/tuple [1, 2]
 - request: *req
   response:
     body: {{string: '{{"a": 1}}'}}
@@ -312,6 +314,7 @@ version: 1
     first, second = load_cassette(path)
     assert second["request"] is first["request"]
     assert first["response"]["body"]["string"] == b"\xff\xfe binary"
+    assert list(first["response"]["note"]) == [1, 2]
     steps = normalize_cassette(path, "v", "t")
     assert steps[0].shape == {"$": ("binary", "binary")}
     assert [s.key for s in steps] == ["v/t#POST /x [a]#0", "v/t#POST /x [a]#1"]
@@ -334,15 +337,17 @@ GET = "interactions:\n- request: {method: GET, uri: 'https://h/'}\n"
 
 
 @pytest.mark.parametrize(("content", "problem"), [
-    ("interactions: [\n  - {request: ", "invalid or unsafe YAML"),
-    ("", "no 'interactions' list"),
-    ("- just\n- a list\n", "no 'interactions' list"),
-    (GET + "  response: {status: {code: 200}}\n", "format version None, expected 1: truncated?"),
-    (GET + "version: 1\n", "interaction 0 has no request/response"),
+    ("interactions: [\n  - {request: ", "not valid YAML"),
+    ("", "file is empty"),
+    ("- just\n- a list\n", "top level is a list"),
+    (GET + "  response: {status: {code: 200}}\n", "no 'version' key: truncated"),
+    (GET + "version: 2\n", "unsupported format version 2"),
+    (GET + "version: 1\n", "interaction 0 needs 'request' and 'response' mappings"),
     ("interactions:\n- request: {method: GET}\n  response: {status: {code: 200}}\nversion: 1\n",
-     "interaction 0: missing"),
-    (GET + "  response: {status: {code: abc}}\nversion: 1\n", "interaction 0: missing or invalid"),
-    (GET + "  response: {status: !!python/name:os.system }\nversion: 1\n", "invalid or unsafe YAML"),
+     "interaction 0: request.uri None is not an absolute URL"),
+    (GET + "  response: {status: {code: abc}}\nversion: 1\n", "interaction 0: response.status.code is missing"),
+    (GET + "  response: {status: !!python/name:os.system }\nversion: 1\n", "not valid YAML (could not determine"),
+    ("interactions: []\nversion: 1\n\x07\n", "control character at byte 28"),
 ])
 def test_corrupt_cassette_names_the_file(tmp_path, content, problem):
     path = tmp_path / "bimplus" / "test_broken.yaml"
@@ -359,6 +364,24 @@ def test_corrupt_cassette_names_the_file(tmp_path, content, problem):
 def test_unreadable_cassette_names_the_file(tmp_path):
     with pytest.raises(CassetteError, match="missing.yaml: cannot be read"):
         load_cassette(tmp_path / "missing.yaml")
+    with pytest.raises(CassetteError, match="cannot be read"):
+        load_cassette(tmp_path)
+
+
+def test_one_cassette_error_for_recording_and_drift():
+    from authcanary import recording
+    from authcanary.recording import cassette
+
+    assert CassetteError is recording.CassetteError is cassette.CassetteError
+    assert load_cassette is recording.load_cassette is cassette.load_cassette
+    assert issubclass(CassetteError, ValueError)
+
+
+def test_header_values_edited_into_strings_are_refused_not_compared(tmp_path):
+    path = write_cassette(tmp_path / "kudo" / "t.yaml", [interaction("https://h/a", headers={"X": "1"})])
+    path.write_text(path.read_text().replace("X:\n      - '1'", "X: '1'"))
+    with pytest.raises(CassetteError, match="response.headers must map names to lists of strings"):
+        normalize_folder(tmp_path)
 
 
 def test_folder_layout_vendor_filter_and_parallel_equivalence(tmp_path):

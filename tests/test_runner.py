@@ -45,3 +45,24 @@ def test_a_run_whose_folder_holds_a_secret_exits_2_and_says_so(monkeypatch, tmp_
 def test_a_clean_run_folder_keeps_its_exit_code(monkeypatch, tmp_path):
     code, out = run_with_session(monkeypatch, tmp_path, lambda run_dir: None)
     assert code == json.loads((out / "summary.json").read_text())["exit_code"] != EXIT_CONFIG
+
+
+def test_selecting_a_vendor_the_target_lacks_is_a_config_error(tmp_path):
+    from authcanary.errors import ConfigError
+
+    targets = tmp_path / "targets.toml"
+    targets.write_text('[targets.only_aps.autodesk]\nbase_url = "http://127.0.0.1:9"\nclient_id = "a"\n'
+                       'client_secret = "b"\n')
+    with pytest.raises(ConfigError) as error:
+        runner.prepare(RunRequest(target="only_aps", targets_file=targets, vendors=["bimplus"], root=ROOT,
+                                  out=tmp_path / "run"))
+    assert "no bimplus section" in error.value.cause and "[targets.only_aps.bimplus]" in error.value.fix
+    assert not (tmp_path / "run").exists()
+
+
+def test_profile_and_replay_do_not_mix(tmp_path):
+    from authcanary.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--mode replay"):
+        runner.prepare(RunRequest(vendors=["autodesk"], root=ROOT, mode="replay", profile="lowercase-token-type",
+                                  out=tmp_path / "run"))

@@ -214,11 +214,15 @@ def test_typed_values_literal_or_interpolated(tmp_path, line, key, value):
     assert settings[key] == value and type(settings[key]) is type(value)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: targets.py _vendor_target rejects a TOML integer for a float key "
-                                       "(`timeout = 5` -> 'must be a float, got 5'); accept int for float keys")
 def test_an_integer_is_a_valid_float(tmp_path):
     settings = load_target(write(tmp_path, AUTODESK_LIVE + "timeout = 5\n"), "t", environ={}).vendors["autodesk"]
-    assert settings.settings["timeout"] == 5.0
+    assert settings.settings["timeout"] == 5.0 and type(settings.settings["timeout"]) is float
+
+
+@pytest.mark.parametrize("value", ["true", "false"])
+def test_a_bool_is_not_a_float(tmp_path, value):
+    error = config_error(write(tmp_path, AUTODESK_LIVE + f"timeout = {value}\n"))
+    assert "targets.t.autodesk.timeout must be a float" in error.cause
 
 
 def test_embedded_must_be_a_boolean(tmp_path):
@@ -271,9 +275,27 @@ def test_embedded_target_gets_every_vendor_with_simulator_defaults(tmp_path):
 
 
 def test_target_level_profile_applies_to_every_embedded_vendor(tmp_path):
-    path = write(tmp_path, '[targets.s]\nembedded = true\nprofile = "lowercase-token-type"\n')
+    path = write(tmp_path, '[targets.s]\nembedded = true\nprofile = "expires-in-string"\n')  # every vendor has it
     target = load_target(path, "s", environ={})
-    assert {vendor.profile for vendor in target.vendors.values()} == {"lowercase-token-type"}
+    assert set(target.vendors) == set(VENDORS)
+    assert {vendor.profile for vendor in target.vendors.values()} == {"expires-in-string"}
+
+
+def test_target_level_profile_a_vendor_does_not_know_is_a_config_error(tmp_path):
+    """Like `authcanary run --profile P`: a profile for every vendor must be a profile of every vendor."""
+    error = config_error(write(tmp_path, '[targets.s]\nembedded = true\nprofile = "lowercase-token-type"\n'),
+                         target="s")
+    assert str(tmp_path / "targets.toml") in error.cause
+    assert "targets.s.profile" in error.cause and "unknown bimplus profile lowercase-token-type" in error.cause
+    assert "[targets.s.bimplus]" in error.fix and "authcanary profiles" in error.fix
+
+
+def test_target_level_profile_is_not_checked_against_a_vendor_with_its_own(tmp_path):
+    path = write(tmp_path, '[targets.s]\nembedded = true\nprofile = "lowercase-token-type"\n'
+                           '[targets.s.autodesk]\n[targets.s.bimplus]\nprofile = "bearer-token-type"\n')
+    target = load_target(path, "s", environ={})
+    assert target.vendors["autodesk"].profile == "lowercase-token-type"
+    assert target.vendors["bimplus"].profile == "bearer-token-type"
 
 
 def test_per_vendor_profile_on_an_embedded_target(tmp_path):
@@ -303,21 +325,35 @@ def test_embedded_credentials_can_be_overridden(tmp_path):
     assert "other-secret" in autodesk.secret_values
 
 
-@pytest.mark.xfail(strict=True, reason="bug: targets.py does not validate an embedded `profile`; an unknown name "
-                                       "only fails later, once per test (exit 1). Validate with "
-                                       "simulator_class().parse_profile() in _vendor_target -> ConfigError")
-def test_unknown_embedded_profile_is_a_config_error(tmp_path):
-    error = config_error(write(tmp_path, '[targets.s]\nembedded = true\n[targets.s.autodesk]\nprofile = "nope"\n'),
-                         target="s")
-    assert "nope" in error.cause and "targets.s.autodesk.profile" in error.cause
+@pytest.mark.parametrize("profile", ["nope", "documented,nope", "lowercase-token-type,bearer-token-type"])
+def test_unknown_embedded_profile_is_a_config_error(tmp_path, profile):
+    error = config_error(write(tmp_path, '[targets.s]\nembedded = true\n[targets.s.autodesk]\n'
+                                         f'profile = "{profile}"\n'), target="s")
+    assert str(tmp_path / "targets.toml") in error.cause
+    assert "targets.s.autodesk.profile" in error.cause
+    assert "unknown autodesk profile" in error.cause and profile.split(",")[-1] in error.cause
+    assert "authcanary profiles --vendor autodesk" in error.fix
 
 
-@pytest.mark.xfail(strict=True, reason="bug: targets.py does not validate embedded `options` keys; an unknown one "
-                                       "only fails later inside every test. Check against option_defaults")
+def test_unknown_embedded_profile_from_the_environment(tmp_path):
+    path = write(tmp_path, '[targets.s]\nembedded = true\n[targets.s.autodesk]\nprofile = "${P}"\n')
+    assert "unknown autodesk profile typo" in config_error(path, target="s", environ={"P": "typo"}).cause
+    assert load_target(path, "s", environ={"P": "html-errors"}).vendors["autodesk"].profile == "html-errors"
+
+
 def test_unknown_embedded_option_is_a_config_error(tmp_path):
     error = config_error(write(tmp_path, '[targets.s]\nembedded = true\n[targets.s.autodesk]\n'
                                          'options = { v1_decomission = "2024-04-30" }\n'), target="s")
-    assert "v1_decomission" in error.cause
+    assert str(tmp_path / "targets.toml") in error.cause
+    assert "targets.s.autodesk.options.v1_decomission" in error.cause
+    assert "v1_decommission" in error.fix  # the known options, so the typo is obvious
+
+
+@pytest.mark.parametrize("value", ['"v1_decommission=2024-04-30"', '""', "3"])
+def test_options_must_be_a_table(tmp_path, value):
+    error = config_error(write(tmp_path, f'[targets.s]\nembedded = true\n[targets.s.autodesk]\noptions = {value}\n'),
+                         target="s")
+    assert "targets.s.autodesk.options must be a table" in error.cause
 
 
 # -- absent vendors, secrets -----------------------------------------------------------------------------------

@@ -37,13 +37,17 @@ def run(
     profile: Annotated[Optional[str], typer.Option(
         help="Embedded target only: simulator profile (documented or a deviation; see `authcanary profiles`).")] = None,
     max_examples: Annotated[Optional[int], typer.Option(help="Hypothesis examples per property test.", min=1)] = None,
+    mode: Annotated[str, typer.Option(
+        help="`live`: send requests, record and compare with the baseline; `replay`: no network at all, the "
+             "scenario suites are answered from the baseline cassettes and checked against the current contracts."
+    )] = "live",
 ) -> None:
     """Run every suite for TARGET and write the run folder: summary.json, junit.xml, allure-results/, report.html,
     report.md."""
     from authcanary.runner import RunRequest, run as run_suites
 
     request = RunRequest(target=target, targets_file=targets, vendors=vendor or [], baseline=baseline, out=out_dir,
-                         profile=profile, max_examples=max_examples)
+                         profile=profile, max_examples=max_examples, mode=mode)
     code = run_suites(request)
     raise typer.Exit(code)
 
@@ -56,7 +60,9 @@ def serve(
     profile: Annotated[str, typer.Option(help="`documented` or a deviation (see `authcanary profiles`).")
                        ] = "documented",
     prefix: Annotated[str, typer.Option(help="Serve under this path prefix, e.g. /aps.")] = "",
-    option: Annotated[Optional[list[str]], typer.Option(help="Simulator option KEY=VALUE (repeatable).")] = None,
+    option: Annotated[Optional[list[str]], typer.Option(
+        help="Simulator option or registered credential KEY=VALUE (repeatable), e.g. v1_decommission=2024-04-30, "
+             "client_id=..., password=...")] = None,
 ) -> None:
     """Serve the simulators over real HTTP, for people and for other programs' tests. With `--vendor all`
     each vendor lives under /<vendor>; one vendor lives at the root (or --prefix)."""

@@ -5,6 +5,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+#: every severity a violation may have (summary.json), most serious first
+SEVERITIES = ("breaking", "warning", "info")
+#: violations of these severities fail their check and the run (exit 1); `info` ones (e.g. a token lifetime that
+#: differs from a documented *example*) are reported in summary.json and fail nothing
+FAILING_SEVERITIES = frozenset({"breaking", "warning"})
+
+
 @dataclass
 class Violation:
     check: str
@@ -13,6 +20,15 @@ class Violation:
     observed: str
     severity: str = "breaking"
     repro: str = ""
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"violation severity must be one of {', '.join(SEVERITIES)}, got {self.severity!r}")
+
+    @property
+    def fails(self) -> bool:
+        """Whether this violation fails its check (and so the run): `breaking` and `warning` do, `info` does not."""
+        return self.severity in FAILING_SEVERITIES
 
 
 @dataclass

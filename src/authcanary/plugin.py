@@ -105,7 +105,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 class ContractViolation(AssertionError):
-    """Raised at the end of a check that recorded violations through `expect`."""
+    """Raised at the end of a check that recorded failing (`breaking` or `warning`) violations through `expect`;
+    `info` violations are recorded in the findings but fail nothing."""
 
     @classmethod
     def of(cls, violations: list[Violation]) -> "ContractViolation":
@@ -121,9 +122,9 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         vendor = item.stash.get(VENDOR, None)
         for violation in item.stash.get(VIOLATIONS, []):
             item.config.stash[SESSION].findings[vendor].add_violation(violation)
-    violations = item.stash.get(VIOLATIONS, [])
-    if violations:
-        raise ContractViolation.of(violations)
+    failing = [violation for violation in item.stash.get(VIOLATIONS, []) if violation.fails]
+    if failing:
+        raise ContractViolation.of(failing)
     return result
 
 
@@ -149,7 +150,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         report.outcome = "skipped"
         report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {reason}")
         return report
-    if report.when == "call" and not item.stash.get(VIOLATIONS, []):
+    if report.when == "call" and not any(violation.fails for violation in item.stash.get(VIOLATIONS, [])):
         # A failure no check recorded (an unexpected exception, a plain assert): still a finding, never lost.
         message = canary.redact(vendor, _first_line(call.excinfo.exconly() if call.excinfo else report.longreprtext))
         canary.findings[vendor].add_violation(Violation(check=item.name, endpoint="", expected="the check passes",
@@ -291,8 +292,11 @@ class CanarySession:
         return bind_client(guarded, self.base_url(vendor), timeout=settings.get("timeout", 15.0))
 
     def control(self, vendor: str) -> "SimulatorControl":
-        """The simulator control plane, in-process or over HTTP alike; not counted as vendor requests."""
-        return SimulatorControl(bind_client(self.inner_transport(vendor), self.base_url(vendor)))
+        """The simulator control plane, in-process or over HTTP alike; not counted as vendor requests, but an outage
+        there (a `simulator = true` base_url nobody answers) is the vendor's outage: status unreachable, exit 3."""
+        transport = ControlTransport(self.inner_transport(vendor), vendor, self.stats[vendor])
+        return SimulatorControl(bind_client(transport, self.base_url(vendor),
+                                            timeout=self.vendor_target(vendor).settings.get("timeout", 15.0)))
 
     def max_examples(self, vendor: str) -> int:
         if vendor not in self.target.vendors:
@@ -326,6 +330,27 @@ class CanarySession:
         (self.out / "findings.json").write_text(json.dumps({"vendors": vendors}, indent=2), encoding="utf-8")
 
 
+class ControlTransport(httpx.BaseTransport):
+    """The control plane's wire: uncounted, unbudgeted and unpaced (it is not the vendor's API), but guarded like the
+    vendor's own requests against outages, which set the vendor's `unreachable` and raise TargetUnreachable (the
+    check is then skipped, never failed)."""
+
+    def __init__(self, inner: httpx.BaseTransport, vendor: str, stats: VendorStats) -> None:
+        self.inner, self.vendor, self.stats = inner, vendor, stats
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        # GuardedTransport's outage handling, on stats of its own so the request is not counted as a vendor request
+        probe = VendorStats(unreachable=self.stats.unreachable)
+        try:
+            return GuardedTransport(self.inner, self.vendor, probe, budget=None).handle_request(request)
+        finally:
+            if probe.unreachable and not self.stats.unreachable:
+                self.stats.unreachable = probe.unreachable
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 class SimulatorControl:
     """Drives a simulator's `/__authcanary__/` control plane (clock, faults, reset)."""
 
@@ -355,7 +380,10 @@ class SimulatorControl:
 
 
 class Expect:
-    """Soft assertions that record contract violations (with a curl repro) and fail the test at its end."""
+    """Soft assertions that record contract violations (with a curl repro) and fail the test at its end.
+
+    Severity policy (README): `breaking` and `warning` violations fail the check and the run; `info` ones are recorded
+    in summary.json (severity info) and fail nothing."""
 
     def __init__(self, canary: CanarySession, vendor: str, item: pytest.Item) -> None:
         self.canary, self.vendor, self.item = canary, vendor, item
@@ -382,13 +410,20 @@ class Expect:
 
     @contextmanager
     def example(self) -> Iterator[None]:
-        """One hypothesis example: its violations replace the previous example's and fail the example.
+        """One hypothesis example: its failing violations replace the previous example's and fail the example.
 
-        Hypothesis replays the minimal failing example last, so what remains is the minimal reproduction."""
-        self.item.stash[VIOLATIONS] = []
+        Hypothesis replays the minimal failing example last, so what remains is the minimal reproduction. `info`
+        violations fail no example; they stay recorded, the first one of each check only (not one per example)."""
+        informational = [violation for violation in self.item.stash.get(VIOLATIONS, []) if not violation.fails]
+        self.item.stash[VIOLATIONS] = violations = list(informational)
         yield
-        if self.item.stash[VIOLATIONS]:
-            raise ContractViolation.of(self.item.stash[VIOLATIONS])
+        seen = {(violation.check, violation.endpoint) for violation in informational}
+        new = violations[len(informational):]
+        violations[len(informational):] = [violation for violation in new
+                                           if violation.fails or (violation.check, violation.endpoint) not in seen]
+        failing = [violation for violation in new if violation.fails]
+        if failing:
+            raise ContractViolation.of(failing)
 
     def status(self, response: httpx.Response, expected: int | set[int], check: str) -> bool:
         allowed = {expected} if isinstance(expected, int) else set(expected)

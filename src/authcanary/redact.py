@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import re
 
-from authcanary.recording.scrub import encoded_forms
+from authcanary.recording.scrub import HEX_TOKEN, classify_token, encoded_forms
 
-# A JWT, also when a truncated excerpt cut it short after its header or claims.
+# A JWT, also when a truncated excerpt cut it short after its header or claims: unlike the scrubber's JWT_RE, which
+# must decode a whole token to name its shape, this needs only the `eyJ` every JSON header starts with.
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*){0,2}")
-_HEX32 = re.compile(r"(?<![0-9A-Fa-f])[0-9a-fA-F]{32}(?![0-9A-Fa-f])")
+# A hex token (the scrubber's HEX_TOKEN). Free text is redacted more eagerly than a recording is scrubbed: the run
+# need only end where the hex digits do, so a token glued to a word or to a percent-encoding still goes.
+_HEX = re.compile(rf"(?<![0-9A-Fa-f]){HEX_TOKEN}(?![0-9A-Fa-f])")
 
 
 def mask_secrets(text: str, secrets: dict[str, str]) -> str:
@@ -21,6 +24,6 @@ def mask_secrets(text: str, secrets: dict[str, str]) -> str:
 
 
 def redact_text(text: str, secrets: dict[str, str]) -> str:
-    """:func:`mask_secrets`, then JWTs become `<jwt>` and 32-hex tokens `<hex32>`."""
+    """:func:`mask_secrets`, then JWTs become `<jwt>` and hex tokens their shape (`<hex32>`)."""
     text = _JWT.sub("<jwt>", mask_secrets(text, secrets))
-    return _HEX32.sub("<hex32>", text)
+    return _HEX.sub(lambda match: f"<{classify_token(match.group(0))}>", text)

@@ -1,11 +1,11 @@
 """curl reproductions of a request, with every secret replaced by a shell variable (never the value)."""
 from __future__ import annotations
 
-import base64
-import binascii
 import shlex
+
 import httpx
 
+from authcanary.credentials import decode_basic
 from authcanary.recording.scrub import Scrubber
 from authcanary.redact import mask_secrets
 
@@ -38,11 +38,10 @@ def curl_command(request: httpx.Request, secrets: dict[str, str], base_url: str 
 def _authorization(value: str, secrets: dict[str, str]) -> list[str]:
     scheme, _, credentials = value.partition(" ")
     if scheme.lower() == "basic":
-        try:
-            user, _, password = base64.b64decode(credentials).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        decoded = decode_basic(credentials)
+        if decoded is None:
             return ["-H", f"Authorization: {scheme} <undecodable>"]
-        return ["-u", mask_secrets(f"{user}:{password}", secrets)]
+        return ["-u", mask_secrets(":".join(decoded), secrets)]
     return ["-H", mask_secrets(f"Authorization: {value}", secrets)]
 
 

@@ -41,6 +41,10 @@ class RunRequest:
     profile: str | None = None
     max_examples: int | None = None
     root: Path = field(default_factory=Path.cwd)
+    mode: str = "live"  # "live": send requests and record; "replay": answer the scenarios from the baseline
+
+
+MODES = ("live", "replay")
 
 
 def _utc_now() -> dt.datetime:
@@ -56,6 +60,16 @@ def prepare(request: RunRequest) -> tuple[Target, Path]:
     for vendor in request.vendors:
         if vendor not in VENDORS:
             raise ConfigError(f"unknown vendor '{vendor}'.", f"Use one of: {', '.join(sorted(VENDORS))}.")
+        if vendor not in target.vendors:
+            raise ConfigError(f"{request.targets_file}: target '{target.name}' has no {vendor} section, so "
+                              f"--vendor {vendor} would test nothing.",
+                              f"Add [targets.{target.name}.{vendor}] or choose among: "
+                              f"{', '.join(sorted(target.vendors)) or 'none'}.")
+    if request.mode not in MODES:
+        raise ConfigError(f"unknown mode '{request.mode}'.", f"Use one of: {', '.join(MODES)}.")
+    if request.mode == "replay" and request.profile:
+        raise ConfigError("--profile has no effect with --mode replay: the answers come from the baseline.",
+                          "Drop --profile.")
     if request.profile and not target.embedded:
         raise ConfigError(f"--profile needs an embedded target; '{target.name}' is live.",
                           "Drop --profile, or serve a profile with `authcanary serve --profile` and point a target "
@@ -90,6 +104,8 @@ def run(request: RunRequest) -> int:
         args += ["--sim-profile", request.profile]
     if request.max_examples:
         args += ["--max-examples", str(request.max_examples)]
+    if request.mode == "replay":
+        args += ["--replay", str(baseline_folder(request))]
     # Hypothesis caches into ./.hypothesis by default; a run writes nothing outside its run folder.
     from hypothesis.configuration import set_hypothesis_home_dir
 
@@ -101,7 +117,10 @@ def run(request: RunRequest) -> int:
               file=sys.stderr)
         return EXIT_CONFIG
     findings = _read_findings(run_dir)
-    drift, drift_notes = compare_with_baseline(request, run_dir, sorted(findings))
+    if request.mode == "replay":
+        drift, drift_notes = {}, replay_notes(request, sorted(findings))
+    else:
+        drift, drift_notes = compare_with_baseline(request, run_dir, sorted(findings))
     summary = build_summary(target, request, started, _utc_now(), findings, drift, drift_notes)
     write_run_outputs(run_dir, summary)
     leaks = scan_paths([run_dir], target.secret_values())
@@ -130,6 +149,15 @@ def check_baseline(request: RunRequest, vendors: list[str]) -> None:
     except ValueError as exc:  # the normalizer's CassetteError names the file
         raise ConfigError(f"baseline: {exc}", "Restore the baseline from git (`git checkout -- "
                           f"{request.baseline}`) or accept a new one with `authcanary baseline accept`.") from None
+
+
+def replay_notes(request: RunRequest, vendors: list[str]) -> dict[str, list[str]]:
+    """What a replay run did (and did not) check, per vendor."""
+    baseline = baseline_folder(request)
+    return {vendor: [f"replayed offline from {baseline / vendor}: scenario answers checked against the current "
+                     "contracts; property suites and drift not run"]
+            if (baseline / vendor).is_dir() else
+            [f"no baseline in {baseline / vendor}: nothing to replay"] for vendor in vendors}
 
 
 def compare_with_baseline(request: RunRequest, run_dir: Path, vendors: list[str]
@@ -174,6 +202,7 @@ def build_summary(target: Target, request: RunRequest, started: dt.datetime, fin
         "target": target.name,
         "started": started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
+        "mode": request.mode,
         "exit_code": exit_code(vendors),
         "vendors": vendors,
     }

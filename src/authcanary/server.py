@@ -29,14 +29,16 @@ def build_simulators(vendor: str, profile: str, options: list[str]) -> dict[str,
     for name in names:
         cls = VENDORS[name].simulator_class()
         own = {k: v for k, v in parsed.items() if k in cls.option_defaults}
+        # the registered credentials (client_id, password, ...) so a loopback target can use its own values
+        settings = {k: v for k, v in parsed.items() if k in cls.default_settings()}
         try:
-            simulators[name] = cls(profile=profile, options=own)
+            simulators[name] = cls(profile=profile, options=own, settings=settings)
         except ValueError as exc:
             raise ConfigError(f"{exc}.", "See `authcanary profiles`.") from None
-    unused = set(parsed) - {k for s in simulators.values() for k in s.options}
-    if unused:
+    known = {k for s in simulators.values() for k in (*s.options, *s.default_settings())}
+    if unused := set(parsed) - known:
         raise ConfigError(f"unknown simulator option(s): {', '.join(sorted(unused))}.",
-                          "See the option_defaults of the simulator in src/authcanary/simulators/.")
+                          f"Known: {', '.join(sorted(known))}.")
     return simulators
 
 

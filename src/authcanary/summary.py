@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from authcanary.findings import FAILING_SEVERITIES
+
+__all__ = ["SCHEMA", "EXIT_OK", "EXIT_FINDINGS", "EXIT_CONFIG", "EXIT_UNREACHABLE", "FAILING_SEVERITIES",
+           "vendor_entry", "exit_code"]
+
 SCHEMA = "authcanary.summary/1"
 EXIT_OK, EXIT_FINDINGS, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3
-#: violations of these severities make a run non-compliant; `info` ones are reported only
-FAILING_SEVERITIES = {"breaking", "warning"}
 
 
 def vendor_entry(findings: dict[str, Any] | None, drift: list[dict[str, Any]], notes: list[str]) -> dict[str, Any]:
@@ -19,6 +22,7 @@ def vendor_entry(findings: dict[str, Any] | None, drift: list[dict[str, Any]], n
     elif checks["passed"] + checks["failed"] == 0:
         status = "skipped"
     elif any(v["severity"] in FAILING_SEVERITIES for v in findings["violations"]) or checks["failed"]:
+        # `info` violations alone leave the vendor `ok` (and the run at exit 0): they are listed, nothing more
         status = "violations"
     elif any(d["severity"] == "breaking" for d in drift):
         status = "drift"

@@ -6,11 +6,14 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from authcanary.errors import ConfigError
 from authcanary.registry import EMBEDDED_KEYS, VENDORS, Key, vendor_spec
+
+if TYPE_CHECKING:
+    from authcanary.simulators.framework import Simulator
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\$")
 
@@ -94,13 +97,17 @@ def load_target(path: Path, name: str, environ: dict[str, str] | None = None) ->
     vendors = {}
     for vendor, section in sections.items():
         if embedded and "profile" in raw and "profile" not in section:
+            # a target-level profile applies to every vendor that does not set its own; name it where it was written
             section = {**section, "profile": raw["profile"]}
-        vendors[vendor] = _vendor_target(path, name, vendor, section, embedded, environ)
+            vendors[vendor] = _vendor_target(path, name, vendor, section, embedded, environ,
+                                             profile_key=f"targets.{name}.profile")
+        else:
+            vendors[vendor] = _vendor_target(path, name, vendor, section, embedded, environ)
     return Target(name=name, embedded=embedded, vendors=vendors, source=path)
 
 
 def _vendor_target(path: Path, target: str, vendor: str, section: dict[str, Any], embedded: bool,
-                   environ: dict[str, str]) -> VendorTarget:
+                   environ: dict[str, str], profile_key: str | None = None) -> VendorTarget:
     spec = vendor_spec(vendor)
     allowed: dict[str, Key] = {**EMBEDDED_KEYS, **spec.keys} if embedded else spec.all_keys
     where = f"targets.{target}.{vendor}"
@@ -121,16 +128,17 @@ def _vendor_target(path: Path, target: str, vendor: str, section: dict[str, Any]
                 if meta.secret and env_name:
                     secret_env[value] = env_name
                 value = _coerce(value, meta, path, f"{where}.{key}")
-            elif not isinstance(value, meta.kind) or (meta.kind is int and isinstance(value, bool)):
-                raise ConfigError(f"{path}: {where}.{key} must be a {meta.kind.__name__}, got {value!r}.",
-                                  f"Fix the value ({meta.help}).")
+            else:
+                value = _check_type(value, meta, path, f"{where}.{key}")
             settings[key] = value
         elif key not in settings:
             if meta.required and not embedded:
                 raise ConfigError(f"{path}: {where}.{key} is missing.", f"Add `{key} = ...` ({meta.help}).")
             if meta.default is not None:
                 settings[key] = meta.default
-    if not embedded:
+    if embedded:
+        _check_simulator_settings(spec.simulator_class(), settings, path, where, profile_key or f"{where}.profile")
+    else:
         _check_url(settings["base_url"], path, f"{where}.base_url")
         settings["base_url"] = settings["base_url"].rstrip("/")
     secrets = tuple(str(settings[k]) for k in spec.secret_keys if settings.get(k))
@@ -155,17 +163,54 @@ def _interpolate(value: str, environ: dict[str, str], path: Path, where: str) ->
     return _VAR.sub(replace, value), (used[-1] if used else None)
 
 
+def _check_type(value: Any, meta: Key, path: Path, where: str) -> Any:
+    """A literal TOML value of the key's type; a TOML integer is a valid float (`timeout = 5`), a bool is neither."""
+    if isinstance(value, bool) and meta.kind is not bool:
+        pass  # True is an int to Python, never to a targets file
+    elif meta.kind is float and isinstance(value, int):
+        return float(value)
+    elif isinstance(value, meta.kind):
+        return value
+    raise ConfigError(f"{path}: {where} must be a {_kind_name(meta)}, got {value!r}.",
+                      f"Fix the value ({meta.help}).")
+
+
+def _kind_name(meta: Key) -> str:
+    return "table" if meta.kind is dict else meta.kind.__name__
+
+
+def _check_simulator_settings(simulator: type[Simulator], settings: dict[str, Any], path: Path, where: str,
+                              profile_key: str) -> None:
+    """An embedded vendor's `profile` and `options` must be ones its simulator knows (else every test would fail
+    later, one by one): the same check as `authcanary run --profile`."""
+    try:
+        simulator.parse_profile(settings["profile"])
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {profile_key}: {exc}.",
+                          f"Use `documented` or deviations of {simulator.vendor} (several joined with `,`); "
+                          f"`authcanary profiles --vendor {simulator.vendor}` lists them."
+                          + (f" A target-level profile applies to every vendor: set `profile` in "
+                             f"[{where}] instead." if profile_key != f"{where}.profile" else "")) from None
+    unknown = sorted(set(settings.get("options") or {}) - set(simulator.option_defaults))
+    if unknown:
+        known = ", ".join(sorted(simulator.option_defaults)) or "none"
+        raise ConfigError(f"{path}: unknown key '{where}.options.{unknown[0]}' (simulator option).",
+                          f"Known {simulator.vendor} simulator options: {known}.")
+
+
 def _coerce(value: str, meta: Key, path: Path, where: str) -> Any:
     if meta.kind is str:
         return value
     try:
+        if meta.kind not in (bool, int, float):
+            raise ValueError(value)  # a table is written as a table, never as a string
         if meta.kind is bool:
             if value.lower() not in {"true", "false", "1", "0", "yes", "no"}:
                 raise ValueError(value)
             return value.lower() in {"true", "1", "yes"}
         return meta.kind(value)
     except ValueError:
-        raise ConfigError(f"{path}: {where} must be a {meta.kind.__name__}, got {value!r}.",
+        raise ConfigError(f"{path}: {where} must be a {_kind_name(meta)}, got {value!r}.",
                           f"Fix the value ({meta.help}).") from None
 
 

@@ -1,18 +1,17 @@
-"""Shared steps and checks of the Bimplus legacy suites: the calls as documented, the target's clock, and what a
-documented answer is (contracts/bimplus/)."""
+"""Shared steps and checks of the Bimplus legacy suites: the calls as documented and what a documented answer is
+(contracts/bimplus/). The generic parts (the target's clock, status sets, constants, body schemas) are the engine's
+`authcanary.checks`."""
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import jsonschema_rs
 
+from authcanary.checks import Timed, check_constants, check_schema, refused
 from authcanary.contracts import Contract
 from authcanary.findings import VendorFindings
-from authcanary.plugin import Expect, SimulatorControl
+from authcanary.plugin import Expect
 from strategies.bimplus import AUTHORIZE, CROSS_AUTHORIZE, CROSS_TOKEN, Login, bimplus_auth
 
 
@@ -77,44 +76,6 @@ class LegacyApi:
         return self.client.get(self.teams_path, headers=bimplus_auth(token))
 
 
-@dataclass(frozen=True)
-class Timed:
-    """A response and when (on the target's clock as we see it) its request left and its answer arrived."""
-
-    response: httpx.Response
-    sent: float
-    received: float
-
-
-class Clock:
-    """The target's time as the suites see it: wall time plus the virtual jumps made on a simulator."""
-
-    def __init__(self, sim: SimulatorControl | None) -> None:
-        self.sim = sim
-        self.offset = 0.0
-
-    def now(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        """Simulators only: jump the virtual clock (and ours) forward."""
-        assert self.sim is not None, "time travel needs a simulator"
-        self.sim.advance(seconds)
-        self.offset += seconds
-
-    def wait(self, seconds: float) -> None:
-        """Let `seconds` pass: a jump on a simulator, a sleep on a live target."""
-        if self.sim is not None:
-            self.advance(seconds)
-        else:
-            time.sleep(seconds)
-
-    def timed(self, call: Callable[[], httpx.Response]) -> Timed:
-        sent = self.now()
-        response = call()
-        return Timed(response, sent, self.now())
-
-
 @dataclass
 class Issued:
     """A token as it was issued: what token info and later calls must say about it."""
@@ -128,13 +89,6 @@ class Issued:
     last_remaining: int | None = None
 
 
-def describe_statuses(statuses: frozenset[int]) -> str:
-    """`4xx`, `200 or 4xx`, `401`: a status set as a person reads it."""
-    classes = [f"{hundred // 100}xx" for hundred in (400, 500) if set(range(hundred, hundred + 100)) <= statuses]
-    singles = sorted(s for s in statuses if not any(c[0] == str(s // 100) for c in classes))
-    return " or ".join([*map(str, singles), *classes])
-
-
 def seconds(value: Any) -> int | None:
     """An expires_in value as documented: an integer, or a string of digits (the tables say `string`)."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -142,18 +96,6 @@ def seconds(value: Any) -> int | None:
     if isinstance(value, str) and value.isdigit():
         return int(value)
     return None
-
-
-_VALIDATORS: dict[tuple[str, str], jsonschema_rs.Draft202012Validator] = {}
-
-
-def _validator(contract: Contract, schema: str) -> jsonschema_rs.Draft202012Validator:
-    """A validator for `#/components/schemas/<schema>` of the contract's OpenAPI (3.1 schemas are JSON Schema)."""
-    key = (str(contract.folder), schema)
-    if key not in _VALIDATORS:
-        document = {"$ref": f"#/components/schemas/{schema}", "components": contract.openapi["components"]}
-        _VALIDATORS[key] = jsonschema_rs.Draft202012Validator(document, validate_formats=True)
-    return _VALIDATORS[key]
 
 
 class LegacyChecks:
@@ -180,21 +122,9 @@ class LegacyChecks:
                              observed=f"{response.headers.get('content-type')}: {response.text[:200]!r}")
             return None
         if isinstance(body, dict):
-            self.constants(response, body)
-        errors = [f"{'/'.join(map(str, error.instance_path)) or '(body)'}: {error.message}"
-                  for error in _validator(self.contract, schema).iter_errors(body)]
-        ok = self.expect.that(not errors, f"{endpoint}: {status} body matches the contract schema {schema}",
-                              response=response, expected=f"openapi.yaml #/components/schemas/{schema}",
-                              observed="; ".join(errors[:3]))
-        return body if ok else None
-
-    def constants(self, response: httpx.Response, body: dict[str, Any]) -> None:
-        endpoint = self.expect.endpoint(response.request)
-        for path, value in self.contract.endpoint(endpoint).get("constants", {}).get("200", {}).items():
-            field = path.removeprefix("$.")
-            if field in body:  # presence is the schema's business (the remember-me example has no token_type)
-                self.expect.that(body[field] == value, f"{endpoint}: {field} is exactly {value!r}", response=response,
-                                 expected=f"{field} = {value!r}", observed=f"{field} = {body[field]!r}")
+            # presence is the schema's business (the remember-me example has no token_type)
+            check_constants(self.expect, response, body, self.contract, absent_ok=True)
+        return body if check_schema(self.expect, response, body, self.contract, schema, status=status) else None
 
     def lifetime(self, response: httpx.Response, name: str, value: int) -> None:
         """An issued lifetime against semantics.yaml `lifetimes`: documented passes, a contradicting reading of the
@@ -223,9 +153,7 @@ class LegacyChecks:
 
     def refused(self, response: httpx.Response, allowed: frozenset[int], check: str) -> bool:
         """`response` has one of the `allowed` statuses."""
-        return self.expect.that(response.status_code in allowed, check, response=response,
-                                expected=f"status {describe_statuses(allowed)}",
-                                observed=f"status {response.status_code}: {response.text[:200]}")
+        return refused(self.expect, response, allowed, check)
 
     # -- token answers --------------------------------------------------------------------------------------------
     def token(self, timed: Timed, account: Account, lifetime: str = "access",

@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from authcanary.checks import describe_statuses
 from authcanary.plugin import current_session
 from strategies.bimplus import AUTHORIZE, CROSS_TOKEN, KINDS, hostile_requests, malformed_authorizations
-from suites.bimplus.legacy import describe_statuses, login
+from suites.bimplus.legacy import login
 
 VENDOR = "bimplus"
 SETTINGS = current_session().hypothesis_settings(VENDOR)
@@ -29,7 +30,7 @@ def test_hostile_requests_are_refused_as_documented(kind, client, target, expect
     with expect.example():
         if hostile.risks_lockout:
             login_probes.spend()
-        response = client.request(hostile.method, hostile.path, headers=hostile.headers, content=hostile.content)
+        response = hostile.send(client)
         if not checks.refused(response, hostile.allowed,
                               f"{hostile.describe()}: answered {describe_statuses(hostile.allowed)}"):
             return
@@ -49,6 +50,6 @@ def test_malformed_tokens_get_401_everywhere(client, target, expect, checks, dat
              ("DELETE", target.settings["logout_path"])]
     hostile = data.draw(malformed_authorizations(paths), label="request")
     with expect.example():
-        response = client.request(hostile.method, hostile.path, headers=hostile.headers)
+        response = hostile.send(client)
         allowed = describe_statuses(hostile.allowed)
         checks.refused(response, hostile.allowed, f"{hostile.describe()}: answered {allowed}")

@@ -10,41 +10,28 @@ exceeds the issued one, never increases and runs down with the clock; cross toke
 remember-me logins yield fresh working tokens; dead tokens get 401 everywhere.
 
 Each step is one `expect.example()`: a violation ends the sequence, hypothesis shrinks it (on the embedded target),
-and the violation names the sequence that produced it.
+and the violation names the sequence that produced it (`authcanary.checks.stateful`).
 """
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
-from hypothesis import Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import precondition, rule
 
+from authcanary.checks import Clock
+from authcanary.checks.stateful import CheckedMachine, explore
 from authcanary.contracts import Contract
 from authcanary.findings import VendorFindings
-from authcanary.plugin import Expect, current_session
-from authcanary.targets import VendorTarget
-from suites.bimplus.legacy import Account, Clock, Issued, LegacyApi, LegacyChecks
+from authcanary.plugin import Expect
+from suites.bimplus.legacy import Account, Issued, LegacyApi, LegacyChecks
 
 VENDOR = "bimplus"
 ALIVE = "alive"
 KIND_NAMES = {"access": "", "cross": " cross", "remember": " remember-me"}
 users_index = st.integers(0, 1)  # which configured user (modulo how many there are)
 token_index = st.integers(0, 31)  # which held token of a kind (modulo how many there are)
-
-
-def lifecycle_settings(target: VendorTarget) -> settings:
-    """Embedded: four times the target's examples (240 sequences by default). Elsewhere a few short sequences and
-    no shrinking: every request counts against the vendor."""
-    base = current_session().hypothesis_settings(VENDOR)
-    if target.embedded:
-        return settings(base, max_examples=4 * base.max_examples, stateful_step_count=20)
-    return settings(base, max_examples=max(2, base.max_examples // 4), stateful_step_count=6,
-                    phases=[Phase.explicit, Phase.generate])
 
 
 @dataclass
@@ -59,26 +46,11 @@ class Held(Issued):
     confirmed_dead: bool = False
 
 
-class SequenceExpect(Expect):
-    """`expect` that appends the steps so far to every observation: a violation names its (minimal) sequence."""
-
-    def __init__(self, expect: Expect, steps: list[str]) -> None:
-        super().__init__(expect.canary, expect.vendor, expect.item)
-        self.steps = steps
-
-    def that(self, ok: bool, check: str, *, observed: str = "", **kwargs: Any) -> bool:
-        if not ok:
-            observed = f"{observed} [sequence: {'; '.join(self.steps)}]"
-        return super().that(ok, check, observed=observed, **kwargs)
-
-
-class LegacyTokenMachine(RuleBasedStateMachine):
+class LegacyTokenMachine(CheckedMachine):
     def __init__(self, api: LegacyApi, clock: Clock, expect: Expect, contract: Contract, report: VendorFindings,
                  users: list[Account]) -> None:
-        super().__init__()
+        super().__init__(expect)
         self.api, self.clock, self.users = api, clock, users
-        self.steps: list[str] = []
-        self.expect = SequenceExpect(expect, self.steps)
         self.checks = LegacyChecks(self.expect, contract, report)
         self.cross_dead_after = contract.semantics["lifetimes"]["cross_token"]["dead_after_seconds"]
         self.held: list[Held] = []
@@ -110,12 +82,6 @@ class LegacyTokenMachine(RuleBasedStateMachine):
     def pick(self, kind: str, index: int) -> Held:
         tokens = self.tokens(kind)
         return tokens[index % len(tokens)]
-
-    @contextmanager
-    def step(self, description: str) -> Iterator[None]:
-        self.steps.append(description)
-        with self.expect.example():
-            yield
 
     def refused(self, response, token: Held, fate: str) -> None:
         self.checks.dead(response, f"{fate}{KIND_NAMES[token.kind]}")
@@ -282,16 +248,6 @@ class LegacyTokenMachine(RuleBasedStateMachine):
 
 
 def test_token_lifecycle(api, users, target, sim_or_none, expect, contract, report):
-    explored = 0
-
-    def new_sequence() -> LegacyTokenMachine:
-        nonlocal explored
-        explored += 1
-        if sim_or_none is not None:
-            sim_or_none.reset()
-        return LegacyTokenMachine(api, Clock(sim_or_none), expect, contract, report, users)
-
-    try:
-        run_state_machine_as_test(new_sequence, settings=lifecycle_settings(target))
-    finally:
-        report.add_note(f"stateful token lifecycle: {explored} step sequences explored")
+    """Embedded: 240 sequences of up to 20 steps by default; live: a few sequences of 6 steps, not shrunk."""
+    explore(lambda: LegacyTokenMachine(api, Clock(sim_or_none), expect, contract, report, users), vendor=VENDOR,
+            target=target, sim=sim_or_none, report=report, what="stateful token lifecycle")

@@ -32,27 +32,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-import yaml
-from yaml.constructor import SafeConstructor
-from yaml.events import (
-    AliasEvent,
-    DocumentEndEvent,
-    DocumentStartEvent,
-    MappingEndEvent,
-    MappingStartEvent,
-    ScalarEvent,
-    SequenceEndEvent,
-    SequenceStartEvent,
-    StreamEndEvent,
-    StreamStartEvent,
-)
-from yaml.nodes import ScalarNode
-from yaml.resolver import Resolver
-
-try:
-    from yaml._yaml import CParser as _CParser
-except ImportError:  # PyYAML built without libyaml: the pure-Python loader still works, only slower
-    _CParser = None
+from authcanary.recording.cassette_file import CassetteError, load_cassette
 
 __all__ = [
     "CHOSEN_HEADERS",
@@ -72,216 +52,6 @@ __all__ = [
 ]
 
 CASSETTE_SUFFIXES = (".yaml", ".yml")
-
-
-class CassetteError(ValueError):
-    """A cassette that cannot be read or is not a vcrpy cassette. Same constructor, attributes and message
-    as ``authcanary.recording.cassette.CassetteError``, so the two can be unified by an import."""
-
-    def __init__(self, path: Path | str, reason: str) -> None:
-        self.path = Path(path)
-        self.reason = " ".join(reason.split())
-        super().__init__(f"cassette {self.path}: {self.reason}")
-
-
-# --------------------------------------------------------------------------------------------------
-# Loading
-# --------------------------------------------------------------------------------------------------
-
-class _CassetteLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-    """Safe loader that also reads the harmless python/str and python/tuple tags older vcrpy wrote."""
-
-
-_CassetteLoader.add_constructor("tag:yaml.org,2002:python/str", SafeConstructor.construct_scalar)
-_CassetteLoader.add_constructor("tag:yaml.org,2002:python/unicode", SafeConstructor.construct_scalar)
-_CassetteLoader.add_constructor(
-    "tag:yaml.org,2002:python/tuple", lambda loader, node: tuple(loader.construct_sequence(node))
-)
-
-
-class _NeedsFullLoader(Exception):
-    """The fast event loader met a YAML feature it leaves to the full loader."""
-
-
-_SCALARS = SafeConstructor()
-_STR_TAG = "tag:yaml.org,2002:str"
-_PLAIN_RESOLVERS = {
-    first: tuple(resolvers) for first, resolvers in Resolver.yaml_implicit_resolvers.items() if first is not None
-}
-_NUMERIC = frozenset("-+.0123456789")  # other implicit non-strings (bool, null, merge, value) are < 6 chars
-_SCALAR_TAGS = {
-    "tag:yaml.org,2002:null",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:timestamp",
-    "tag:yaml.org,2002:binary",
-}
-_TEXT_TAGS = {_STR_TAG, "tag:yaml.org,2002:python/str", "tag:yaml.org,2002:python/unicode", "!"}
-_COLLECTION_TAGS = {None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:python/tuple"}
-
-
-def _scalar(event: ScalarEvent) -> Any:
-    """Construct a tagged or maybe-not-a-string scalar exactly as the safe loader would (YAML 1.1 rules)."""
-    tag, value = event.tag, event.value
-    if tag is None:
-        if not event.implicit[0]:
-            return value
-        for resolved, regexp in _PLAIN_RESOLVERS.get(value[:1], ()):
-            if regexp.match(value):
-                tag = resolved
-                break
-        else:
-            return value
-    if tag in _TEXT_TAGS:
-        return value
-    if tag not in _SCALAR_TAGS:
-        raise _NeedsFullLoader(tag)
-    return _SCALARS.yaml_constructors[tag](_SCALARS, ScalarNode(tag, value))
-
-
-def _load_events(data: bytes) -> Any:
-    """Build the document from libyaml parser events: ~3x faster than the constructor-based loader."""
-    parser = _CParser(data)
-    anchors: dict[str, Any] = {}
-    stack: list[tuple[Any, Any]] = []
-    container: Any = None
-    key: Any = None
-    root: Any = None
-    documents = 0
-    try:
-        while True:
-            event = parser.get_event()
-            kind = type(event)
-            if kind is ScalarEvent:
-                value = event.value
-                if event.tag is not None or (
-                    event.implicit[0] and value[:1] in _PLAIN_RESOLVERS and (len(value) < 6 or value[0] in _NUMERIC)
-                ):
-                    value = _scalar(event)
-            elif kind is MappingStartEvent or kind is SequenceStartEvent:
-                if event.tag not in _COLLECTION_TAGS:
-                    raise _NeedsFullLoader(event.tag)
-                value = {} if kind is MappingStartEvent else []
-            elif kind is MappingEndEvent or kind is SequenceEndEvent:
-                container, key = stack.pop()
-                continue
-            elif kind is AliasEvent:
-                if event.anchor not in anchors:
-                    raise _NeedsFullLoader("undefined alias")
-                value = anchors[event.anchor]
-            elif kind is DocumentStartEvent:
-                documents += 1
-                if documents > 1:
-                    raise _NeedsFullLoader("several documents")
-                continue
-            elif kind is StreamEndEvent:
-                return root
-            elif kind is StreamStartEvent or kind is DocumentEndEvent:
-                continue
-            else:
-                raise _NeedsFullLoader(kind.__name__)
-
-            if kind is not AliasEvent and event.anchor is not None:
-                anchors[event.anchor] = value
-            if container is None:
-                root = value
-            elif type(container) is list:
-                container.append(value)
-            elif key is _NO_KEY:
-                if type(value) is dict or type(value) is list:
-                    raise _NeedsFullLoader("collection used as a mapping key")
-                key = value
-            else:
-                container[key] = value
-                key = _NO_KEY
-            if kind is MappingStartEvent or kind is SequenceStartEvent:
-                stack.append((container, key))
-                container, key = value, _NO_KEY
-    finally:
-        parser.dispose()
-
-
-_NO_KEY = object()
-
-
-def _parse(data: bytes) -> Any:
-    try:
-        if _CParser is None:
-            raise _NeedsFullLoader("libyaml unavailable")
-        return _load_events(data)
-    except _NeedsFullLoader:
-        return yaml.load(data, Loader=_CassetteLoader)  # noqa: S506 - a safe loader subclass
-
-
-# vcrpy's layout: "    headers:" (request or response), then "      Name:" and "      - value" lines, values
-# folded onto lines indented 8+. Entries of headers a step never reads are cut before parsing: parsing is
-# the bulk of the cost and real responses carry many headers. Any other layout is parsed as it is.
-_HEADERS_BLOCK = re.compile(rb"^    headers:\n((?:      .*\n)+)", re.M)
-_UNCHOSEN_HEADER = re.compile(
-    rb"^      (?!(?:content-type|cache-control|pragma|www-authenticate|retry-after|deprecation|sunset|link):\n)"
-    rb"[A-Za-z0-9_-]+:\n(?:      - .*\n(?:        .*\n)*)+",
-    re.M | re.I,
-)
-
-
-#: characters YAML never allows in a document (C0 controls but tab/LF/CR, DEL, C1 controls but NEL): vcrpy
-#: escapes them, so in a cassette they mean corruption
-_NOT_YAML_TEXT = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\xc2[\x80-\x84\x86-\x9f]")
-_YAML_ASCII = b"\t\n\r" + bytes(range(0x20, 0x7F))
-
-
-def _check_text(path: Path, data: bytes) -> None:
-    """Raise for bytes no cassette can hold: the fast path never parses the header lines it cuts, so corruption
-    there would otherwise go unnoticed. Printable ASCII, nearly all of a cassette, is skipped at C speed."""
-    rest = data.translate(None, _YAML_ASCII)
-    if not rest:
-        return
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CassetteError(path, f"not UTF-8 text (byte {exc.start}): corrupted") from None
-    if _NOT_YAML_TEXT.search(rest):
-        bad = _NOT_YAML_TEXT.search(data)
-        raise CassetteError(path, f"control character at byte {bad.start() if bad else '?'}: corrupted")
-
-
-def _without_unchosen_headers(data: bytes) -> bytes:
-    return _HEADERS_BLOCK.sub(lambda block: b"    headers:\n" + _UNCHOSEN_HEADER.sub(b"", block.group(1)), data)
-
-
-def load_cassette(path: str | Path, *, all_headers: bool = True) -> list[dict]:
-    """Read a vcrpy cassette and return its interactions; raise :class:`CassetteError` naming the file.
-    With ``all_headers=False`` headers outside :data:`CHOSEN_HEADERS` may be left out (faster)."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CassetteError(path, f"cannot be read ({exc.strerror or exc})") from exc
-    if not all_headers:
-        _check_text(path, data)
-    try:
-        document = None if all_headers else _parse(_without_unchosen_headers(data))
-    except yaml.YAMLError:
-        document = None  # report, or recover from, the file as written
-    try:
-        if document is None:
-            document = _parse(data)
-    except yaml.YAMLError as exc:
-        raise CassetteError(path, f"invalid or unsafe YAML: {exc}") from exc
-    if not isinstance(document, dict) or not isinstance(document.get("interactions"), list):
-        raise CassetteError(path, "not a vcrpy cassette (no 'interactions' list)")
-    if document.get("version") != 1:
-        # yaml.dump sorts keys, so `version` is the last line: without it the file was most likely cut short.
-        raise CassetteError(path, f"cassette format version {document.get('version')!r}, expected 1: truncated?")
-    for index, interaction in enumerate(document["interactions"]):
-        if not (
-            isinstance(interaction, dict)
-            and isinstance(interaction.get("request"), dict)
-            and isinstance(interaction.get("response"), dict)
-        ):
-            raise CassetteError(path, f"interaction {index} has no request/response mapping")
-    return document["interactions"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -523,15 +293,12 @@ def _header_value(name: str, text: str) -> str:
     return _HEADER_NORMALIZERS[name](text)
 
 
-def _chosen_headers(headers: Any) -> dict[str, str]:
+def _chosen_headers(headers: dict[str, list[str]]) -> dict[str, str]:
     chosen: dict[str, str] = {}
-    if not isinstance(headers, dict):
-        return chosen
     for name, values in headers.items():
         lowered = _chosen_name(name)
         if lowered is not None:
-            text = ", ".join(map(str, values)) if isinstance(values, list) else str(values)
-            chosen[lowered] = _header_value(lowered, text)
+            chosen[lowered] = _header_value(lowered, ", ".join(values))
     return chosen
 
 
@@ -717,55 +484,23 @@ def normalize_cassette(path: str | Path, vendor: str, test_id: str,
     constants = as_constants(constants)
     steps: list[Step] = []
     occurrences: dict[str, int] = {}
-    for index, interaction in enumerate(load_cassette(path, all_headers=False)):
+    for interaction in load_cassette(path, only_headers=CHOSEN_HEADERS):  # validated: the fields have their types
         request, response = interaction["request"], interaction["response"]
-        problem = _invalid_field(request, response)
-        if problem:
-            raise CassetteError(path, f"interaction {index}: missing or invalid {problem}")
-        try:
-            method = str(request["method"]).upper()
-            template = path_template(str(request["uri"]))
-            status = int(response["status"]["code"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CassetteError(path, f"interaction {index}: missing or invalid {exc}") from exc
+        method = request["method"].upper()
+        template = path_template(request["uri"])
+        status = response["status"]["code"]
         body = request.get("body")
         body_keys = _body_keys(body) if isinstance(body, (str, bytes)) else ()
         signature = sys.intern(_signature(method, template, body_keys))
         k = occurrences.get(signature, 0)
         occurrences[signature] = k + 1
-        headers = _chosen_headers(response.get("headers"))
+        headers = _chosen_headers(response["headers"])
         observed = _body_observation(
             response.get("body"), headers.get("content-type", ""), constants.lookup(method, template, status)
         )
         steps.append(Step(f"{vendor}/{test_id.replace('#', '%23')}#{signature}#{k}", signature, sys.intern(method),
                           sys.intern(template), status, headers, observed.shape, observed.values))
     return steps
-
-
-_TEXT_OR_NONE = (str, bytes, type(None))
-
-
-def _invalid_field(request: dict, response: dict) -> str | None:
-    """The first field with a type the recorder never writes (a hand edit or corruption), else None. Without
-    this check such a cassette would not fail: it would be compared, and reported as drift."""
-    method, status = request.get("method"), response.get("status")
-    if not isinstance(method, str) or not method:
-        return "request.method (not a string)"
-    if not isinstance(request.get("uri"), str):
-        return "request.uri (not a string)"
-    if not isinstance(request.get("body"), _TEXT_OR_NONE):
-        return "request.body (not text)"
-    code = status.get("code") if isinstance(status, dict) else None
-    if type(code) is not int or not 100 <= code <= 599:
-        return "response.status.code (not an HTTP status)"
-    headers = response.get("headers")
-    if isinstance(headers, (str, bytes, int, float)) or (
-            isinstance(headers, dict) and not all(isinstance(values, (list, str)) for values in headers.values())):
-        return "response.headers (not a mapping of names to lists of strings)"
-    body = response.get("body")
-    if not isinstance(body.get("string") if isinstance(body, dict) else body, _TEXT_OR_NONE):
-        return "response.body.string (not text)"
-    return None
 
 
 def vendor_cassettes(folder: str | Path,

@@ -18,7 +18,7 @@ import tempfile
 import threading
 from collections import defaultdict
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import httpx
 import yaml
@@ -28,11 +28,13 @@ from vcr.filters import decode_response
 from vcr.matchers import method
 from vcr.record_mode import RecordMode
 from vcr.request import Request
-from vcr.serialize import CASSETTE_FORMAT_VERSION, serialize
-from vcr.serializers import yamlserializer
+from vcr.serialize import serialize
 from vcr.serializers.compat import convert_to_bytes
 
+from authcanary.recording.cassette_file import CassetteError, load_cassette
 from authcanary.recording.scrub import PLACEHOLDER_RE, Scrubber
+
+__all__ = ["CassetteError", "RecordingTransport", "ReplayTransport", "UnmatchedRequestError", "load_cassette"]
 
 # vcrpy's YAML serializer folds long scalars at 80 columns; unfolded, no token or placeholder is ever split
 # across lines, which keeps cassettes greppable and `scan` exact.
@@ -41,22 +43,11 @@ _SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class _YamlSerializer:
-    """vcrpy's YAML cassette format, written without line folding."""
+    """vcrpy's YAML cassette format, written without line folding (read back by `load_cassette`)."""
 
     @staticmethod
     def serialize(cassette_dict: dict) -> str:
         return yaml.dump(cassette_dict, Dumper=_SafeDumper, width=_NO_FOLDING)
-
-    deserialize = staticmethod(yamlserializer.deserialize)
-
-
-class CassetteError(ValueError):
-    """A cassette file that cannot be used: missing, truncated, corrupted, not YAML, wrong version or shape."""
-
-    def __init__(self, path: Path | str, reason: str) -> None:
-        self.path = Path(path)
-        self.reason = " ".join(reason.split())
-        super().__init__(f"cassette {self.path}: {self.reason}")
 
 
 class UnmatchedRequestError(LookupError):
@@ -72,83 +63,6 @@ class UnmatchedRequestError(LookupError):
             f"cassette {cassette_path}: no unplayed recorded interaction matches {method} {path} "
             f"(matching is on method and path, in recorded order; unplayed: {left})"
         )
-
-
-def load_cassette(path: Path | str) -> list[dict]:
-    """The interactions of a vcrpy YAML cassette as serialized (``{"request": {...}, "response": {...}}``).
-
-    Raises `CassetteError` naming the file for anything that is not a complete, valid cassette.
-    """
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise CassetteError(path, "file not found") from None
-    except OSError as error:
-        raise CassetteError(path, f"cannot be read ({error.strerror})") from None
-    if not raw.strip():
-        raise CassetteError(path, "file is empty")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise CassetteError(path, f"not UTF-8 text (byte {error.start}): corrupted") from None
-    try:
-        data = _YamlSerializer.deserialize(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or type(error).__name__
-        raise CassetteError(path, f"not valid YAML ({problem}{where}): truncated or corrupted?") from None
-    _check_shape(path, data)
-    return data["interactions"]
-
-
-def _check_shape(path: Path, data: object) -> None:
-    def fail(reason: str) -> None:
-        raise CassetteError(path, reason)
-
-    if not isinstance(data, dict):
-        fail(f"top level is a {type(data).__name__}, expected a mapping with 'version' and 'interactions'")
-    if "version" not in data:
-        # yaml.dump sorts keys, so `version` is the last line: its absence usually means truncation.
-        fail("no 'version' key: truncated or not a vcrpy cassette")
-    if data["version"] != CASSETTE_FORMAT_VERSION:
-        fail(f"unsupported format version {data['version']!r} (expected {CASSETTE_FORMAT_VERSION})")
-    interactions = data.get("interactions")
-    if not isinstance(interactions, list):
-        fail("'interactions' is missing or not a list")
-    for index, interaction in enumerate(interactions):
-        where = f"interaction {index}"
-        if not isinstance(interaction, dict):
-            fail(f"{where} is not a mapping")
-        request, response = interaction.get("request"), interaction.get("response")
-        if not isinstance(request, dict) or not isinstance(response, dict):
-            fail(f"{where} needs 'request' and 'response' mappings")
-        if not isinstance(request.get("method"), str) or not request["method"]:
-            fail(f"{where}: request.method is missing or not a string")
-        uri = request.get("uri")
-        if not isinstance(uri, str) or not urlsplit(uri).scheme or not urlsplit(uri).netloc:
-            fail(f"{where}: request.uri {uri!r} is not an absolute URL")
-        if not isinstance(request.get("body"), (str, bytes, type(None))):
-            fail(f"{where}: request.body is not text")
-        status = response.get("status")
-        if not isinstance(status, dict) or not isinstance(status.get("code"), int) or not 100 <= status["code"] <= 599:
-            fail(f"{where}: response.status.code is missing or not an HTTP status")
-        if not isinstance(status.get("message", ""), (str, type(None))):
-            fail(f"{where}: response.status.message is not text")
-        body = response.get("body")
-        if not isinstance(body, dict) or not isinstance(body.get("string"), (str, bytes, type(None))):
-            fail(f"{where}: response.body.string is missing or not text")
-        for part, headers in (("request", request.get("headers")), ("response", response.get("headers"))):
-            if not _valid_headers(headers):
-                fail(f"{where}: {part}.headers must map names to lists of strings")
-
-
-def _valid_headers(headers: object) -> bool:
-    return isinstance(headers, dict) and all(
-        isinstance(name, str) and isinstance(values, list) and all(isinstance(v, str) for v in values)
-        for name, values in headers.items()
-    )
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -36,15 +36,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from authcanary.credentials import decode_basic
 from authcanary.recording.scrub import (
     ENCODED_PLACEHOLDER_RE,
     JWT_RE,
     PLACEHOLDER_BODY,
+    base64_run_re,
     classify_token,
     decode_jwt_header,
     encoded_forms,
     iter_key_values,
     key_kind,
+    key_name,
 )
 
 ENTROPY_THRESHOLD = 4.0
@@ -57,11 +60,10 @@ _PLACEHOLDERS = re.compile(
 )
 _BASIC_RE = re.compile(r"\bBasic\s+(?P<value>[A-Za-z0-9+/]{4,}={0,2})(?![A-Za-z0-9+/=])")
 _BEARER_RE = re.compile(r"\b(?:Bearer|BimPlus|Token)\s+(?P<value>[A-Za-z0-9._~+/=-]{16,})")
-_RUN_RE = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{32,}={0,2}(?![A-Za-z0-9+/_=-])")
+_RUN_RE = base64_run_re(MIN_HIGH_ENTROPY_LEN)
 # the path of a URL, up to where a run starts: documentation links are not tokens
 _URL_PATH_BEFORE_RE = re.compile(r"[a-z][a-z0-9+.-]*://[^\s?#\"'<>]*$", re.IGNORECASE)
 _WORD_RE = re.compile(r"[a-z]{4,}|[A-Z]{4,}|[A-Z][a-z]{3,}")
-_HEX_OR_UUID_RE = re.compile(r"[0-9a-fA-F]+|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 # words, CamelCase, snake/kebab case, dotted attribute paths: names, not credentials
 _IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z_-]*(?:\.[A-Za-z_][A-Za-z_-]*)*")
 _ATTRIBUTE_PATH_RE = re.compile(r"(?:[A-Za-z_]\w*\.)+[A-Za-z_]\w*")
@@ -210,17 +212,17 @@ def _find_spans(line: str, known: re.Pattern[str] | None, in_binary: bool,
 
 
 def _is_basic_credential(value: str) -> bool:
-    try:
-        decoded = base64.b64decode(value, validate=True).decode("utf-8")
-    except (binascii.Error, ValueError):
-        return False
-    _user, colon, password = decoded.partition(":")
-    return bool(colon and password) and decoded.isprintable()
+    decoded = decode_basic(value)
+    return bool(decoded and decoded[1]) and ":".join(decoded).isprintable()
+
+
+def _id_shaped(value: str) -> bool:
+    """Hex (16+ digits) or a UUID: ids, hashes, ETags as well as tokens."""
+    return classify_token(value).startswith(("hex", "uuid"))
 
 
 def _token_like(value: str) -> bool:
-    shape = classify_token(value)
-    if shape.startswith(("jwt", "hex", "uuid")):
+    if classify_token(value).startswith(("jwt", "hex", "uuid")):
         return True
     return (len(value) >= 16 and any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
             and not _ATTRIBUTE_PATH_RE.fullmatch(value))
@@ -239,7 +241,7 @@ def _credential_like(kind: str | None, value: str) -> bool:
 
 def _high_entropy(run: str) -> bool:
     core = run.rstrip("=")
-    if len(core) < MIN_HIGH_ENTROPY_LEN or _HEX_OR_UUID_RE.fullmatch(core):
+    if len(core) < MIN_HIGH_ENTROPY_LEN or _id_shaped(core):
         return False
     if shannon_entropy(core) < ENTROPY_THRESHOLD:
         return False
@@ -251,7 +253,7 @@ def _high_entropy(run: str) -> bool:
 
 
 def _public_key(name: str) -> str | None:
-    return "public" if re.sub(r"[^a-z0-9]", "", name.lower()) in PUBLIC_KEYS else None
+    return "public" if key_name(name) in PUBLIC_KEYS else None
 
 
 def _public_key_in_jwk(name: str) -> str | None:

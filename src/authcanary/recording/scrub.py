@@ -23,6 +23,8 @@ from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit, url
 
 from vcr.request import Request
 
+from authcanary.credentials import decode_basic
+
 _NAME = r"[A-Za-z0-9._:+/=-]+"
 _SHAPE = rf"jwt {_NAME}(?: kid={_NAME})? claims=(?:\[[A-Za-z0-9._:+/=,-]*\]|\?)|hex\d+|uuid4?|opaque len=\d+"
 PLACEHOLDER_BODY = rf"secret len=\d+|basic|token#\d+ (?:{_SHAPE})"
@@ -34,12 +36,21 @@ ENCODED_PLACEHOLDER_RE = re.compile(r"(?i:%3C(?:secret|basic|token%23)[A-Za-z0-9
 _SHELL_VARIABLE_RE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 _ANY_PLACEHOLDER = f"{PLACEHOLDER_RE.pattern}|{ENCODED_PLACEHOLDER_RE.pattern}"
 
+#: 32 or more hex digits: a hex token (Bimplus tokens have 32; longer ones are hashes used as tokens)
+HEX_TOKEN = "[0-9a-fA-F]{32,}"
 _HEX_RE = re.compile(r"[0-9a-fA-F]{16,}")
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-([0-9a-fA-F])[0-9a-fA-F]{3}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _B64URL_SEGMENT_RE = re.compile(r"[A-Za-z0-9_-]+")
 JWT_RE = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*(?![A-Za-z0-9_-])")
-_LONG_HEX_RE = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{32,}(?![0-9A-Za-z])")
-_BASE64_RUN_RE = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{8,}={0,2}")
+_LONG_HEX_RE = re.compile(rf"(?<![0-9A-Za-z]){HEX_TOKEN}(?![0-9A-Za-z])")
+
+
+def base64_run_re(min_length: int) -> re.Pattern[str]:
+    """A whole run of ``min_length`` or more characters of the base64 and base64url alphabets, with its padding."""
+    return re.compile(rf"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{{{min_length},}}={{0,2}}(?![A-Za-z0-9+/_=-])")
+
+
+_BASE64_RUN_RE = base64_run_re(8)
 _URLISH_RE = re.compile(r"(?:https?://|/)\S*", re.IGNORECASE)
 _FORM_RE = re.compile(r"[^=&\s]+=[^&\s]*(?:&[^=&\s]+=[^&\s]*)*")
 
@@ -74,12 +85,17 @@ _SAFE_CHARS_RE = re.compile(r"[^A-Za-z0-9._:+/=-]")
 _MIN_ECHO_LEN = 6
 
 
+def key_name(name: str) -> str:
+    """A key as compared: lower case without separators (``client_secret``, ``clientSecret``, ``Client-Secret``)."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
 def key_kind(name: str) -> str | None:
     """'secret' for a user-supplied credential key, 'token' for an issued token key, None otherwise.
 
-    Case and separators are ignored: ``client_secret``, ``clientSecret`` and ``Client-Secret`` are one key.
+    Case and separators are ignored (`key_name`).
     """
-    norm = re.sub(r"[^a-z0-9]", "", name.lower())
+    norm = key_name(name)
     if norm in _SECRET_NAMES or norm.endswith(_SECRET_SUFFIXES):
         return "secret"
     if norm in _TOKEN_NAMES or norm.endswith("token"):
@@ -341,7 +357,7 @@ class Scrubber:
         """The kind of a key's value; an ambiguous key (``code``) counts only in forms and query strings
         (``trusted_key``) or when its value looks random."""
         kind = key_kind(key)
-        if kind and not trusted_key and re.sub(r"[^a-z0-9]", "", key.lower()) in _AMBIGUOUS_NAMES:
+        if kind and not trusted_key and key_name(key) in _AMBIGUOUS_NAMES:
             return kind if isinstance(value, str) and _looks_random(value) else None
         return kind
 
@@ -411,13 +427,9 @@ class Scrubber:
         return f"{scheme} {self._placeholder('token', credentials)}"
 
     def _remember_basic(self, credentials: str) -> None:
-        try:
-            decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
-        except (binascii.Error, ValueError):
-            decoded = ""
-        _, colon, password = decoded.partition(":")
-        if colon and password:
-            self._remember_secret(password)
+        decoded = decode_basic(credentials)
+        if decoded and decoded[1]:
+            self._remember_secret(decoded[1])
         self._echo(credentials, "<basic>")
 
     def _scrub_cookie(self, pair: str) -> str:

@@ -1,0 +1,51 @@
+"""pytest fixtures for any vendor's suites, built on `authcanary.checks`. A vendor's `conftest.py` imports the ones
+it uses (``from authcanary.checks.fixtures import clock, sim_or_none``); they rely on the plugin's `vendor`,
+`target` and `sim` fixtures."""
+from __future__ import annotations
+
+import pytest
+
+from authcanary.checks.clock import Clock
+from authcanary.plugin import SimulatorControl
+from authcanary.targets import VendorTarget
+
+#: failed logins a live target allows per run when its section does not say (`wrong_password_probes`)
+DEFAULT_FAILED_LOGINS = 3
+_LOGIN_BUDGETS = pytest.StashKey[dict]()
+
+
+class LoginProbes:
+    """The run's budget of failed-login attempts against one vendor's configured accounts: live accounts lock after
+    a few, so a live target allows `wrong_password_probes` (default 3); simulators allow any number."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit, self.used = limit, 0
+
+    def available(self) -> bool:
+        return self.limit is None or self.used < self.limit
+
+    def spend(self) -> None:
+        assert self.available(), "failed-login budget already spent"
+        self.used += 1
+
+
+@pytest.fixture
+def login_probes(request: pytest.FixtureRequest, vendor: str, target: VendorTarget) -> LoginProbes:
+    """The vendor's failed-login budget, shared by every test of the run."""
+    budgets = request.session.stash.setdefault(_LOGIN_BUDGETS, {})
+    if vendor not in budgets:
+        limit = None if target.simulated else target.settings.get("wrong_password_probes", DEFAULT_FAILED_LOGINS)
+        budgets[vendor] = LoginProbes(limit)
+    return budgets[vendor]
+
+
+@pytest.fixture
+def sim_or_none(request: pytest.FixtureRequest, target: VendorTarget) -> SimulatorControl | None:
+    """Simulator control on a simulator, None on a live target: one test runs on both, time travel where allowed."""
+    return request.getfixturevalue("sim") if target.simulated else None
+
+
+@pytest.fixture
+def clock(sim_or_none: SimulatorControl | None) -> Clock:
+    """The target's clock (`Clock`): virtual jumps on a simulator, real waiting on a live target."""
+    return Clock(sim_or_none)

@@ -1,0 +1,87 @@
+"""Stateful exploration (hypothesis `RuleBasedStateMachine`) in which every step is checked through `expect`.
+
+Each step is one `expect.example()`: a violation ends the sequence, hypothesis shrinks it (on an embedded target)
+and the violation names the steps that produced it. Sized for the target: far fewer, shorter sequences and no
+shrinking on a live vendor, where every request counts.
+
+    class TokenMachine(CheckedMachine):
+        @rule()
+        def login(self):
+            with self.step("login"):
+                ...
+
+    explore(lambda: TokenMachine(expect), vendor=VENDOR, target=target, sim=sim_or_none, report=report,
+            what="token lifecycle")
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from hypothesis import Phase, settings
+from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
+
+from authcanary.findings import VendorFindings
+from authcanary.plugin import Expect, SimulatorControl, current_session
+from authcanary.targets import VendorTarget
+
+
+def stateful_settings(vendor: str, target: VendorTarget, *, embedded_factor: int = 4, embedded_steps: int = 20,
+                      live_steps: int = 6) -> settings:
+    """Embedded: `embedded_factor` times the target's examples (240 sequences by default) of up to `embedded_steps`
+    steps. Elsewhere a quarter of the examples (at least 2), `live_steps` steps each, and no shrinking."""
+    base = current_session().hypothesis_settings(vendor)
+    if target.embedded:
+        return settings(base, max_examples=embedded_factor * base.max_examples, stateful_step_count=embedded_steps)
+    return settings(base, max_examples=max(2, base.max_examples // 4), stateful_step_count=live_steps,
+                    phases=[Phase.explicit, Phase.generate])
+
+
+class SequenceExpect(Expect):
+    """`expect` that appends the steps so far to every observation: a violation names its (minimal) sequence."""
+
+    def __init__(self, expect: Expect, steps: list[str]) -> None:
+        super().__init__(expect.canary, expect.vendor, expect.item)
+        self.steps = steps
+
+    def that(self, ok: bool, check: str, *, observed: str = "", **kwargs: Any) -> bool:
+        if not ok:
+            observed = f"{observed} [sequence: {'; '.join(self.steps)}]"
+        return super().that(ok, check, observed=observed, **kwargs)
+
+
+class CheckedMachine(RuleBasedStateMachine):
+    """A state machine whose rules run their requests and checks inside `step`; `self.expect` records violations
+    with the sequence so far, `self.steps` (a rule may append to the last step, e.g. what it produced)."""
+
+    def __init__(self, expect: Expect) -> None:
+        super().__init__()
+        self.steps: list[str] = []
+        self.expect = SequenceExpect(expect, self.steps)
+
+    @contextmanager
+    def step(self, description: str) -> Iterator[None]:
+        self.steps.append(description)
+        with self.expect.example():
+            yield
+
+
+def explore(new_machine: Callable[[], RuleBasedStateMachine], *, vendor: str, target: VendorTarget,
+            sim: SimulatorControl | None, report: VendorFindings, what: str, **sizing: int) -> int:
+    """Run sequences of `new_machine()` (sized by `stateful_settings`), each on a freshly reset simulator when there
+    is one; notes how many were explored (also when one failed) and returns that number."""
+    explored = 0
+
+    def new_sequence() -> RuleBasedStateMachine:
+        nonlocal explored
+        explored += 1
+        if sim is not None:
+            sim.reset()
+        return new_machine()
+
+    try:
+        run_state_machine_as_test(new_sequence, settings=stateful_settings(vendor, target, **sizing))
+    finally:
+        report.add_note(f"{what}: {explored} step sequences explored")
+    return explored

@@ -1,0 +1,51 @@
+"""The Autodesk suites fetch the published JWKS once per client (= per test), and still catch a bad signature."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+
+from authcanary.contracts import load_contract
+from authcanary.simulators.keys import public_jwks, sign_jwt
+from suites.autodesk.aps import KEYS, check_jwt
+
+from test_checks import FakeExpect
+
+CONTRACT = load_contract(Path(__file__).resolve().parents[1] / "contracts", "autodesk")
+
+
+def keys_client(asked: list[str]) -> httpx.Client:
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        return httpx.Response(200, json=public_jwks())
+    return httpx.Client(transport=httpx.MockTransport(answer), base_url="http://aps.sim")
+
+
+def token(key_name: str = "published") -> str:
+    now = int(time.time())
+    return sign_jwt({"iat": now, "exp": now + 3599, "scope": "data:read"}, key_name)
+
+
+def check(expect: FakeExpect, client: httpx.Client, jwt: str) -> None:
+    response = httpx.Response(200, request=httpx.Request("POST", "http://aps.sim/authentication/v2/token"))
+    check_jwt(expect, response, jwt, 3599, CONTRACT, client)
+
+
+def test_keys_are_fetched_once_per_client():
+    asked: list[str] = []
+    expect = FakeExpect()
+    first, second = keys_client(asked), keys_client(asked)
+    for client in (first, first, second):
+        check(expect, client, token())
+    assert asked == [KEYS, KEYS] and expect.failed == []
+
+
+def test_a_token_signed_by_an_unpublished_key_fails_with_cached_keys():
+    asked: list[str] = []
+    expect, client = FakeExpect(), keys_client(asked)
+    check(expect, client, token())
+    check(expect, client, token("rogue"))
+    assert asked == [KEYS]
+    assert [f["check"] for f in expect.failed] == [
+        "POST /authentication/v2/token: JWT signature verifies with the published keys"]

@@ -1,0 +1,68 @@
+"""Free text made safe to write (authcanary.redact) and curl reproductions (authcanary.repro)."""
+from __future__ import annotations
+
+import base64
+import json
+
+import httpx
+import pytest
+
+from authcanary.redact import mask_secrets, redact_text
+from authcanary.repro import curl_command
+
+
+def b64url(document: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(document).encode()).rstrip(b"=").decode()
+
+
+JWT = f"{b64url({'alg': 'RS256', 'kid': 'k1'})}.{b64url({'sub': 'u', 'exp': 1})}.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+HEX32 = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (f"token {JWT} end", "token <jwt> end"),
+    # an excerpt cut short after the header, or inside the claims: still a token, never shown
+    (f"observed: {JWT[:40]}", "observed: <jwt>"),
+    (f"{JWT.split('.')[0]}.{JWT.split('.')[1][:6]}…", "<jwt>…"),
+    (f'"access_token": "{HEX32}"', '"access_token": "<hex32>"'),
+    (f"BimPlus {HEX32}", "BimPlus <hex32>"),
+    (f"x{HEX32}y", "x<hex32>y"),  # glued to letters: still a token
+    (f"%22{HEX32}%22", "%<hex34>%22"),  # percent-encoded quotes around it: still caught (the run includes "22")
+    ("a" * 40, "<hex40>"),
+    ("0123456789abcdef", "0123456789abcdef"),  # 16 hex: ids and short hashes stay readable
+    ("eyJ", "eyJ"),
+    ("<token#1 hex32> and <secret len=8>", "<token#1 hex32> and <secret len=8>"),
+])
+def test_tokens_become_their_shape(text, expected):
+    assert redact_text(text, {}) == expected
+
+
+def test_secrets_become_variables_in_every_encoding():
+    secret = "p@ss word/1"
+    text = (f"raw {secret} form {secret.replace(' ', '+').replace('@', '%40').replace('/', '%2F')} "
+            f"json {json.dumps(secret)} basic {base64.b64encode(secret.encode()).decode()}")
+    masked = mask_secrets(text, {secret: "BIMPLUS_PASSWORD"})
+    assert "p@ss" not in masked and "cCBzc" not in masked
+    assert masked.count("${BIMPLUS_PASSWORD}") == 4
+
+
+def test_longer_secret_is_replaced_whole():
+    assert mask_secrets("abc-long", {"abc": "SHORT", "abc-long": "LONG"}) == "${LONG}"
+
+
+def test_curl_repro_uses_variables_for_secrets_and_user_for_basic():
+    credentials = base64.b64encode(b"my-client:top-secret-1").decode()
+    request = httpx.Request("POST", "http://testserver/authentication/v2/token",
+                            headers={"Authorization": f"Basic {credentials}",
+                                     "Content-Type": "application/x-www-form-urlencoded"},
+                            content=b"grant_type=client_credentials&password=hostile-pw-9")
+    command = curl_command(request, {"top-secret-1": "APS_CLIENT_SECRET"}, "http://127.0.0.1:8700")
+    assert command.startswith("curl -i -X POST http://127.0.0.1:8700/authentication/v2/token")
+    assert '-u "my-client:${APS_CLIENT_SECRET}"' in command
+    assert "top-secret" not in command and "hostile-pw-9" not in command
+    assert "password=%3Csecret+len%3D12%3E" in command
+
+
+def test_curl_repro_of_undecodable_basic_credentials():
+    request = httpx.Request("GET", "http://h/x", headers={"Authorization": "Basic %%%"})
+    assert "Authorization: Basic <undecodable>" in curl_command(request, {})
