@@ -11,6 +11,8 @@ from authcanary.http import InProcessTransport
 from authcanary.server import build_simulators
 from authcanary.simulators.framework import build_app
 
+from conftest import ROOT, run_authcanary
+
 
 def test_registered_credentials_can_be_given_as_options():
     client_id, client_secret = secrets.token_hex(16), secrets.token_urlsafe(16)
@@ -34,3 +36,17 @@ def test_unknown_keys_name_the_known_ones():
     with pytest.raises(ConfigError) as error:
         build_simulators("autodesk", "documented", ["bogus=1"])
     assert "bogus" in error.value.cause and "client_secret" in error.value.fix
+
+
+@pytest.mark.slow
+def test_one_default_serve_answers_the_shipped_local_target(served_simulator, tmp_path):
+    """`authcanary serve` (every vendor) + `authcanary run --target local`: the README's loopback flow."""
+    served = served_simulator("all")
+    targets = (ROOT / "targets.toml").read_text().replace("127.0.0.1:8700", f"127.0.0.1:{served.port}")
+    (tmp_path / "targets.toml").write_text(targets)
+    result = run_authcanary(["run", "--target", "local", "--targets", str(tmp_path / "targets.toml"),
+                             "--max-examples", "2"], tmp_path / "run")
+    assert result.code == 0, result.output[-3000:]
+    for vendor in ("autodesk", "bimplus"):
+        entry = result.summary["vendors"][vendor]
+        assert entry["status"] == "ok" and entry["requests"] > 0, (vendor, entry)

@@ -398,7 +398,7 @@ def test_the_shipped_targets_file_loads():
     path = ROOT / "targets.toml"
     assert load_target(path, "sim", environ={}).embedded
     local = load_target(path, "local", environ={})
-    assert local.vendors["autodesk"].simulated and local.vendors["autodesk"].base_url == "http://127.0.0.1:8700"
+    assert local.vendors["autodesk"].simulated and local.vendors["autodesk"].base_url == "http://127.0.0.1:8700/autodesk"
     staging = load_target(path, "staging", environ={"APS_CLIENT_ID": "i", "APS_CLIENT_SECRET": "s"})
     assert staging.vendors["autodesk"].settings["client_secret"] == "s"
     with pytest.raises(ConfigError) as info:
