@@ -454,3 +454,15 @@ def test_corruption_in_a_header_that_is_not_read_is_still_rejected(tmp_path):
     path.write_bytes(text.replace("      content-length:\n", "      content-length:\n      - \x1b\n", 1).encode())
     with pytest.raises(CassetteError, match="control character at byte"):
         load_cassette(path, only_headers=["content-type"])
+
+
+@pytest.mark.parametrize(("url", "base_path", "recorded"), [
+    ("http://h:1/aps/authentication/v2/token?x=1", "/aps", "http://h:1/authentication/v2/token?x=1"),
+    ("http://h:1/aps", "/aps/", "http://h:1/"),
+    ("http://h:1/apsx/token", "/aps", "http://h:1/apsx/token"),  # only a whole segment is a prefix
+    ("http://h:1/token", "", "http://h:1/token"),
+])
+def test_recordings_leave_out_the_base_path_of_the_target(url, base_path, recorded):
+    from authcanary.recording.cassette import without_base_path
+
+    assert without_base_path(httpx.URL(url), base_path) == recorded

@@ -318,3 +318,28 @@ def test_clean_report_says_no_drift(tmp_path):
     assert "**0 breaking, 0 warning, 0 info** across 3 compared vendor(s)." in markdown
     assert "## kudo\n\nNo drift: 2 step(s) match the baseline." in markdown
     assert "No baseline" not in markdown
+
+
+def test_an_announced_removal_turns_the_drift_of_the_scenarios_it_touches_into_info(tmp_path):
+    current = recording(2)
+    current["autodesk"]["test_bad_secret"][0]["status"] = 410  # the endpoint is gone in both scenarios...
+    current["autodesk"]["test_two_legged"][0]["status"] = 410
+    current["bimplus"]["test_authorize"][1]["status"] = 500  # ...and another vendor changed too
+    result = drift(tmp_path, recording(1), current)
+    assert {f["severity"] for f in all_findings(result)} == {"breaking"}
+    note = "v2 removed as announced"
+    assert result.expect_removal("autodesk", "POST /authentication/v1/authenticate", note) == 0  # not touched
+    assert result.expect_removal("autodesk", "POST /authentication/v2/token", note) >= 2
+    assert {f["severity"] for f in result.findings("autodesk")} == {"info"}
+    assert all(f["note"] == note for f in result.findings("autodesk"))
+    assert [f["severity"] for f in result.findings("bimplus")] == ["breaking"] and result.breaking
+
+
+def test_skipped_scenarios_lose_only_their_missing_steps_as_drift(tmp_path):
+    current = recording(2)
+    del current["autodesk"]["test_two_legged"][1]  # the test stopped early (a skip)...
+    current["autodesk"]["test_two_legged"][0]["status"] = 500  # ...after a real change
+    result = drift(tmp_path, recording(1), current)
+    assert result.downgrade("autodesk", {"autodesk/test_two_legged"}, "skipped", ("step_missing",)) == 1
+    assert sorted((f["kind"], f["severity"]) for f in result.findings("autodesk")) == [
+        ("status_changed", "breaking"), ("step_missing", "info")]

@@ -11,7 +11,7 @@ from authcanary.http import InProcessTransport
 from authcanary.server import build_simulators
 from authcanary.simulators.framework import build_app
 
-from conftest import ROOT, run_authcanary
+from conftest import ROOT, run_authcanary, write_loop_targets
 
 
 def test_registered_credentials_can_be_given_as_options():
@@ -50,3 +50,12 @@ def test_one_default_serve_answers_the_shipped_local_target(served_simulator, tm
     for vendor in ("autodesk", "bimplus"):
         entry = result.summary["vendors"][vendor]
         assert entry["status"] == "ok" and entry["requests"] > 0, (vendor, entry)
+
+
+def test_a_simulator_target_that_is_not_a_simulator_is_a_config_error(served_simulator, tmp_path):
+    served = served_simulator("autodesk")
+    targets = write_loop_targets(tmp_path / "targets.toml", f"http://127.0.0.1:{served.port}/not-here")
+    result = run_authcanary(["run", "--targets", str(targets), "--target", "loop"], tmp_path / "run")
+    assert result.code == 2, result.output[-3000:]
+    assert "not as an authcanary autodesk simulator" in result.output and "fix:" in result.output
+    assert served.requests_logged() == 0 and not (tmp_path / "run").exists()

@@ -57,6 +57,9 @@ class VendorFindings:
     ambiguities: list[Ambiguity] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     unreachable: str | None = None
+    #: recorded scenarios (cassette ids `<vendor>/<module>.<test>`) that were skipped, wholly or in part: their
+    #: missing steps were not observed, which is not drift
+    unobserved: list[str] = field(default_factory=list)
 
     def add_violation(self, violation: Violation) -> None:
         key = (violation.check, violation.endpoint, violation.observed)
@@ -80,4 +83,5 @@ class VendorFindings:
             "ambiguities": [asdict(a) for a in self.ambiguities],
             "notes": list(self.notes),
             "unreachable": self.unreachable,
+            "unobserved": sorted(set(self.unobserved)),
         }

@@ -130,7 +130,16 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[pytest.TestReport]:
-    report = yield
+    report = _classified_report(item, call, (yield))
+    vendor = item.stash.get(VENDOR, None)
+    if vendor is not None and report.skipped and item.get_closest_marker("scenario") is not None:
+        canary = item.config.stash[SESSION]
+        canary.findings[vendor].unobserved.append(f"{vendor}/{canary.cassette_path(Path(), vendor, item).stem}")
+    return report
+
+
+def _classified_report(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> pytest.TestReport:
+    """Outages, spent budgets and stale recordings become skips; unrecorded failures become violations."""
     vendor = item.stash.get(VENDOR, None)
     if vendor is None or report.passed or report.skipped:
         return report
@@ -266,6 +275,10 @@ class CanarySession:
     def base_url(self, vendor: str) -> str:
         vendor_target = self.vendor_target(vendor)
         return vendor_target.base_url or f"http://{vendor}.sim"
+
+    def base_path(self, vendor: str) -> str:
+        """The path part of the vendor's base URL (`/aps` of `https://host/aps`), left out of recordings."""
+        return httpx.URL(self.base_url(vendor)).path.rstrip("/")
 
     def inner_transport(self, vendor: str) -> httpx.BaseTransport:
         """The raw transport to the vendor: in-process ASGI for the embedded target, real HTTP otherwise."""
@@ -505,7 +518,7 @@ def client(request: pytest.FixtureRequest, canary: CanarySession, vendor: str, t
         cassette = canary.cassette_path(canary.replay, vendor, request.node)
         if not cassette.exists():
             pytest.skip(f"no baseline recording {cassette}")
-        with canary.client(vendor, inner=ReplayTransport(cassette)) as http:
+        with canary.client(vendor, inner=ReplayTransport(cassette, canary.base_path(vendor))) as http:
             yield http
         return
     if target.simulated:
@@ -516,7 +529,7 @@ def client(request: pytest.FixtureRequest, canary: CanarySession, vendor: str, t
         return
     recorder = RecordingTransport(canary.inner_transport(vendor),
                                   canary.cassette_path(canary.out / "cassettes", vendor, request.node),
-                                  Scrubber(canary.secrets(vendor)))
+                                  Scrubber(canary.secrets(vendor)), canary.base_path(vendor))
     try:
         with canary.client(vendor, inner=recorder) as http:
             yield http

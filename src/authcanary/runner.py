@@ -81,6 +81,8 @@ def prepare(request: RunRequest) -> tuple[Target, Path]:
             except ValueError as exc:
                 raise ConfigError(f"{exc}.", "See `authcanary profiles`.") from None
     check_baseline(request, request.vendors or sorted(target.vendors))
+    if request.mode == "live":
+        check_simulator_targets(target, request)
     run_dir = request.out or request.root / "reports" / f"{_utc_now():%Y%m%dT%H%M%SZ}-{target.name}"
     if run_dir.exists() and any(run_dir.iterdir()):
         raise ConfigError(f"{run_dir}: the run folder already has files.", "Choose an empty or new --out folder.")
@@ -120,7 +122,7 @@ def run(request: RunRequest) -> int:
     if request.mode == "replay":
         drift, drift_notes = {}, replay_notes(request, sorted(findings))
     else:
-        drift, drift_notes = compare_with_baseline(request, run_dir, sorted(findings))
+        drift, drift_notes = compare_with_baseline(request, run_dir, findings)
     summary = build_summary(target, request, started, _utc_now(), findings, drift, drift_notes)
     write_run_outputs(run_dir, summary)
     leaks = scan_paths([run_dir], target.secret_values())
@@ -138,6 +140,33 @@ def run(request: RunRequest) -> int:
 
 def baseline_folder(request: RunRequest) -> Path:
     return request.baseline if request.baseline.is_absolute() else request.root / request.baseline
+
+
+def check_simulator_targets(target: Target, request: RunRequest) -> None:
+    """A live vendor marked `simulator = true` must be an authcanary simulator: its control plane answers.
+
+    An unreachable one is left to the run (an outage, exit 3); one that answers otherwise is a config error."""
+    import httpx
+
+    from authcanary.simulators.framework import CONTROL_PREFIX
+
+    for vendor, vendor_target in sorted(target.vendors.items()):
+        if vendor_target.embedded or not vendor_target.simulated or (request.vendors and vendor not in request.vendors):
+            continue
+        url = f"{vendor_target.base_url}{CONTROL_PREFIX}/info"
+        try:
+            response = httpx.get(url, timeout=vendor_target.settings.get("timeout", 15))
+        except httpx.HTTPError:
+            continue
+        try:
+            is_simulator = response.status_code == 200 and response.json().get("vendor") == vendor
+        except (ValueError, AttributeError):
+            is_simulator = False
+        if not is_simulator:
+            raise ConfigError(f"{request.targets_file}: targets.{target.name}.{vendor} says simulator = true, but "
+                              f"GET {url} answered {response.status_code}, not as an authcanary {vendor} simulator.",
+                              f"Point base_url at `authcanary serve` (with --vendor all: .../{vendor}), or remove "
+                              "`simulator = true` for a real vendor.")
 
 
 def check_baseline(request: RunRequest, vendors: list[str]) -> None:
@@ -160,9 +189,13 @@ def replay_notes(request: RunRequest, vendors: list[str]) -> dict[str, list[str]
             [f"no baseline in {baseline / vendor}: nothing to replay"] for vendor in vendors}
 
 
-def compare_with_baseline(request: RunRequest, run_dir: Path, vendors: list[str]
+def compare_with_baseline(request: RunRequest, run_dir: Path, findings: dict[str, Any]
                           ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[str]]]:
-    """Drift of this run's cassettes against the accepted baseline, per vendor, plus notes (no baseline...)."""
+    """Drift of this run's cassettes against the accepted baseline, per vendor, plus notes (no baseline...).
+
+    An endpoint the run observed removed on or after its announced removal date is the documented deprecation
+    path, not a regression: the drift it causes is reported as info until a new baseline is accepted."""
+    vendors = sorted(findings)
     recorded = run_dir / "cassettes"
     notes: dict[str, list[str]] = {vendor: [] for vendor in vendors}
     if not recorded.is_dir():
@@ -170,6 +203,19 @@ def compare_with_baseline(request: RunRequest, run_dir: Path, vendors: list[str]
     baseline = baseline_folder(request)
     constants = contract_constants(request.root / "contracts", vendors)
     result = compare(baseline, recorded, constants=constants, vendors=vendors)
+    today = _utc_now().date().isoformat()
+    for vendor in vendors:
+        for deprecation in findings[vendor].get("deprecations", []):
+            announced = deprecation.get("announced_removal") or ""
+            if str(deprecation.get("observed", "")).startswith("removed") and announced and announced <= today:
+                note = (f"{deprecation['endpoint']} was removed as announced ({announced}): expected drift; "
+                        "accept a new baseline once the migration is reviewed")
+                if result.expect_removal(vendor, deprecation["endpoint"], note):
+                    notes[vendor].append(note)
+        skipped = set(findings[vendor].get("unobserved", []))
+        if result.downgrade(vendor, skipped, "not observed: the test was skipped in this run", ("step_missing",)):
+            notes[vendor].append(f"{len(skipped)} recorded scenario(s) skipped in this run: their missing steps "
+                                 "are not drift")
     write_drift_report(result, run_dir)
     for vendor in result.no_baseline:
         notes.setdefault(vendor, []).append(

@@ -96,6 +96,37 @@ class DriftResult:
         """The summary.json ``drift`` list for one vendor (empty when it was not compared)."""
         return list(self.vendors[vendor].findings) if vendor in self.vendors else []
 
+    def expect_removal(self, vendor: str, endpoint: str, note: str) -> int:
+        """An endpoint removed as announced: every finding of a scenario whose recording touches ``endpoint``
+        (``METHOD /path``) becomes ``info`` with ``note``, since the whole scenario changes when a step is gone.
+        Returns how many findings were downgraded."""
+        drift = self.vendors.get(vendor)
+        scenarios = {_scenario(f) for f in drift.findings if _endpoint(f) == endpoint} if drift else set()
+        return self.downgrade(vendor, scenarios, note)
+
+    def downgrade(self, vendor: str, scenarios: set[str], note: str, kinds: tuple[str, ...] = ()) -> int:
+        """Findings of these scenarios (``<vendor>/<module>.<test>``; only of ``kinds`` if given) become ``info``
+        with ``note``; returns how many changed."""
+        drift = self.vendors.get(vendor)
+        if drift is None:
+            return 0
+        changed = 0
+        for finding in drift.findings:
+            if _scenario(finding) in scenarios and finding["severity"] != "info" \
+                    and (not kinds or finding["kind"] in kinds):
+                finding.update(severity="info", note=note)
+                changed += 1
+        drift.findings.sort(key=lambda f: SEVERITIES.index(f["severity"]))  # stable: keeps the order within each
+        return changed
+
+
+def _scenario(finding: dict[str, str]) -> str:
+    return finding["key"].split("#", 1)[0]
+
+
+def _endpoint(finding: dict[str, str]) -> str:
+    return finding["key"].split("#")[1].split(" [")[0]
+
 
 def compare(baseline_dir: str | Path, current_dir: str | Path,
             constants: Constants | Mapping[str, Any] | None = None,

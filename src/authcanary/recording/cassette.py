@@ -95,6 +95,15 @@ def _multi_headers(headers: httpx.Headers) -> dict[str, list[str]]:
     return dict(grouped)
 
 
+def without_base_path(url: httpx.URL, base_path: str) -> str:
+    """``url`` with the target's base path (``/aps`` of ``https://host/aps``) removed: cassettes record paths as
+    the vendor documents them, so a baseline compares across mount points (embedded, ``serve --prefix``)."""
+    base_path = base_path.rstrip("/")
+    if base_path and (url.path == base_path or url.path.startswith(base_path + "/")):
+        return str(url.copy_with(raw_path=url.raw_path[len(base_path.encode()):] or b"/"))
+    return str(url)
+
+
 class RecordingTransport(httpx.BaseTransport):
     """Forwards each request to ``inner`` and records the scrubbed interaction into a vcrpy cassette.
 
@@ -102,9 +111,11 @@ class RecordingTransport(httpx.BaseTransport):
     without interactions writes nothing.
     """
 
-    def __init__(self, inner: httpx.BaseTransport, cassette_path: Path | str, scrubber: Scrubber) -> None:
+    def __init__(self, inner: httpx.BaseTransport, cassette_path: Path | str, scrubber: Scrubber,
+                 base_path: str = "") -> None:
         self.inner = inner
         self.cassette_path = Path(cassette_path)
+        self.base_path = base_path
         self._cassette = Cassette(
             str(self.cassette_path),
             record_mode=RecordMode.ALL,
@@ -117,7 +128,8 @@ class RecordingTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through the inner transport and record it; the caller gets the real response."""
         headers, body = _decoded({k: [v] for k, v in request.headers.items()}, request.read())
-        recorded_request = Request(request.method, str(request.url), body, {k: v[0] for k, v in headers.items()})
+        recorded_request = Request(request.method, without_base_path(request.url, self.base_path), body,
+                                   {k: v[0] for k, v in headers.items()})
         response = self.inner.handle_request(request)
         try:
             content = b"".join(response.stream)
@@ -166,8 +178,9 @@ def _segments(path: str) -> list[str]:
 class ReplayTransport(httpx.BaseTransport):
     """Answers requests from a cassette only (never the network), matched as described in the module docs."""
 
-    def __init__(self, cassette_path: Path | str) -> None:
+    def __init__(self, cassette_path: Path | str, base_path: str = "") -> None:
         self.cassette_path = Path(cassette_path)
+        self.base_path = base_path
         self._cassette = Cassette(
             str(self.cassette_path),
             record_mode=RecordMode.NONE,
@@ -189,7 +202,7 @@ class ReplayTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """The recorded response of the first unplayed interaction with the same method and path."""
-        wanted = Request(request.method, str(request.url), None, {})
+        wanted = Request(request.method, without_base_path(request.url, self.base_path), None, {})
         with self._lock:
             try:
                 recorded = self._cassette.play_response(wanted)

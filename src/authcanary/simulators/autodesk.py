@@ -1,8 +1,6 @@
 """Autodesk APS authentication simulator: v1 `authenticate` and v2 `token`, two-legged (seed 002, VENDORS.md §1)."""
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import math
 import secrets
@@ -13,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from authcanary.credentials import decode_basic
 from authcanary.simulators.framework import SlidingWindowLimiter, Simulator
 from authcanary.simulators.keys import public_jwks, sign_jwt
 
@@ -210,11 +209,4 @@ class AutodeskSimulator(Simulator):
 def _parse_basic(header: str) -> tuple[str, str] | None:
     """(client_id, client_secret) from `Basic base64(id:secret)`, or None when it is not that."""
     scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic" or not encoded.strip():
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    client_id, sep, client_secret = decoded.partition(":")
-    return (client_id, client_secret) if sep else None
+    return decode_basic(encoded) if scheme.lower() == "basic" and encoded.strip() else None
