@@ -135,7 +135,19 @@ def run(request: RunRequest) -> int:
         summary["exit_code"] = EXIT_CONFIG  # CI reading summary.json must see the failure too
         write_summary(run_dir, summary)
         return EXIT_CONFIG
+    print_outcome(summary, run_dir)
     return summary["exit_code"]
+
+
+def print_outcome(summary: dict[str, Any], run_dir: Path) -> None:
+    """The few lines a person (or a CI log) needs after a run: each vendor's status, where the report is."""
+    print()
+    for vendor, entry in summary["vendors"].items():
+        checks = entry["checks"]
+        print(f"authcanary: {vendor:<10} {entry['status']:<12} {checks['passed']} passed, {checks['failed']} failed, "
+              f"{checks['skipped']} skipped; {len(entry['violations'])} violation(s), {len(entry['drift'])} drift, "
+              f"{entry['requests']} request(s)")
+    print(f"authcanary: exit {summary['exit_code']}; report: {run_dir / 'report.html'} (also report.md, summary.json)")
 
 
 def baseline_folder(request: RunRequest) -> Path:
