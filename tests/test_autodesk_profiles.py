@@ -74,12 +74,6 @@ OUTAGES = {"server-error"}
 #: loopback runs in the default (not slow) selection: the documented profile at the root and under a prefix, and
 #: one deviation; the others are `-m slow`
 FAST_LOOPBACK = {("loopback", "documented"), ("loopback-prefix", "documented"), ("loopback", "lowercase-token-type")}
-#: (mode, profile) runs whose run folder contains a client secret today (see the xfail reason)
-SECRET_LEAKS: set[tuple[str, str]] = set()  # none since TokenRequest stopped printing its body
-SECRET_LEAK_REASON = ("bug: hypothesis' falsifying-example note `Draw 1 (request): TokenRequest(... content=b'client_id"
-                      "=...&client_secret=<SECRET>...')` reaches junit.xml and allure-results/ unredacted; redact "
-                      "report.longrepr/sections in plugin.pytest_runtest_makereport and give TokenRequest a repr "
-                      "without the body")
 MODES = ("inprocess", "loopback")
 
 
@@ -179,17 +173,6 @@ def modes(profiles, *, extra: tuple[str, ...] = ()) -> list:
             marks = [] if mode == "inprocess" or (mode, profile) in FAST_LOOPBACK else [pytest.mark.slow]
             params.append(pytest.param(mode, profile, id=f"{mode}-{profile}", marks=marks))
     return params
-
-
-def with_xfail(params: list, cases: set[tuple[str, str]] | set[str], reason: str) -> list:
-    marked = []
-    for param in params:
-        mode, profile = param.values
-        if (mode, profile) in cases or profile in cases:
-            param = pytest.param(mode, profile, id=param.id,
-                                 marks=[*param.marks, pytest.mark.xfail(strict=True, reason=reason)])
-        marked.append(param)
-    return marked
 
 
 ALL_PROFILES = ["documented", *sorted(AutodeskSimulator.deviations)]
@@ -410,7 +393,7 @@ def test_requests_are_counted(runs, mode, profile):
         assert run.served_requests == run.autodesk["requests"], run.describe()
 
 
-@pytest.mark.parametrize("mode, profile", with_xfail(modes(ALL_PROFILES), SECRET_LEAKS, SECRET_LEAK_REASON))
+@pytest.mark.parametrize("mode, profile", modes(ALL_PROFILES))
 def test_no_secret_or_token_in_the_run_folder(runs, mode, profile):
     run = runs.get(mode, profile)
     assert (run.out / "summary.json").is_file()
