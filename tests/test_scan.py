@@ -278,3 +278,13 @@ def test_the_user_of_a_curl_repro_is_public_but_its_password_is_not(tmp_path, qu
 def test_a_kid_quoted_in_an_error_message_is_public(tmp_path, quote):
     write(tmp_path, "report.html", f"<dd>invalid_key_id: No key for kid: {quote}{secrets.token_urlsafe(32)}{quote}</dd>\n")
     assert scan_paths([tmp_path]) == []
+
+
+@pytest.mark.parametrize("quote", ["'", "&#39;", "&apos;", '"', '\\"'])
+def test_the_replay_blob_of_hypothesis_is_public(tmp_path, quote):
+    # hypothesis prints it under CI (its "ci" profile); it encodes generated choices, not credentials
+    blob = base64.b64encode(secrets.token_bytes(54)).decode()
+    write(tmp_path, "junit.xml", f"adding @reproduce_failure({quote}6.170.15{quote}, b{quote}{blob}{quote}) as a decorator\n")
+    assert scan_paths([tmp_path]) == []
+    write(tmp_path, "junit.xml", f"adding @something({quote}6.170.15{quote}, b{quote}{blob}{quote}) as a decorator\n")
+    assert [hit.kind for hit in scan_paths([tmp_path])] == ["high-entropy"]

@@ -322,6 +322,7 @@ class CanarySession:
 
         return hypothesis.settings(
             max_examples=self.max_examples(vendor), derandomize=True, database=None, deadline=None,
+            print_blob=False,  # hypothesis turns it on under CI: a run must be the same everywhere
             report_multiple_bugs=False, phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate,
                                                 hypothesis.Phase.shrink],
             suppress_health_check=list(hypothesis.HealthCheck))

@@ -77,8 +77,12 @@ PUBLIC_KEYS = frozenset({"clientid", "applicationid", "audience", "kid", "x5t", 
 #: public members of a JSON Web Key; one-letter keys are public only next to the key's `kty`
 JWK_PUBLIC_MEMBERS = frozenset({"n", "e", "x", "y"})
 _PROSE_WORDS = 3
+_QUOTE = r"""(?:\\?["']|&\#34;|&\#39;|&quot;|&apos;)"""  # a quote, as is, backslash-escaped or as an HTML entity
 #: the user (a client id) of curl's `-u "user:password"` in a repro; the password part is scanned as usual
-_CURL_USER_RE = re.compile(r"""(?:\s-u|--user)\s+(?:\\?["']|&\#34;|&\#39;|&quot;)?(?P<user>[^\s:"'&\\]+):""")
+_CURL_USER_RE = re.compile(rf"""(?:\s-u|--user)\s+{_QUOTE}?(?P<user>[^\s:"'&\\]+):""")
+#: hypothesis' replay blob (`@reproduce_failure('6.1', b'...')`, printed in CI): its choices, never credentials
+_HYPOTHESIS_BLOB_RE = re.compile(
+    rf"reproduce_failure\(\s*{_QUOTE}[\w.]+{_QUOTE}\s*,\s*b{_QUOTE}(?P<blob>[A-Za-z0-9+/=]+)")
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,7 @@ def _find_spans(line: str, known: re.Pattern[str] | None, in_binary: bool,
     public = _public_key_in_jwk if '"kty"' in line else _public_key
     taken += [(start, end) for _key, start, end in iter_key_values(line, public)]
     taken += [m.span("user") for m in _CURL_USER_RE.finditer(line)]
+    taken += [m.span("blob") for m in _HYPOTHESIS_BLOB_RE.finditer(line)]
 
     def add(start: int, end: int, kind: str, inside_placeholder_ok: bool = False) -> None:
         blocked = spans if inside_placeholder_ok else [*spans, *taken]
