@@ -3,30 +3,16 @@ statuses the documentation allows for it (seed 002, VENDORS.md §1)."""
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from hypothesis import strategies as st
+
+from authcanary.checks.hostile import HostileRequest
 
 V1 = "/authentication/v1/authenticate"
 V2 = "/authentication/v2/token"
 FORM = "application/x-www-form-urlencoded"
 SCOPES = ["data:read", "data:write", "data:create", "bucket:read", "bucket:create", "viewables:read"]
-
-
-@dataclass(frozen=True, repr=False)
-class TokenRequest:
-    """One request to a token endpoint and what the documentation says may come back."""
-
-    kind: str
-    path: str
-    headers: dict[str, str]
-    content: bytes
-    allowed: frozenset[int]
-
-    def __repr__(self) -> str:
-        # Hypothesis prints drawn values into failure reports (junit, allure): never the body's credentials.
-        return f"TokenRequest({self.kind!r}, POST {self.path}, allowed={sorted(self.allowed)})"
 
 
 def basic(client_id: str, client_secret: str) -> str:
@@ -53,7 +39,7 @@ wrong_content_types = st.sampled_from([None, "application/json", "text/plain", "
 
 
 def token_requests(client_id: str, client_secret: str, paths: tuple[str, ...] = (V1, V2)
-                   ) -> st.SearchStrategy[TokenRequest]:
+                   ) -> st.SearchStrategy[HostileRequest]:
     """Hostile requests for a client with valid credentials; every one must be rejected as documented.
 
     `paths`: the token endpoints to aim at (v2 only once v1 is decommissioned); v2-only kinds need V2 among them."""
@@ -62,15 +48,15 @@ def token_requests(client_id: str, client_secret: str, paths: tuple[str, ...] = 
     versions = st.sampled_from(list(paths))
 
     def form(path: str, fields: list[tuple[str, str]], allowed: set[int], kind: str,
-             content_type: str | None = FORM, headers: dict[str, str] | None = None) -> TokenRequest:
+             content_type: str | None = FORM, headers: dict[str, str] | None = None) -> HostileRequest:
         all_headers = {**({"Content-Type": content_type} if content_type else {}), **(headers or {})}
-        return TokenRequest(kind, path, all_headers, urlencode(fields).encode(), frozenset(allowed))
+        return HostileRequest(kind, "POST", path, all_headers, urlencode(fields).encode(), frozenset(allowed))
 
     valid = [("client_id", client_id), ("client_secret", client_secret), ("grant_type", "client_credentials")]
 
     wrong_content_type = st.builds(
-        lambda path, ctype, as_json: TokenRequest(
-            "wrong or missing content type", path, {"Content-Type": ctype} if ctype else {},
+        lambda path, ctype, as_json: HostileRequest(
+            "wrong or missing content type", "POST", path, {"Content-Type": ctype} if ctype else {},
             (b'{"client_id": "%s"}' % client_id.encode()) if as_json else urlencode(valid).encode(),
             frozenset({415})),
         versions, wrong_content_types, st.booleans())

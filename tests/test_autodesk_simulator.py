@@ -19,7 +19,7 @@ from authcanary.simulators.autodesk import (
     V2_PATH,
     AutodeskSimulator,
 )
-from authcanary.simulators.framework import CONTROL_PREFIX, build_app
+from authcanary.simulators.framework import CONTROL_PREFIX, SlidingWindowLimiter, VirtualClock, build_app
 from authcanary.tokens import decode_unverified, verify_jwt
 
 with warnings.catch_warnings():
@@ -316,6 +316,19 @@ def test_reset_forgets_the_rate_limit(aps):
     assert aps.v2().status_code == 429
     assert aps.control("reset").json() == {"reset": True}
     assert aps.v2().status_code == 200
+
+
+def test_rate_limiter_forgets_idle_clients_so_a_long_lived_serve_stays_bounded():
+    clock = VirtualClock()
+    limiter = SlidingWindowLimiter(clock, limit=2, window=60)
+    for n in range(1000):
+        assert limiter.hit(f"fuzzed-client-{n}") is None
+    assert limiter.hit("busy") is None and limiter.hit("busy") is None
+    clock.advance(59)
+    assert limiter.hit("busy") is not None  # still limited: nothing inside the window is forgotten
+    clock.advance(2)
+    assert limiter.hit("busy") is None
+    assert set(limiter.calls) == {"busy"}
 
 
 # -- control plane and faults ----------------------------------------------------------------------------------

@@ -3,6 +3,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import shutil
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import pytest
@@ -66,3 +72,40 @@ def test_curl_repro_uses_variables_for_secrets_and_user_for_basic():
 def test_curl_repro_of_undecodable_basic_credentials():
     request = httpx.Request("GET", "http://h/x", headers={"Authorization": "Basic %%%"})
     assert "Authorization: Basic <undecodable>" in curl_command(request, {})
+
+
+@pytest.fixture
+def echo_server():
+    """A loopback HTTP server that keeps the bodies it is sent."""
+    bodies: list[bytes] = []
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", bodies
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.skipif(not shutil.which("curl") or not shutil.which("bash"), reason="needs curl and bash")
+@pytest.mark.parametrize("secret", ["a&b+c%20d=e f", 'q"u`o$HOME\\te', "plain-secret-1"])
+def test_a_curl_repro_run_by_a_shell_sends_the_same_form(echo_server, secret):
+    url, bodies = echo_server
+    fields = [("client_id", "my-client"), ("client_secret", secret), ("note", "x $HOME `id` \"q\""),
+              ("grant_type", "client_credentials"), ("", "nameless"),
+              ("scope", f"$HOME `id` {secret}!")]
+    request = httpx.Request("POST", "http://testserver/token", content=urlencode(fields).encode(),
+                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+    command = curl_command(request, {secret: "APS_CLIENT_SECRET"}, url)
+    assert secret not in command
+    subprocess.run(["bash", "-c", command + " --silent --output /dev/null"], check=True, timeout=30,
+                   env={**os.environ, "APS_CLIENT_SECRET": secret})
+    assert parse_qsl(bodies[0].decode(), keep_blank_values=True) == fields

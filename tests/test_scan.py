@@ -288,3 +288,10 @@ def test_the_replay_blob_of_hypothesis_is_public(tmp_path, quote):
     assert scan_paths([tmp_path]) == []
     write(tmp_path, "junit.xml", f"adding @something({quote}6.170.15{quote}, b{quote}{blob}{quote}) as a decorator\n")
     assert [hit.kind for hit in scan_paths([tmp_path])] == ["high-entropy"]
+
+
+def test_an_empty_form_value_before_the_next_curl_option_is_not_a_secret(tmp_path):
+    write(tmp_path, "report.md", 'curl --data-raw client_secret= --data-urlencode "client_id=${APS_CLIENT_ID}"\n')
+    assert scan_paths([tmp_path]) == []
+    write(tmp_path, "report.md", f"curl --data-raw client_secret= 7{secrets.token_urlsafe(12)} -i\n")
+    assert [hit.kind for hit in scan_paths([tmp_path])] == ["credential-value"]

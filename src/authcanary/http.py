@@ -36,6 +36,23 @@ class VendorStats:
     notes: list[str] = field(default_factory=list)
 
 
+_OUTAGES = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout, httpx.RemoteProtocolError)
+
+
+def send_or_mark_unreachable(inner: httpx.BaseTransport, request: httpx.Request, vendor: str,
+                             stats: VendorStats) -> httpx.Response:
+    """Sends `request`; an outage (no connection, no answer) marks the vendor unreachable and raises
+    TargetUnreachable, and so does any later request to a vendor already marked."""
+    if stats.unreachable:
+        raise TargetUnreachable(vendor, stats.unreachable)
+    try:
+        return inner.handle_request(request)
+    except _OUTAGES as exc:
+        stats.unreachable = f"{type(exc).__name__}: {exc or 'no answer'} ({request.url.scheme}://" \
+                            f"{request.url.host}:{request.url.port or ''})"
+        raise TargetUnreachable(vendor, stats.unreachable) from exc
+
+
 class GuardedTransport(httpx.BaseTransport):
     """Counts, paces and budgets requests; raises TargetUnreachable on outages."""
 
@@ -46,7 +63,7 @@ class GuardedTransport(httpx.BaseTransport):
         self._last_sent = 0.0
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if self.stats.unreachable:
+        if self.stats.unreachable:  # before the budget: an unreachable vendor is the news, not a spent budget
             raise TargetUnreachable(self.vendor, self.stats.unreachable)
         response = self._send(request)
         if response.status_code == 429 and not request.extensions.get(RAW_429):
@@ -66,12 +83,7 @@ class GuardedTransport(httpx.BaseTransport):
                 self.sleep(wait)
             self._last_sent = time.monotonic()
         self.stats.requests += 1
-        try:
-            response = self.inner.handle_request(request)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout, httpx.RemoteProtocolError) as exc:
-            self.stats.unreachable = f"{type(exc).__name__}: {exc or 'no answer'} ({request.url.scheme}://" \
-                                     f"{request.url.host}:{request.url.port or ''})"
-            raise TargetUnreachable(self.vendor, self.stats.unreachable) from exc
+        response = send_or_mark_unreachable(self.inner, request, self.vendor, self.stats)
         if response.status_code >= 500:
             self.stats.consecutive_5xx += 1
             if self.stats.consecutive_5xx >= SERVER_ERROR_STORM:
@@ -80,6 +92,20 @@ class GuardedTransport(httpx.BaseTransport):
         else:
             self.stats.consecutive_5xx = 0
         return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class ControlTransport(httpx.BaseTransport):
+    """A simulator control plane's wire: uncounted, unbudgeted and unpaced (it is not the vendor's API), but an
+    outage marks the vendor unreachable like one of its own requests (the check is then skipped, never failed)."""
+
+    def __init__(self, inner: httpx.BaseTransport, vendor: str, stats: VendorStats) -> None:
+        self.inner, self.vendor, self.stats = inner, vendor, stats
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return send_or_mark_unreachable(self.inner, request, self.vendor, self.stats)
 
     def close(self) -> None:
         self.inner.close()

@@ -21,7 +21,8 @@ import pytest
 from authcanary.contracts import Contract, load_contract
 from authcanary.errors import ConfigError, TargetUnreachable
 from authcanary.findings import VendorFindings, Violation
-from authcanary.http import BudgetExhausted, GuardedTransport, InProcessTransport, VendorStats, bind_client
+from authcanary.http import (BudgetExhausted, ControlTransport, GuardedTransport, InProcessTransport, VendorStats,
+                             bind_client)
 from authcanary.recording.cassette import RecordingTransport, ReplayTransport, UnmatchedRequestError
 from authcanary.recording.scrub import Scrubber
 from authcanary.redact import redact_text
@@ -342,27 +343,6 @@ class CanarySession:
             vendors[vendor] = findings.as_dict()
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "findings.json").write_text(json.dumps({"vendors": vendors}, indent=2), encoding="utf-8")
-
-
-class ControlTransport(httpx.BaseTransport):
-    """The control plane's wire: uncounted, unbudgeted and unpaced (it is not the vendor's API), but guarded like the
-    vendor's own requests against outages, which set the vendor's `unreachable` and raise TargetUnreachable (the
-    check is then skipped, never failed)."""
-
-    def __init__(self, inner: httpx.BaseTransport, vendor: str, stats: VendorStats) -> None:
-        self.inner, self.vendor, self.stats = inner, vendor, stats
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        # GuardedTransport's outage handling, on stats of its own so the request is not counted as a vendor request
-        probe = VendorStats(unreachable=self.stats.unreachable)
-        try:
-            return GuardedTransport(self.inner, self.vendor, probe, budget=None).handle_request(request)
-        finally:
-            if probe.unreachable and not self.stats.unreachable:
-                self.stats.unreachable = probe.unreachable
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 class SimulatorControl:

@@ -1,12 +1,14 @@
 """curl reproductions of a request, with every secret replaced by a shell variable (never the value)."""
 from __future__ import annotations
 
+import re
 import shlex
+from urllib.parse import unquote_plus
 
 import httpx
 
 from authcanary.credentials import decode_basic
-from authcanary.recording.scrub import Scrubber
+from authcanary.recording.scrub import SHELL_VARIABLE_RE, Scrubber
 from authcanary.redact import mask_secrets
 
 _SKIPPED_HEADERS = {"host", "content-length", "accept-encoding", "connection", "user-agent", "accept"}
@@ -30,9 +32,29 @@ def curl_command(request: httpx.Request, secrets: dict[str, str], base_url: str 
     body = request.content.decode("utf-8", "replace") if request.content else ""
     if body:
         # Known secrets become variables; any other credential (a generated hostile password) a placeholder.
-        body = Scrubber().scrub_body_text(mask_secrets(body, secrets), request.headers.get("content-type", ""))
-        parts += ["--data-raw", body]
+        content_type = request.headers.get("content-type", "")
+        body = Scrubber().scrub_body_text(mask_secrets(body, secrets), content_type)
+        parts += _form_data(body) if "x-www-form-urlencoded" in content_type.lower() else ["--data-raw", body]
     return " ".join(_quote(part) for part in parts)
+
+
+def _form_data(body: str) -> list[str]:
+    """curl arguments sending a form body: as is, but a field holding a `${VAR}` goes by `--data-urlencode`, so a
+    secret with `&`, `+` or `%` in it arrives as the one value it is (curl joins the pieces with `&`)."""
+    parts: list[str] = []
+    raw: list[str] = []  # fields sent as they are, up to the next field with a variable
+    for field in body.split("&"):
+        name, equals, value = field.partition("=")
+        if name and equals and SHELL_VARIABLE_RE.search(value):  # (curl reads `=value` as a value without a name)
+            if raw:
+                parts += ["--data-raw", "&".join(raw)]
+                raw = []
+            # only the text around the variables was form-encoded
+            value = "".join(piece if variable else unquote_plus(piece) for variable, piece in _pieces(value))
+            parts += ["--data-urlencode", f"{name}={value}"]
+        else:
+            raw.append(field)
+    return parts + (["--data-raw", "&".join(raw)] if raw else [])
 
 
 def _authorization(value: str, secrets: dict[str, str]) -> list[str]:
@@ -45,8 +67,19 @@ def _authorization(value: str, secrets: dict[str, str]) -> list[str]:
     return ["-H", mask_secrets(f"Authorization: {value}", secrets)]
 
 
+def _pieces(text: str) -> list[tuple[bool, str]]:
+    """`text` cut into (is a `${VAR}`, piece) in order."""
+    pieces, start = [], 0
+    for match in SHELL_VARIABLE_RE.finditer(text):
+        pieces += [(False, text[start:match.start()]), (True, match.group(0))]
+        start = match.end()
+    return [*pieces, (False, text[start:])]
+
+
 def _quote(part: str) -> str:
-    # Double quotes where a $VAR must expand; shlex single quotes elsewhere.
-    if "${" in part:
-        return '"' + part.replace("\\", "\\\\").replace('"', '\\"').replace("`", "\\`") + '"'
-    return shlex.quote(part)
+    # Double quotes where a ${VAR} must expand, every other character literal; shlex single quotes elsewhere.
+    if not SHELL_VARIABLE_RE.search(part):
+        return shlex.quote(part)
+    return '"' + "".join(piece if variable else re.sub(r'([\\"`$])', r"\\\1", piece)
+                         for variable, piece in _pieces(part)) + '"'
+

@@ -80,6 +80,7 @@ _PROSE_WORDS = 3
 _QUOTE = r"""(?:\\?["']|&\#34;|&\#39;|&quot;|&apos;)"""  # a quote, as is, backslash-escaped or as an HTML entity
 #: the user (a client id) of curl's `-u "user:password"` in a repro; the password part is scanned as usual
 _CURL_USER_RE = re.compile(rf"""(?:\s-u|--user)\s+{_QUOTE}?(?P<user>[^\s:"'&\\]+):""")
+_CURL_OPTION_RE = re.compile(r"--[a-z][a-z-]+")
 #: hypothesis' replay blob (`@reproduce_failure('6.1', b'...')`, printed in CI): its choices, never credentials
 _HYPOTHESIS_BLOB_RE = re.compile(
     rf"reproduce_failure\(\s*{_QUOTE}[\w.]+{_QUOTE}\s*,\s*b{_QUOTE}(?P<blob>[A-Za-z0-9+/=]+)")
@@ -202,6 +203,8 @@ def _find_spans(line: str, known: re.Pattern[str] | None, in_binary: bool,
         if _token_like(match["value"]):
             add(*match.span("value"), "bearer-token")
     for key, start, end in iter_key_values(line):
+        if line[start - 1].isspace() and _CURL_OPTION_RE.fullmatch(line[start:end]):
+            continue  # `client_secret= --data-raw ...`: an empty value, then the command's next option
         if _credential_like(key_kind(key), line[start:end]):
             add(start, end, "credential-value")
     if list_key and (item := _YAML_ITEM_RE.match(line)) and len(item["indent"]) >= list_key[0]:

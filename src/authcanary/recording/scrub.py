@@ -33,7 +33,7 @@ PLACEHOLDER_RE = re.compile(f"<(?:{PLACEHOLDER_BODY})>")
 #: a placeholder as written into form bodies, query strings and paths (percent-encoded, `+` or `%20` for spaces)
 ENCODED_PLACEHOLDER_RE = re.compile(r"(?i:%3C(?:secret|basic|token%23)[A-Za-z0-9%+._~-]*?%3E)")
 #: `${NAME}`: how a curl repro refers to a secret; a reference, not a value
-_SHELL_VARIABLE_RE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+SHELL_VARIABLE_RE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 _ANY_PLACEHOLDER = f"{PLACEHOLDER_RE.pattern}|{ENCODED_PLACEHOLDER_RE.pattern}"
 
 #: 32 or more hex digits: a hex token (Bimplus tokens have 32; longer ones are hashes used as tokens)
@@ -275,7 +275,7 @@ class Scrubber:
     # placeholders and memory of values
 
     def _placeholder(self, kind: str, value: str) -> str:
-        if not value or _is_placeholder(value) or _SHELL_VARIABLE_RE.fullmatch(value):
+        if not value or _is_placeholder(value) or SHELL_VARIABLE_RE.fullmatch(value):
             return value
         if value in self._secrets:
             return self._secrets[value]

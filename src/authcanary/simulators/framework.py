@@ -44,15 +44,20 @@ class VirtualClock:
 
 
 class SlidingWindowLimiter:
-    """At most `limit` calls per `window` seconds per key, on the virtual clock."""
+    """At most `limit` calls per `window` seconds per key, on the virtual clock. Memory stays bounded on a
+    long-lived `serve`: keys with no call in the last window are dropped once per window."""
 
     def __init__(self, clock: VirtualClock, limit: int, window: float = 60.0) -> None:
         self.clock, self.limit, self.window = clock, limit, window
         self.calls: dict[str, deque[float]] = defaultdict(deque)
+        self._swept = clock.now()
 
     def hit(self, key: str) -> float | None:
         """Count one call; returns None when allowed, else the seconds to wait (for Retry-After)."""
         now = self.clock.now()
+        if abs(now - self._swept) >= self.window:  # abs: a reset clock jumps back
+            self.calls = defaultdict(deque, {k: c for k, c in self.calls.items() if c and c[-1] > now - self.window})
+            self._swept = now
         calls = self.calls[key]
         while calls and calls[0] <= now - self.window:
             calls.popleft()
