@@ -4,7 +4,8 @@ Options: `--target NAME` (default `sim`), `--targets FILE`, `--vendor V` (repeat
 `--max-examples N`, `--authcanary-out DIR` (where `findings.json` and cassettes go).
 Markers: one per vendor (added automatically to tests under `suites/<vendor>/`) and `scenario`
 (deterministic request sequences, recorded as cassettes).
-Fixtures for suites: `client`, `target`, `sim`, `expect`, `report`, `contract`, `max_examples`.
+Fixtures for suites: `client`, `target`, `sim`, `expect`, `report`, `contract`, `max_examples`, and from
+`authcanary.checks.fixtures`: `sim_or_none`, `clock`, `login_probes`.
 """
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ from authcanary.registry import VENDORS
 from authcanary.repro import curl_command
 from authcanary.simulators.framework import CONTROL_PREFIX, Simulator
 from authcanary.targets import Target, VendorTarget, load_target
+
+pytest_plugins = ["authcanary.checks.fixtures"]
 
 SESSION = pytest.StashKey["CanarySession"]()
 VIOLATIONS = pytest.StashKey[list]()

@@ -1,11 +1,10 @@
 """Fixtures shared by the Bimplus suites: the legacy API and its checks, the configured users; the target's clock
-(`clock`, `sim_or_none`) and the live-safety budget of failed logins (`login_probes`) come from the engine."""
+(`clock`, `sim_or_none`) and the live-safety budget of failed logins (`login_probes`) come from the plugin."""
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from authcanary.checks.fixtures import clock, login_probes, sim_or_none  # noqa: F401 - fixtures for these suites
 from authcanary.contracts import Contract
 from authcanary.findings import VendorFindings
 from authcanary.plugin import Expect

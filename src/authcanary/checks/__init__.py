@@ -4,8 +4,8 @@
 - `clock`: the target's time as a suite sees it (wall time plus a simulator's virtual jumps);
 - `hostile`: a hostile request and the statuses the documentation allows for it (what strategies draw);
 - `stateful`: hypothesis state machines whose every step is checked and whose violations name their sequence;
-- `fixtures`: pytest fixtures built on them (`sim_or_none`, `clock`, `login_probes`): import them into a vendor's
-  `conftest.py`.
+- `fixtures`: pytest fixtures built on them (`sim_or_none`, `clock`, `login_probes`), which the plugin gives every
+  suite.
 """
 from authcanary.checks.answers import check_constants, check_schema, describe_statuses, refused, schema_errors
 from authcanary.checks.clock import Clock, Timed

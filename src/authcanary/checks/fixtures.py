@@ -1,6 +1,5 @@
-"""pytest fixtures for any vendor's suites, built on `authcanary.checks`. A vendor's `conftest.py` imports the ones
-it uses (``from authcanary.checks.fixtures import clock, sim_or_none``); they rely on the plugin's `vendor`,
-`target` and `sim` fixtures."""
+"""pytest fixtures for any vendor's suites, built on `authcanary.checks`; the plugin registers them for every suite.
+They rely on the plugin's `vendor`, `target` and `sim` fixtures."""
 from __future__ import annotations
 
 import pytest
