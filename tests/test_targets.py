@@ -82,6 +82,25 @@ def test_missing_variable_names_file_target_key_and_variable(tmp_path):
     assert "export APS_CLIENT_SECRET_UNSET" in error.fix
 
 
+def test_an_empty_variable_is_a_configuration_error_not_a_vendor_violation(tmp_path):
+    path = write(tmp_path, AUTODESK_LIVE.replace('"literal-secret"', '"${APS_CLIENT_SECRET}"'))
+    error = config_error(path, environ={"APS_CLIENT_SECRET": ""})
+    assert "APS_CLIENT_SECRET" in error.cause and "empty" in error.cause
+    assert "targets.t.autodesk.client_secret" in error.cause
+
+
+@pytest.mark.parametrize("value", ["${NOT CLOSED", "${A B}", "$APS_CLIENT_SECRET", "x-${}-y", "${1ABC}"])
+def test_a_malformed_variable_reference_is_a_configuration_error(tmp_path, value):
+    path = write(tmp_path, AUTODESK_LIVE.replace('"literal-secret"', f'"{value}"'))
+    error = config_error(path, environ={"APS_CLIENT_SECRET": "s"})
+    assert "malformed variable reference" in error.cause and "targets.t.autodesk.client_secret" in error.cause
+
+
+def test_a_dollar_inside_a_literal_value_is_kept(tmp_path):
+    path = write(tmp_path, AUTODESK_LIVE.replace('"literal-secret"', '"pa$word{1}$"'))
+    assert load_target(path, "t", environ={}).vendors["autodesk"].settings["client_secret"] == "pa$word{1}$"
+
+
 def test_missing_variable_in_another_target_does_not_matter(tmp_path):
     path = write(tmp_path, AUTODESK_LIVE + """
 [targets.other.autodesk]
@@ -404,3 +423,14 @@ def test_the_shipped_targets_file_loads():
     with pytest.raises(ConfigError) as info:
         load_target(path, "staging", environ={})
     assert "APS_CLIENT_ID" in info.value.cause
+
+
+@pytest.mark.parametrize(("line", "key"), [("request_budget = -5", "request_budget"),
+                                            ("request_budget = 0", "request_budget"),
+                                            ("rate_limit_per_minute = 0", "rate_limit_per_minute"),
+                                            ('max_examples = "${N}"', "max_examples"),
+                                            ("timeout = 0", "timeout")])
+def test_numbers_that_would_disable_the_run_are_configuration_errors(tmp_path, line, key):
+    path = write(tmp_path, AUTODESK_LIVE + line + "\n")
+    error = config_error(path, environ={"N": "-1"})
+    assert f"targets.t.autodesk.{key}" in error.cause and "at least" in error.cause

@@ -21,6 +21,8 @@ class Key:
     secret: bool = False
     kind: type = str
     default: Any = None
+    #: numbers: the smallest value that makes sense (a budget of 0 would skip every check)
+    minimum: float = 1
 
 
 # Keys every live vendor section understands, with their documented defaults.
@@ -31,7 +33,7 @@ COMMON_KEYS: dict[str, Key] = {
                      "injection and rate-limit probes", kind=bool, default=False),
     "request_budget": Key("most requests the run may send to this vendor", kind=int, default=300),
     "rate_limit_per_minute": Key("most requests per minute the harness sends", kind=int, default=120),
-    "timeout": Key("seconds before a request counts as a timeout", kind=float, default=15.0),
+    "timeout": Key("seconds before a request counts as a timeout", kind=float, default=15.0, minimum=0.1),
     "max_examples": Key("hypothesis examples per property test on this target", kind=int, default=10),
 }
 
@@ -100,7 +102,7 @@ VENDORS: dict[str, VendorSpec] = {
                                    default="/v2/authorize"),
                 "teams_path": Key("a protected BIM+ resource the suites probe with tokens", default="/v2/teams"),
                 "wrong_password_probes": Key("most failed logins per run against the configured users on a live "
-                                             "target (accounts lock)", kind=int, default=3),
+                                             "target (accounts lock)", kind=int, default=3, minimum=0),
             },
             simulator_path="authcanary.simulators.bimplus:BimplusSimulator",
         ),

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from authcanary.simulators.framework import Simulator
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\$")
+# what was meant as a variable but is not one: `${` without a valid name and `}`, or a whole value like `$NAME`
+_MALFORMED_VAR = re.compile(r"\$\{|^\$[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -157,9 +159,16 @@ def _interpolate(value: str, environ: dict[str, str], path: Path, where: str) ->
         if name not in environ:
             raise ConfigError(f"{path}: {where} needs environment variable {name}, which is not set.",
                               f"Export it (export {name}=...) or write the value literally.")
+        if not environ[name]:
+            # CI systems pass a secret they do not have as an empty string: the run must not blame the vendor
+            raise ConfigError(f"{path}: {where} needs environment variable {name}, which is set but empty.",
+                              f"Give {name} a value (in CI: check the secret is defined for this job).")
         used.append(name)
         return environ[name]
 
+    if malformed := _MALFORMED_VAR.search(_VAR.sub("", value)):
+        raise ConfigError(f"{path}: {where} has a malformed variable reference near {malformed.group(0)!r}.",
+                          "Write ${NAME} (letters, digits, _), or $$ for a literal $.")
     return _VAR.sub(replace, value), (used[-1] if used else None)
 
 
@@ -167,6 +176,9 @@ def _check_type(value: Any, meta: Key, path: Path, where: str) -> Any:
     """A literal TOML value of the key's type; a TOML integer is a valid float (`timeout = 5`), a bool is neither."""
     if isinstance(value, bool) and meta.kind is not bool:
         pass  # True is an int to Python, never to a targets file
+    elif meta.kind in (int, float) and isinstance(value, (int, float)) and value < meta.minimum:
+        raise ConfigError(f"{path}: {where} must be at least {meta.minimum:g}, got {value!r}.",
+                          f"Fix the value ({meta.help}).")
     elif meta.kind is float and isinstance(value, int):
         return float(value)
     elif isinstance(value, meta.kind):
@@ -208,7 +220,7 @@ def _coerce(value: str, meta: Key, path: Path, where: str) -> Any:
             if value.lower() not in {"true", "false", "1", "0", "yes", "no"}:
                 raise ValueError(value)
             return value.lower() in {"true", "1", "yes"}
-        return meta.kind(value)
+        return _check_type(meta.kind(value), meta, path, where)
     except ValueError:
         raise ConfigError(f"{path}: {where} must be a {_kind_name(meta)}, got {value!r}.",
                           f"Fix the value ({meta.help}).") from None
