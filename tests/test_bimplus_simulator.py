@@ -156,5 +156,5 @@ def test_targets_know_bimplus():
     embedded = load_target(ROOT / "targets.toml", "sim", environ={}).vendors["bimplus"]
     assert embedded.settings["user"] == SETTINGS["user"] and embedded.settings["logout_path"] == "/v2/authorize"
     local = load_target(ROOT / "targets.toml", "local", environ={}).vendors["bimplus"]
-    assert local.simulated and local.settings["request_budget"] == 150
+    assert local.simulated
     assert vendor_spec("bimplus").secret_keys == {"password", "second_password", "oidc_client_secret"}

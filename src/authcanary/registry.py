@@ -30,7 +30,7 @@ COMMON_KEYS: dict[str, Key] = {
     "base_url": Key("root URL of the vendor API (http or https), e.g. https://developer.api.autodesk.com",
                     required=True),
     "simulator": Key("true when base_url is an `authcanary serve` simulator: enables time travel, fault "
-                     "injection and rate-limit probes", kind=bool, default=False),
+                     "injection and rate-limit probes; request_budget and rate_limit_per_minute do not apply", kind=bool, default=False),
     "request_budget": Key("most requests the run may send to this vendor", kind=int, default=300),
     "rate_limit_per_minute": Key("most requests per minute the harness sends", kind=int, default=120),
     "timeout": Key("seconds before a request counts as a timeout", kind=float, default=15.0, minimum=0.1),
