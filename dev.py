@@ -5,6 +5,10 @@
     python3 dev.py test [pytest options]          # run the harness's own tests
     python3 dev.py <any authcanary command ...>   # e.g. serve, drift, scan, baseline accept
 
+Commands run in the caller's directory, so relative paths mean what the caller sees (`run` expects the checkout
+root or a folder laid out like it). `test` runs in the checkout, where pytest's configuration and tests live;
+its paths are relative to the checkout (e.g. `python3 dev.py test tests/test_cli.py`).
+
 On first use (and whenever requirements.lock changes) it creates `.venv/` and installs the locked,
 hash-checked dependencies plus authcanary itself in editable mode. Nothing outside the checkout is touched.
 """
@@ -56,10 +60,8 @@ def ensure_environment() -> None:
 def main(argv: list[str]) -> int:
     ensure_environment()
     if argv[:1] == ["test"]:
-        command = [str(_venv_bin("python")), "-m", "pytest", *argv[1:]]
-    else:
-        command = [str(_venv_bin("authcanary")), *argv]
-    return subprocess.call(command, cwd=ROOT)
+        return subprocess.call([str(_venv_bin("python")), "-m", "pytest", *argv[1:]], cwd=ROOT)
+    return subprocess.call([str(_venv_bin("authcanary")), *argv])
 
 
 if __name__ == "__main__":

@@ -411,3 +411,7 @@ def test_run_folder_contents_and_nothing_outside(runs, mode, profile):
     assert {"summary.json", "junit.xml", "allure-results", "report.html", "report.md"} <= names, names
     assert "findings.json" not in names, "the plugin's findings are folded into summary.json"
     assert run.outside_after == run.outside_before, "the run wrote outside its --out folder"
+    cases = re.findall(r'<testcase classname="([^"]*)" name="([^"]*)"', (run.out / "junit.xml").read_text())
+    assert len(cases) == len(set(cases)), "two tests share a name in junit.xml: CI would merge them"
+    checks = run.result.summary["vendors"]["autodesk"]["checks"]
+    assert len(cases) == sum(checks.values())

@@ -2,14 +2,19 @@
 a `fix:` line and writes nothing; an unreachable base_url gives exit 3, never a violation; help works."""
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from authcanary import __version__, cli
+from authcanary.errors import ConfigError
+from authcanary.registry import VENDORS
 from authcanary.simulators.autodesk import AutodeskSimulator
 
-from conftest import FAST_EXAMPLES, ROOT, closed_port, listing, run_authcanary, write_loop_targets
+from conftest import FAST_EXAMPLES, ROOT, cli_env, closed_port, listing, run_authcanary, write_loop_targets
 
 LIVE = """
 [targets.live.autodesk]
@@ -178,12 +183,35 @@ def test_serve_bad_input_exits_2(tmp_path):
     assert listing(tmp_path) == set()
 
 
+def test_scan_of_a_missing_path_exits_2(tmp_path):
+    result = run_authcanary(["scan", str(tmp_path / "absent")])
+    assert_config_error(result, tmp_path / "run", str(tmp_path / "absent"), "does not exist")
+
+
+def test_config_error_text_is_printed_verbatim(monkeypatch, capsys):
+    """Square brackets in a cause or fix are text, not rich markup."""
+    def fail(**_: object) -> None:
+        raise ConfigError("t.toml: [targets.x] is wrong.", "Put it under [targets.x.autodesk].")
+
+    monkeypatch.setattr(cli, "app", fail)
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["error: t.toml: [targets.x] is wrong.", "  fix: Put it under [targets.x.autodesk]."]
+
+
 def test_profiles_unknown_vendor_exits_2():
     result = run_authcanary(["profiles", "--vendor", "nope"])
     assert result.code == 2 and "error: unknown vendor 'nope'" in result.output and "Traceback" not in result.output
 
 
 # -- exit 0: help and listings ---------------------------------------------------------------------------------
+def test_version():
+    result = run_authcanary(["--version"])
+    assert result.code == 0 and result.output.strip() == f"authcanary {__version__}", result.output
+
+
 @pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["serve", "--help"], ["profiles", "--help"],
                                   ["baseline", "--help"]])
 def test_help_exits_0(args):
@@ -198,10 +226,27 @@ def test_run_help_documents_the_options():
         assert option in output
 
 
+def test_run_help_documents_the_exit_codes():
+    output = " ".join(run_authcanary(["run", "--help"], env=cli_env(COLUMNS="200")).output.split())
+    for code in ("0 compliant", "1 violations or breaking drift", "2 usage or configuration error",
+                 "3 target unreachable"):
+        assert code in output
+
+
+@pytest.mark.parametrize("command", [["run"], ["serve"], ["profiles"], ["baseline", "accept"]])
+def test_vendor_options_list_the_vendors(command):
+    output = run_authcanary([*command, "--help"], env=cli_env(COLUMNS="200")).output
+    assert ", ".join(sorted(VENDORS)) in output
+
+
 def test_serve_help_documents_the_options():
-    output = run_authcanary(["serve", "--help"]).output
+    output = run_authcanary(["serve", "--help"], env=cli_env(COLUMNS="200")).output
     for option in ("--vendor", "--host", "--port", "--profile", "--prefix", "--option"):
         assert option in output
+    assert "[default: (the root)]" in output
+    for endpoint in ("GET  <base>/__authcanary__/info", 'clock {"advance": 3600}',
+                     'fault {"status": 500, "count": 1}', "POST <base>/__authcanary__/reset"):
+        assert endpoint in output
 
 
 def test_profiles_lists_every_autodesk_deviation():
@@ -269,3 +314,29 @@ def test_a_run_writes_nothing_outside_its_out_folder(tmp_path):
     assert result.code == 0, result.output
     assert (out / "summary.json").is_file()
     assert sorted(listing(checkout) - before) == []
+
+
+# -- dev.py ------------------------------------------------------------------------------------------------------
+def _dev_main(monkeypatch, argv: list[str]) -> dict:
+    """dev.main(argv) with the environment check skipped; returns how it called the subprocess."""
+    spec = importlib.util.spec_from_file_location("dev", ROOT / "dev.py")
+    dev = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dev)
+    calls = []
+    monkeypatch.setattr(dev, "ensure_environment", lambda: None)
+    monkeypatch.setattr(dev, "subprocess", SimpleNamespace(call=lambda command, **kw: calls.append((command, kw))))
+    dev.main(argv)
+    [(command, kwargs)] = calls
+    return {"command": command, "cwd": kwargs.get("cwd")}
+
+
+def test_dev_py_runs_commands_where_the_caller_is(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    call = _dev_main(monkeypatch, ["run", "--out", "myrun"])
+    assert call["cwd"] is None and call["command"][1:] == ["run", "--out", "myrun"]
+
+
+def test_dev_py_test_runs_in_the_checkout(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    call = _dev_main(monkeypatch, ["test", "-q"])
+    assert call["cwd"] == ROOT and call["command"][1:] == ["-m", "pytest", "-q"]

@@ -60,9 +60,12 @@ def test_a_contract_edit_is_checked_against_what_the_vendor_last_did(baseline, t
     assert violations and all("bearer" in v["expected"] for v in violations), violations
 
 
-def test_replay_without_a_baseline_says_so(tmp_path):
+def test_replay_without_a_baseline_is_a_config_error(tmp_path):
     result = run_authcanary(["run", "--mode", "replay", "--vendor", "bimplus", "--baseline", str(tmp_path / "none")],
                             tmp_path / "run")
-    notes = result.summary["vendors"]["bimplus"]["notes"]
-    assert any("nothing to replay" in note for note in notes), notes
-    assert result.summary["vendors"]["bimplus"]["checks"]["passed"] == 0
+    assert result.code == 2 and "no such folder" in result.output, result.output
+    (tmp_path / "none" / "autodesk").mkdir(parents=True)
+    result = run_authcanary(["run", "--mode", "replay", "--vendor", "bimplus", "--baseline", str(tmp_path / "none")],
+                            tmp_path / "run")
+    assert result.code == 2 and "no recordings of bimplus to replay" in result.output, result.output
+    assert not (tmp_path / "run").exists()

@@ -414,3 +414,25 @@ def test_html_fully_readable_without_js(reports):
     # the only things hidden until JS runs are the copy buttons; <details> hold duplicates of previews
     assert page.count(" hidden>") == page.count('class="copy"') == 3
     assert "display:none" not in page.replace(" ", "").split("@mediaprint")[0]
+
+
+def test_reports_say_how_the_run_was_made_and_what_drift_was_not_checked():
+    summary = realistic_summary()
+    summary.update(mode="replay", baseline="/ci/cassettes", exit_code=0)
+    for entry in summary["vendors"].values():
+        entry.update(status="ok", violations=[], drift=[], drift_checked=False)
+    summary["vendors"]["autodesk"]["simulator_profile"] = "lowercase-token-type"
+    for text in (render_markdown(summary), render_html(summary)):
+        assert "replay" in text and "/ci/cassettes" in text and "lowercase-token-type" in text
+        assert "Drift not checked" in text and "No drift." not in text
+        assert "drift was not checked" in text
+        assert "drift.json" not in text  # a replay run records nothing
+
+
+@pytest.mark.parametrize(("removal", "passed"), [("2024", True), ("2025", False), ("2025-10", True), ("2025-11", False),
+                                                 ("2025-11-22", True), ("2026", False), ("soon", False)])
+def test_an_announced_removal_given_as_a_year_or_month_is_flagged_once_past(removal, passed):
+    summary = realistic_summary()  # run on 2025-11-23
+    entry = summary["vendors"]["autodesk"]
+    entry["deprecations"] = [{"endpoint": V1, "announced_removal": removal, "observed": "served (200)"}]
+    assert ("(date has passed)" in render_markdown(summary)) is passed

@@ -160,6 +160,7 @@ def canary_run(tmp_path_factory: pytest.TempPathFactory) -> CanaryRun:
     canary = Canary.new()
     targets = canary.write_targets(base / "targets.toml")
     out = base / "run"
+    (base / "none").mkdir()  # an empty baseline: nothing to compare with
     result = run_authcanary(["run", "--targets", str(targets), "--target", "canary", "--baseline", str(base / "none"),
                              "--max-examples", "5"], out)
     return CanaryRun(canary, out, result)
@@ -287,6 +288,8 @@ def test_drift_with_a_damaged_run_cassette_exits_2(baseline, canary_run, tmp_pat
 @pytest.mark.parametrize("how", FEW_DAMAGES)
 def test_accept_of_a_run_with_a_damaged_cassette_exits_2(baseline, canary_run, tmp_path, how):
     run_dir = Path(shutil.copytree(canary_run.out, tmp_path / "run"))
+    for vendor in ("autodesk", "bimplus"):
+        _edit_summary(run_dir, vendor, simulator_profile="documented")  # the canary run uses deviations
     damaged = damage(run_dir / "cassettes", how)
     before = snapshot(baseline)
     result = run_authcanary(["baseline", "accept", str(run_dir), "--baseline", str(baseline)])
@@ -349,6 +352,7 @@ def new_run(canary_run, tmp_path) -> Path:
     run_dir = tmp_path / "new-run"
     shutil.copytree(canary_run.out / "cassettes" / "autodesk", run_dir / "cassettes" / "autodesk")
     shutil.copy2(canary_run.out / "summary.json", run_dir / "summary.json")
+    _edit_summary(run_dir, "autodesk", simulator_profile="documented")  # the canary run uses deviations
     cassettes = sorted((run_dir / "cassettes" / "autodesk").glob("*.yaml"))
     cassettes[0].unlink()
     cassettes[1].write_bytes(cassettes[1].read_bytes().replace(b"message: OK", b"message: Fine"))
@@ -364,6 +368,32 @@ def test_accept_replaces_only_the_vendors_of_the_run(baseline, new_run):
     assert {k: v for k, v in after.items() if k.startswith("bimplus")} == \
         {k: v for k, v in before.items() if k.startswith("bimplus")}
     assert snapshot(baseline / "autodesk") == snapshot(new_run / "cassettes" / "autodesk")
+
+
+def _edit_summary(run_dir: Path, vendor: str, **entry) -> None:
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    summary["vendors"][vendor].update(entry)
+    (run_dir / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+
+
+def test_accept_keeps_the_baseline_cassettes_of_scenarios_the_run_skipped(baseline, new_run):
+    """A live run skips simulator-only scenarios and may spend its budget: accepting it must not lose them."""
+    (skipped,) = {p.name for p in (baseline / "autodesk").glob("*.yaml")} - \
+        {p.name for p in (new_run / "cassettes" / "autodesk").glob("*.yaml")}
+    kept = (baseline / "autodesk" / skipped).read_bytes()
+    _edit_summary(new_run, "autodesk", unobserved=[f"autodesk/{Path(skipped).stem}"])
+    result = run_authcanary(["baseline", "accept", str(new_run), "--baseline", str(baseline)])
+    assert result.code == 0, result.output
+    assert (baseline / "autodesk" / skipped).read_bytes() == kept
+    assert "kept 1" in result.output and Path(skipped).stem in result.output
+
+
+def test_accept_refuses_a_run_of_a_deviation_profile(baseline, new_run):
+    before = snapshot(baseline)
+    _edit_summary(new_run, "autodesk", simulator_profile="lowercase-token-type")
+    result = run_authcanary(["baseline", "accept", str(new_run), "--baseline", str(baseline)])
+    assert result.code == 2 and "lowercase-token-type" in result.output, result.output
+    assert snapshot(baseline) == before
 
 
 def _fail_copy_after(count: int, monkeypatch: pytest.MonkeyPatch) -> None:

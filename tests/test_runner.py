@@ -14,6 +14,13 @@ from authcanary.summary import EXIT_CONFIG
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def one_passed_check(run_dir: Path) -> None:
+    """What the plugin writes after a session in which one Autodesk check passed."""
+    findings = {"checks": {"passed": 1, "failed": 0, "skipped": 0}, "requests": 1, "violations": [],
+                "deprecations": [], "ambiguities": [], "notes": [], "unreachable": None}
+    (run_dir / "findings.json").write_text(json.dumps({"vendors": {"autodesk": findings}}))
+
+
 def run_with_session(monkeypatch, tmp_path: Path, session) -> tuple[int, Path]:
     """`authcanary run --vendor autodesk` where `session(run_dir)` stands in for the pytest session."""
     def fake_main(args: list[str]) -> int:
@@ -22,8 +29,9 @@ def run_with_session(monkeypatch, tmp_path: Path, session) -> tuple[int, Path]:
 
     monkeypatch.setattr(runner.pytest, "main", fake_main)
     out = tmp_path / "run"
+    (tmp_path / "empty-baseline").mkdir(exist_ok=True)
     code = runner.run(RunRequest(vendors=["autodesk"], out=out, root=ROOT, targets_file=ROOT / "targets.toml",
-                                 baseline=tmp_path / "no-baseline"))
+                                 baseline=tmp_path / "empty-baseline"))
     return code, out
 
 
@@ -31,6 +39,7 @@ def test_a_run_whose_folder_holds_a_secret_exits_2_and_says_so(monkeypatch, tmp_
     leaked = f"Bearer {secrets.token_urlsafe(32)}"
 
     def leaky_session(run_dir: Path) -> None:
+        one_passed_check(run_dir)
         (run_dir / "allure-results").mkdir()
         (run_dir / "allure-results" / "x-result.json").write_text(json.dumps({"parameters": [leaked]}))
 
@@ -43,8 +52,49 @@ def test_a_run_whose_folder_holds_a_secret_exits_2_and_says_so(monkeypatch, tmp_
 
 
 def test_a_clean_run_folder_keeps_its_exit_code(monkeypatch, tmp_path):
+    code, out = run_with_session(monkeypatch, tmp_path, one_passed_check)
+    assert code == json.loads((out / "summary.json").read_text())["exit_code"] == 0
+
+
+def test_a_run_in_which_no_check_ran_is_not_compliant(monkeypatch, tmp_path, capsys):
     code, out = run_with_session(monkeypatch, tmp_path, lambda run_dir: None)
-    assert code == json.loads((out / "summary.json").read_text())["exit_code"] != EXIT_CONFIG
+    assert code == json.loads((out / "summary.json").read_text())["exit_code"] == EXIT_CONFIG
+    assert "no check ran" in capsys.readouterr().err
+
+
+def config_error(tmp_path: Path, **request) -> "ConfigError":
+    from authcanary.errors import ConfigError
+
+    with pytest.raises(ConfigError) as error:
+        runner.prepare(RunRequest(**{"vendors": ["autodesk"], "root": ROOT, "out": tmp_path / "run", **request}))
+    assert not (tmp_path / "run").exists() or (tmp_path / "run").is_file()
+    return error.value
+
+
+def test_a_target_without_vendor_sections_is_a_config_error(tmp_path):
+    targets = tmp_path / "targets.toml"
+    targets.write_text("[targets.empty]\n")
+    error = config_error(tmp_path, target="empty", targets_file=targets, vendors=[])
+    assert "nothing to test" in error.cause and "[targets.empty.autodesk]" in error.fix
+
+
+def test_a_baseline_that_is_not_there_is_a_config_error_but_for_the_default_one(tmp_path):
+    assert "no such folder" in config_error(tmp_path, baseline=tmp_path / "typo").cause
+    (tmp_path / "file").write_text("x")
+    assert "not a folder" in config_error(tmp_path, baseline=tmp_path / "file").cause
+    assert "no such folder" in config_error(tmp_path, baseline=tmp_path / "typo", mode="replay").cause
+    (tmp_path / "other-vendor" / "bimplus").mkdir(parents=True)
+    assert "to replay" in config_error(tmp_path, baseline=tmp_path / "other-vendor", mode="replay").cause
+    # a project's first run has no baseline yet: a note in the report, not an error
+    project = tmp_path / "project"
+    (project / "suites").mkdir(parents=True)
+    runner.prepare(RunRequest(vendors=["autodesk"], root=project, out=tmp_path / "run",
+                              targets_file=ROOT / "targets.toml"))
+
+
+def test_an_out_that_is_a_file_is_a_config_error(tmp_path):
+    (tmp_path / "run").write_text("x")
+    assert "not a folder" in config_error(tmp_path).cause
 
 
 def test_selecting_a_vendor_the_target_lacks_is_a_config_error(tmp_path):

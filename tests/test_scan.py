@@ -200,11 +200,13 @@ def test_ordinary_run_folder_content_is_not_reported(tmp_path):
     assert scan_paths([tmp_path]) == []
 
 
-def test_binary_files_and_hidden_directories_are_skipped(tmp_path):
+def test_binary_files_and_version_control_folders_are_skipped_but_hidden_files_are_not(tmp_path):
     (tmp_path / "image.png").write_bytes(b"\x89PNG\x00\x00" + a_jwt().encode())
     write(tmp_path, ".git/objects/x", a_jwt() + "\n")
     write(tmp_path, "visible.txt", a_jwt() + "\n")
-    assert kinds(scan_paths([tmp_path])) == [("visible.txt", 1, "jwt")]
+    write(tmp_path, ".env", a_jwt() + "\n")
+    write(tmp_path, ".config/app.txt", a_jwt() + "\n")
+    assert sorted(kinds(scan_paths([tmp_path]))) == [(".env", 1, "jwt"), ("app.txt", 1, "jwt"), ("visible.txt", 1, "jwt")]
     assert kinds(scan_paths([tmp_path / ".git" / "objects" / "x"])) == [("x", 1, "jwt")]  # named files are scanned
 
 

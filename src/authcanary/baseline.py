@@ -8,19 +8,31 @@ import os
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from authcanary.errors import ConfigError
 from authcanary.recording.cassette import CassetteError, load_cassette
 from authcanary.recording.scan import scan_paths
+from authcanary.simulators.framework import DOCUMENTED
 
 
-def accept(run_dir: Path, baseline: Path, only: list[str] | None = None) -> list[str]:
+@dataclass(frozen=True)
+class Accepted:
+    """One vendor's new baseline, and the baseline cassettes kept for scenarios the run did not observe."""
+
+    vendor: str
+    kept: tuple[str, ...] = ()
+
+
+def accept(run_dir: Path, baseline: Path, only: list[str] | None = None) -> list[Accepted]:
     """Replace `baseline/<vendor>` by `run_dir/cassettes/<vendor>` for each vendor recorded in the run.
 
-    Only a finished run is accepted (it has summary.json: a killed run's recordings are incomplete).
-    Every cassette is loaded and scanned for secrets first; any problem leaves the baseline untouched.
-    Each vendor folder is swapped whole (see `_replace`), so a crash never leaves a half-written baseline folder."""
+    Only a finished run of the documented behaviour is accepted (it has summary.json: a killed run's recordings are
+    incomplete; a simulator deviation profile is not the vendor). Scenarios the run skipped (a live target's budget,
+    simulator-only checks) keep their baseline cassettes. Every cassette is loaded and scanned for secrets first;
+    any problem leaves the baseline untouched. Each vendor folder is swapped whole (see `_replace`), so a crash never
+    leaves a half-written baseline folder."""
     recorded = run_dir / "cassettes"
     if run_dir.is_dir() and not (run_dir / "summary.json").is_file():
         raise ConfigError(f"{run_dir}: no summary.json, so the run did not finish (killed or crashed) and its "
@@ -34,11 +46,19 @@ def accept(run_dir: Path, baseline: Path, only: list[str] | None = None) -> list
             raise ConfigError(f"{recorded}: nothing recorded for {', '.join(missing)}.",
                               f"Choose among: {', '.join(vendors)}.")
         vendors = sorted(set(only))
-    statuses = _vendor_statuses(run_dir)
+    entries = _vendor_entries(run_dir)
+    statuses = {vendor: entry.get("status", "") for vendor, entry in entries.items()}
     if partial := [v for v in vendors if statuses.get(v) in _INCOMPLETE]:
         raise ConfigError(f"{run_dir}: {', '.join(f'{v} was {statuses[v]}' for v in partial)} in that run, so its "
                           "recordings are incomplete.", "Accept the other vendors with --vendor, or re-run; the "
                           "baseline was not changed.")
+    deviating = {v: entries[v]["simulator_profile"] for v in vendors
+                 if entries.get(v, {}).get("simulator_profile", DOCUMENTED) != DOCUMENTED}
+    if deviating:
+        raise ConfigError(f"{run_dir}: recorded from simulator profile(s) "
+                          f"{', '.join(f'{v}: {p}' for v, p in sorted(deviating.items()))}, not the documented "
+                          "behaviour.", "Accept a run of the vendor or of the documented simulator; the baseline "
+                          "was not changed.")
     for path in sorted(p for vendor in vendors for p in (recorded / vendor).rglob("*.yaml")):
         try:
             load_cassette(path)
@@ -49,25 +69,35 @@ def accept(run_dir: Path, baseline: Path, only: list[str] | None = None) -> list
         raise ConfigError(f"{hits[0].file}:{hits[0].line}: looks like a secret ({hits[0].kind}).",
                           "Do not accept this run; the baseline was not changed.")
     baseline.mkdir(parents=True, exist_ok=True)
+    accepted = []
     for vendor in vendors:
-        _replace(baseline, vendor, recorded / vendor)
-    return vendors
+        kept = _unobserved_in_baseline(baseline / vendor, entries.get(vendor, {}).get("unobserved", []))
+        _replace(baseline, vendor, recorded / vendor, kept)
+        accepted.append(Accepted(vendor, tuple(path.stem for path in kept)))
+    return accepted
 
 
 _INCOMPLETE = ("unreachable", "skipped")
 
 
-def _vendor_statuses(run_dir: Path) -> dict[str, str]:
+def _unobserved_in_baseline(folder: Path, unobserved: list[str]) -> list[Path]:
+    """The baseline cassettes of scenarios (`<vendor>/<module>.<test>`) the run skipped, wholly or in part."""
+    return sorted(path for scenario in unobserved
+                  if (path := folder / f"{scenario.partition('/')[2]}.yaml").is_file())
+
+
+def _vendor_entries(run_dir: Path) -> dict[str, dict]:
     try:
         summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-        return {vendor: entry.get("status", "") for vendor, entry in summary.get("vendors", {}).items()}
-    except (OSError, ValueError, AttributeError) as exc:
+        return {vendor: dict(entry) for vendor, entry in summary.get("vendors", {}).items()}
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
         raise ConfigError(f"{run_dir / 'summary.json'}: unreadable ({exc}).",
                           "Accept the folder of a finished `authcanary run`; the baseline was not changed.") from None
 
 
-def _replace(baseline: Path, vendor: str, source: Path) -> None:
-    """Make `baseline/<vendor>` a copy of `source`; readers see the old folder or the new one, never a mix.
+def _replace(baseline: Path, vendor: str, source: Path, kept: list[Path]) -> None:
+    """Make `baseline/<vendor>` a copy of `source` plus the `kept` cassettes of the old baseline (they win over a
+    partial recording of the same scenario); readers see the old folder or the new one, never a mix.
 
     The copy is staged in a hidden folder (the drift engine skips dot folders) and exchanged with the old one in
     one step where the system allows it (Linux renameat2); elsewhere by two renames, undone if the second fails.
@@ -81,6 +111,8 @@ def _replace(baseline: Path, vendor: str, source: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{vendor}.new-", dir=baseline))
     try:
         shutil.copytree(source, staging, dirs_exist_ok=True)
+        for cassette in kept:
+            shutil.copy2(cassette, staging / cassette.name)
         if not target.exists():
             staging.rename(target)
         elif not _exchange(staging, target):

@@ -9,7 +9,9 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from authcanary import __version__
 from authcanary.errors import ConfigError
 from authcanary.registry import VENDORS
 
@@ -24,26 +26,45 @@ baseline_app = typer.Typer(help="Manage the accepted baseline cassettes.", no_ar
 app.add_typer(baseline_app, name="baseline")
 err = Console(stderr=True)
 out = Console()
+VENDOR_NAMES = ", ".join(sorted(VENDORS))
+EXIT_CODES = ("Exit codes: 0 compliant and no breaking drift; 1 violations or breaking drift; "
+              "2 usage or configuration error; 3 target unreachable.")
 
 
-@app.command()
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"authcanary {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _app(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                               help="Print the version and exit.")] = False) -> None:
+    """Options before any command (--version)."""
+
+
+@app.command(epilog=EXIT_CODES)
 def run(
     target: Annotated[str, typer.Option(help="Target name in the targets file.")] = "sim",
     targets: Annotated[Path, typer.Option(help="Targets file (TOML).")] = Path("targets.toml"),
-    vendor: Annotated[Optional[list[str]], typer.Option(help="Only this vendor (repeatable).")] = None,
+    vendor: Annotated[Optional[list[str]], typer.Option(
+        help=f"Only this vendor (repeatable): {VENDOR_NAMES}.", show_default="every vendor of the target")] = None,
     baseline: Annotated[Path, typer.Option(help="Accepted baseline cassettes to compare with.")] = Path("cassettes"),
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default reports/<UTC time>-<target>/).")
-                       ] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run folder.",
+                                                    show_default="reports/<UTC time>-<target>/")] = None,
     profile: Annotated[Optional[str], typer.Option(
-        help="Embedded target only: simulator profile (documented or a deviation; see `authcanary profiles`).")] = None,
-    max_examples: Annotated[Optional[int], typer.Option(help="Hypothesis examples per property test.", min=1)] = None,
+        help="Embedded target only: simulator profile (documented or deviations joined with `,`; see "
+             "`authcanary profiles`).", show_default="the target's profile")] = None,
+    max_examples: Annotated[Optional[int], typer.Option(help="Hypothesis examples per property test.", min=1,
+                                                        show_default="the target's max_examples")] = None,
     mode: Annotated[str, typer.Option(
         help="`live`: send requests, record and compare with the baseline; `replay`: no network at all, the "
              "scenario suites are answered from the baseline cassettes and checked against the current contracts."
     )] = "live",
 ) -> None:
-    """Run every suite for TARGET and write the run folder: summary.json, junit.xml, allure-results/, report.html,
-    report.md."""
+    """Run every suite for TARGET and write the run folder.
+
+    The run folder holds summary.json, junit.xml, allure-results/, report.html and report.md."""
     from authcanary.runner import RunRequest, run as run_suites
 
     request = RunRequest(target=target, targets_file=targets, vendors=vendor or [], baseline=baseline, out=out_dir,
@@ -54,25 +75,35 @@ def run(
 
 @app.command()
 def serve(
-    vendor: Annotated[str, typer.Option(help="`all` or one vendor.")] = "all",
+    vendor: Annotated[str, typer.Option(help=f"`all` or one vendor: {VENDOR_NAMES}.")] = "all",
     host: Annotated[str, typer.Option(help="Interface to bind (keep it on loopback).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8700,
-    profile: Annotated[str, typer.Option(help="`documented` or a deviation (see `authcanary profiles`).")
-                       ] = "documented",
-    prefix: Annotated[str, typer.Option(help="Serve under this path prefix, e.g. /aps.")] = "",
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port).", min=0, max=65535)] = 8700,
+    profile: Annotated[str, typer.Option(
+        help="`documented` or deviations joined with `,` (see `authcanary profiles`); with `--vendor all` each "
+             "deviation goes to the vendor that has it.")] = "documented",
+    prefix: Annotated[str, typer.Option(help="Serve under this path prefix, e.g. /aps.", show_default="the root")
+                      ] = "",
     option: Annotated[Optional[list[str]], typer.Option(
         help="Simulator option or registered credential KEY=VALUE (repeatable), e.g. v1_decommission=2024-04-30, "
-             "client_id=..., password=...")] = None,
+             "client_id=..., password=...", show_default="none")] = None,
 ) -> None:
-    """Serve the simulators over real HTTP, for people and for other programs' tests. With `--vendor all`
-    each vendor lives under /<vendor>; one vendor lives at the root (or --prefix)."""
+    """Serve the simulators over real HTTP, for people and for other programs' tests.
+
+    With `--vendor all` each vendor lives under /<vendor>; one vendor lives at the root (or --prefix).
+
+    Control plane, under each simulator's base URL (printed at start):
+    GET  <base>/__authcanary__/info: vendor, profile, virtual time;
+    POST <base>/__authcanary__/clock {"advance": 3600}: move the virtual clock forward (seconds);
+    POST <base>/__authcanary__/fault {"status": 500, "count": 1}: answer the next requests with that status;
+    POST <base>/__authcanary__/reset: forget every token, counter, fault and clock jump."""
     from authcanary.server import serve as serve_simulators
 
     serve_simulators(vendor, host, port, profile, prefix, option or [], log=err)
 
 
 @app.command()
-def profiles(vendor: Annotated[Optional[str], typer.Option(help="Only this vendor.")] = None) -> None:
+def profiles(vendor: Annotated[Optional[str], typer.Option(help=f"Only this vendor: {VENDOR_NAMES}.",
+                                                           show_default="every vendor")] = None) -> None:
     """List the simulator profiles: `documented` and each deviation a check must catch."""
     names = [vendor] if vendor else sorted(VENDORS)
     for name in names:
@@ -120,7 +151,10 @@ def scan(paths: Annotated[list[Path], typer.Argument(help="Files or folders (cas
     """Find secrets (JWTs, Basic credentials, high-entropy strings) in files; exit 1 if any."""
     from authcanary.recording.scan import scan_paths
 
-    hits = scan_paths(paths)
+    try:
+        hits = scan_paths(paths)
+    except OSError as exc:
+        raise ConfigError(f"{exc}.".removeprefix("scan: "), "Pass existing, readable files or folders.") from None
     for hit in hits:
         out.print(f"{hit.file}:{hit.line}: {hit.kind}: {hit.excerpt}", highlight=False, markup=False)
     out.print(f"{len(hits)} secret(s) found" if hits else "no secrets found", highlight=False)
@@ -132,13 +166,17 @@ def baseline_accept(
     run_dir: Annotated[Path, typer.Argument(help="A run folder whose cassettes become the baseline.")],
     baseline: Annotated[Path, typer.Option(help="Baseline folder to update.")] = Path("cassettes"),
     vendor: Annotated[Optional[list[str]], typer.Option(
-        help="Only this vendor (repeatable; default: every vendor recorded in the run).")] = None,
+        help=f"Only this vendor (repeatable): {VENDOR_NAMES}.", show_default="every vendor recorded in the run")
+    ] = None,
 ) -> None:
     """Make RUN_DIR's recordings the accepted baseline of the vendors in that run (and of nothing else)."""
     from authcanary.baseline import accept
 
-    for vendor in accept(run_dir, baseline, vendor):
-        out.print(f"accepted {vendor}: {baseline / vendor}", highlight=False)
+    for accepted in accept(run_dir, baseline, vendor):
+        out.print(f"accepted {accepted.vendor}: {baseline / accepted.vendor}", highlight=False, markup=False)
+        if accepted.kept:
+            out.print(f"  kept {len(accepted.kept)} baseline cassette(s) of scenarios the run skipped: "
+                      f"{', '.join(accepted.kept)}", highlight=False, markup=False, soft_wrap=True)
 
 
 def main() -> None:
@@ -146,9 +184,9 @@ def main() -> None:
     try:
         sys.exit(app(standalone_mode=False) or 0)
     except ConfigError as exc:
-        err.print(f"[bold red]error:[/] {exc.cause}", highlight=False, soft_wrap=True)
+        err.print(Text.assemble(("error:", "bold red"), f" {exc.cause}"), highlight=False, soft_wrap=True)
         if exc.fix:
-            err.print(f"  fix: {exc.fix}", highlight=False, soft_wrap=True)
+            err.print(f"  fix: {exc.fix}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -60,6 +60,8 @@ class VendorFindings:
     #: recorded scenarios (cassette ids `<vendor>/<module>.<test>`) that were skipped, wholly or in part: their
     #: missing steps were not observed, which is not drift
     unobserved: list[str] = field(default_factory=list)
+    #: the embedded simulator's profile (`documented` or deviations); None on a live target
+    simulator_profile: str | None = None
 
     def add_violation(self, violation: Violation) -> None:
         key = (violation.check, violation.endpoint, violation.observed)
@@ -84,4 +86,5 @@ class VendorFindings:
             "notes": list(self.notes),
             "unreachable": self.unreachable,
             "unobserved": sorted(set(self.unobserved)),
+            "simulator_profile": self.simulator_profile,
         }

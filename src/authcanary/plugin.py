@@ -67,6 +67,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     wanted = set(config.getoption("--vendor"))
     kept, deselected = [], []
     for item in items:
+        _name_the_node_like_the_item(item)
         vendor = _vendor_of_path(Path(item.path), config.rootpath)
         if vendor and not item.get_closest_marker(vendor):
             item.add_marker(getattr(pytest.mark, vendor))
@@ -86,6 +87,19 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 VENDOR = pytest.StashKey[str]()
+
+
+def _name_the_node_like_the_item(item: pytest.Item) -> None:
+    """schemathesis 4 under pytest 9 gives every operation of a test the test's bare node id (the item's name has the
+    operation), so junit.xml, reports and xdist would merge the operations into one test: give the id the name."""
+    parent_id, _, own_id = item.nodeid.rpartition("::")
+    if own_id == item.name:
+        return
+    node_id = f"{parent_id}::{item.name}"
+    if hasattr(item, "_id"):  # pytest 9: a structured NodeId (there is no public setter)
+        item._id = type(item._id).parse(node_id)
+    else:
+        item._nodeid = node_id
 
 
 def _vendor_of_path(path: Path, root: Path) -> str | None:
@@ -343,6 +357,8 @@ class CanarySession:
                 findings.requests = self.stats[vendor].requests
                 findings.unreachable = self.stats[vendor].unreachable
                 findings.ambiguities = self.contract(vendor).ambiguities()
+                if self.vendor_target(vendor).embedded and self.replay is None:
+                    findings.simulator_profile = self.simulator(vendor).profile
             vendors[vendor] = findings.as_dict()
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "findings.json").write_text(json.dumps({"vendors": vendors}, indent=2), encoding="utf-8")

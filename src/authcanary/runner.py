@@ -29,6 +29,10 @@ PLUGIN_ARGS = ["--disable-plugin-autoload", "-p", "authcanary.plugin", "-p", "_h
                "-p", "schemathesis.pytest.plugin", "-p", "allure_pytest.plugin"]
 
 
+#: the baseline a project starts without: its absence is a note (first run), any other missing baseline an error
+DEFAULT_BASELINE = Path("cassettes")
+
+
 @dataclass
 class RunRequest:
     """What the user asked `authcanary run` for."""
@@ -36,7 +40,7 @@ class RunRequest:
     target: str = "sim"
     targets_file: Path = Path("targets.toml")
     vendors: list[str] = field(default_factory=list)
-    baseline: Path = Path("cassettes")
+    baseline: Path = DEFAULT_BASELINE
     out: Path | None = None
     profile: str | None = None
     max_examples: int | None = None
@@ -57,6 +61,10 @@ def prepare(request: RunRequest) -> tuple[Target, Path]:
     if not suites.is_dir():
         raise ConfigError(f"{suites}: no suites folder here.", "Run authcanary from the root of your checkout.")
     target = load_target(request.targets_file, request.target)
+    if not target.vendors:
+        raise ConfigError(f"{request.targets_file}: target '{target.name}' has no vendor section: nothing to test.",
+                          f"Add a section such as [targets.{target.name}.autodesk] "
+                          f"(vendors: {', '.join(sorted(VENDORS))}).")
     for vendor in request.vendors:
         if vendor not in VENDORS:
             raise ConfigError(f"unknown vendor '{vendor}'.", f"Use one of: {', '.join(sorted(VENDORS))}.")
@@ -84,6 +92,8 @@ def prepare(request: RunRequest) -> tuple[Target, Path]:
     if request.mode == "live":
         check_simulator_targets(target, request)
     run_dir = request.out or request.root / "reports" / f"{_utc_now():%Y%m%dT%H%M%SZ}-{target.name}"
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: not a folder.", "Give --out a new or empty folder.")
     if run_dir.exists() and any(run_dir.iterdir()):
         raise ConfigError(f"{run_dir}: the run folder already has files.", "Choose an empty or new --out folder.")
     return target, run_dir
@@ -92,7 +102,11 @@ def prepare(request: RunRequest) -> tuple[Target, Path]:
 def run(request: RunRequest) -> int:
     """Run the suites, write summary.json, junit.xml, allure-results/ and the reports; return the exit code."""
     target, run_dir = prepare(request)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{run_dir}: cannot create the run folder ({exc.strerror}).",
+                          "Give --out a folder you can write to.") from None
     started = _utc_now()
     args = [
         str(request.root / "suites"), "--rootdir", str(request.root), "-o", "addopts=", "-p", "no:cacheprovider",
@@ -124,6 +138,9 @@ def run(request: RunRequest) -> int:
     else:
         drift, drift_notes = compare_with_baseline(request, run_dir, findings)
     summary = build_summary(target, request, started, _utc_now(), findings, drift, drift_notes)
+    nothing_checked = not any(e["checks"]["passed"] + e["checks"]["failed"] for e in summary["vendors"].values())
+    if nothing_checked and summary["exit_code"] == 0:
+        summary["exit_code"] = EXIT_CONFIG  # every test skipped: "compliant" would be a lie
     write_run_outputs(run_dir, summary)
     leaks = scan_paths([run_dir], target.secret_values())
     if leaks:
@@ -136,6 +153,9 @@ def run(request: RunRequest) -> int:
         write_summary(run_dir, summary)
         return EXIT_CONFIG
     print_outcome(summary, run_dir)
+    if nothing_checked:
+        print("authcanary: no check ran (every test was skipped); the notes in the report say why.",
+              file=sys.stderr)
     return summary["exit_code"]
 
 
@@ -182,9 +202,20 @@ def check_simulator_targets(target: Target, request: RunRequest) -> None:
 
 
 def check_baseline(request: RunRequest, vendors: list[str]) -> None:
-    """A damaged baseline cassette is a ConfigError before the run starts, not a crash after it."""
+    """A baseline that is not there (but for a project's first run), or a damaged baseline cassette, is a
+    ConfigError before the run starts, not a crash or a silent "no drift" after it."""
     from authcanary.drift.normalize import normalize_folder
 
+    folder = baseline_folder(request)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--baseline {request.baseline}: not a folder.", "Give the folder of the accepted "
+                          "cassettes (<dir>/<vendor>/*.yaml), e.g. cassettes.")
+    if not folder.exists() and (request.baseline != DEFAULT_BASELINE or request.mode == "replay"):
+        raise ConfigError(f"--baseline {request.baseline}: no such folder.", "Check the path; a new baseline is "
+                          "made with `authcanary baseline accept RUN_DIR`.")
+    if request.mode == "replay" and not any((folder / vendor).is_dir() for vendor in vendors):
+        raise ConfigError(f"--baseline {request.baseline}: no recordings of {', '.join(vendors)} to replay.",
+                          "Replay needs an accepted baseline: run live once, then `authcanary baseline accept`.")
     try:
         normalize_folder(baseline_folder(request), vendors=vendors, workers=1)
     except ValueError as exc:  # the normalizer's CassetteError names the file
@@ -255,12 +286,14 @@ def build_summary(target: Target, request: RunRequest, started: dt.datetime, fin
             notes.append("not selected with --vendor: skipped")
         notes += (drift_notes or {}).get(vendor, [])
         vendors[vendor] = vendor_entry(findings.get(vendor), (drift or {}).get(vendor, []), notes)
+        vendors[vendor]["drift_checked"] = vendor in (drift or {})  # compared with a baseline (not replay, has one)
     return {
         "schema": SCHEMA,
         "target": target.name,
         "started": started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
         "mode": request.mode,
+        "baseline": str(baseline_folder(request)),
         "exit_code": exit_code(vendors),
         "vendors": vendors,
     }

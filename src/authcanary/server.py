@@ -1,7 +1,9 @@
 """`authcanary serve`: the simulators as real HTTP servers (uvicorn), bound to loopback by default."""
 from __future__ import annotations
 
+import errno
 import ipaddress
+import socket
 import time
 from typing import Any
 
@@ -11,14 +13,26 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authcanary.errors import ConfigError
 from authcanary.registry import VENDORS
-from authcanary.simulators.framework import CONTROL_PREFIX, Simulator, build_app
+from authcanary.simulators.framework import CONTROL_PREFIX, DOCUMENTED, Simulator, build_app
+
+
+def split_profile(profile: str, names: list[str]) -> dict[str, str]:
+    """Vendor -> its part of `profile` (deviations joined by commas): each deviation goes to the vendors that
+    define it, the others are served `documented`. A deviation no vendor defines is a ConfigError."""
+    deviations = {name: VENDORS[name].simulator_class().deviations for name in names}
+    wanted = [d for d in (part.strip() for part in profile.split(",")) if d and d != DOCUMENTED]
+    if unknown := [d for d in wanted if not any(d in defined for defined in deviations.values())]:
+        raise ConfigError(f"no vendor has the profile {', '.join(unknown)}.",
+                          f"Use documented or a deviation of {' or '.join(names)}; `authcanary profiles` lists them.")
+    return {name: ",".join(d for d in wanted if d in defined) or DOCUMENTED for name, defined in deviations.items()}
 
 
 def build_simulators(vendor: str, profile: str, options: list[str]) -> dict[str, Simulator]:
-    """Instantiate the requested simulators; bad names, profiles or options are ConfigErrors."""
-    names = sorted(VENDORS) if vendor == "all" else [vendor]
+    """Instantiate the requested simulators; bad names, profiles or options are ConfigErrors. With `all`, each
+    deviation of `profile` applies to the vendors that define it (see `split_profile`)."""
     if vendor != "all" and vendor not in VENDORS:
         raise ConfigError(f"unknown vendor '{vendor}'.", f"Use all or one of: {', '.join(sorted(VENDORS))}.")
+    profiles = split_profile(profile, sorted(VENDORS)) if vendor == "all" else {vendor: profile}
     parsed: dict[str, Any] = {}
     for item in options:
         key, sep, value = item.partition("=")
@@ -26,13 +40,13 @@ def build_simulators(vendor: str, profile: str, options: list[str]) -> dict[str,
             raise ConfigError(f"--option {item!r} is not KEY=VALUE.", "Write e.g. --option v1_decommission=2024-04-30.")
         parsed[key.strip()] = value.strip()
     simulators = {}
-    for name in names:
+    for name, own_profile in profiles.items():
         cls = VENDORS[name].simulator_class()
         own = {k: v for k, v in parsed.items() if k in cls.option_defaults}
         # the registered credentials (client_id, password, ...) so a loopback target can use its own values
         settings = {k: v for k, v in parsed.items() if k in cls.default_settings()}
         try:
-            simulators[name] = cls(profile=profile, options=own, settings=settings)
+            simulators[name] = cls(profile=own_profile, options=own, settings=settings)
         except ValueError as exc:
             raise ConfigError(f"{exc}.", "See `authcanary profiles`.") from None
     known = {k for s in simulators.values() for k in (*s.options, *s.default_settings())}
@@ -66,9 +80,29 @@ class AccessLog:
                                f"({(time.perf_counter() - started) * 1000:.1f} ms)", highlight=False)
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port (uvicorn listens on it); a port in use or a host that cannot be bound is a
+    ConfigError."""
+    sock = None
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        return sock
+    except OSError as exc:
+        if sock is not None:
+            sock.close()
+        fix = ("Another process listens there; pick another --port." if exc.errno == errno.EADDRINUSE else
+               "Pass a --host of this machine (e.g. 127.0.0.1) and a --port you may bind (e.g. 8700).")
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}.", fix) from None
+
+
 def serve(vendor: str, host: str, port: int, profile: str, prefix: str, options: list[str], log: Console) -> None:
     """Serve until interrupted."""
     simulators = build_simulators(vendor, profile, options)
+    sock = bind(host, port)
+    port = sock.getsockname()[1]  # the port given, or the one the system chose for --port 0
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -77,9 +111,12 @@ def serve(vendor: str, host: str, port: int, profile: str, prefix: str, options:
         log.print(f"[yellow]warning:[/] binding to {host}: the simulators accept any credentials they were "
                   "given and are meant for loopback.")
     app = AccessLog(build_app(simulators, prefix), log)
-    base = f"http://{host}:{port}{'/' + prefix.strip('/') if prefix.strip('/') else ''}"
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    base = f"http://{netloc}{'/' + prefix.strip('/') if prefix.strip('/') else ''}"
     for name, simulator in simulators.items():
         where = base if len(simulators) == 1 else f"{base}/{name}"
         log.print(f"{name} simulator, profile [bold]{simulator.profile}[/], at {where} "
-                  f"(control plane: {where}{CONTROL_PREFIX}/info)", highlight=False)
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning", lifespan="off")
+                  f"(control plane: {where}{CONTROL_PREFIX}/info)", highlight=False, soft_wrap=True)
+    config = uvicorn.Config(app, access_log=False, log_level="warning", lifespan="off")
+    with sock:
+        uvicorn.Server(config).run(sockets=[sock])

@@ -40,6 +40,10 @@ def vendor_entry(findings: dict[str, Any] | None, drift: list[dict[str, Any]], n
     }
     if findings.get("unreachable"):
         entry["error"] = findings["unreachable"]
+    if findings.get("simulator_profile"):
+        entry["simulator_profile"] = findings["simulator_profile"]
+    if findings.get("unobserved"):
+        entry["unobserved"] = findings["unobserved"]  # recorded scenarios this run skipped (baseline accept keeps them)
     return entry
 
 

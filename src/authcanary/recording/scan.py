@@ -120,13 +120,16 @@ def shannon_entropy(text: str) -> float:
     return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values()) if text else 0.0
 
 
+#: folders a scan of a tree skips: version control and interpreter caches (hidden files such as .env are scanned)
+SKIPPED_FOLDERS = frozenset({".git", ".hg", ".svn", "__pycache__", ".venv", ".tox", ".mypy_cache", ".ruff_cache"})
+
+
 def _files(paths: Iterable[Path | str]) -> Iterator[Path]:
     for path in map(Path, paths):
         if path.is_dir():
             yield from sorted(
                 p for p in path.rglob("*")
-                if p.is_file() and not any(part.startswith(".") or part == "__pycache__"
-                                           for part in p.relative_to(path).parts)
+                if p.is_file() and not SKIPPED_FOLDERS.intersection(p.relative_to(path).parts[:-1])
             )
         elif path.is_file():
             yield path

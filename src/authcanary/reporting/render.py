@@ -17,7 +17,7 @@ import json
 import os
 import re
 import tempfile
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -251,12 +251,8 @@ def _drift(raw: dict[str, Any]) -> dict[str, Any]:
 
 def _deprecation(raw: dict[str, Any], run_day: date | None) -> dict[str, Any]:
     removal = _text(raw.get("announced_removal"))
-    removal_passed = False
-    if removal and run_day is not None:
-        try:
-            removal_passed = date.fromisoformat(removal.strip()[:10]) < run_day
-        except ValueError:
-            removal_passed = False
+    last_day = _last_day(removal) if removal else None
+    removal_passed = bool(last_day and run_day and last_day < run_day)
     ok = raw.get("replacement_ok")
     if ok is True:
         replacement_state = {"label": "works", "css": "ok", "symbol": "\u2713", "md_symbol": "\u2705"}
@@ -272,6 +268,20 @@ def _deprecation(raw: dict[str, Any], run_day: date | None) -> dict[str, Any]:
         "replacement": _text(raw.get("replacement")),
         "replacement_ok": replacement_state,
     }
+
+
+def _last_day(when: str) -> date | None:
+    """The last day a date, a month (`2025-06`) or a year (`2025`) covers; None if `when` is none of these."""
+    when = when.strip()
+    try:
+        if re.fullmatch(r"\d{4}", when):
+            return date(int(when), 12, 31)
+        if re.fullmatch(r"\d{4}-\d{2}", when):
+            year, month = map(int, when.split("-"))
+            return date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+        return date.fromisoformat(when[:10])
+    except ValueError:
+        return None
 
 
 def _ambiguity(raw: dict[str, Any]) -> dict[str, Any]:
@@ -329,6 +339,8 @@ def _vendor(name: str, raw: Any, index: int, md_slugs: dict[str, int], run_day: 
         "notes": _notes(raw.get("notes")),
         "error": error if error and error.strip() else None,
         "not_run": not_run,
+        "drift_checked": raw.get("drift_checked", True) is not False,  # summaries before the field: checked
+        "simulator_profile": _text(raw.get("simulator_profile")),
     }
 
 
@@ -342,7 +354,9 @@ def _verdict(exit_code: Any, vendors: list[dict[str, Any]]) -> dict[str, Any]:
     else:
         headline, css, symbol, md_symbol = ("Unknown outcome", "neutral", "?", "\u2754")
 
-    if code == 0:
+    if code == 0 and not any(v["drift_checked"] for v in vendors):
+        detail = "All checks agree with the documented behaviour; drift was not checked (see the notes)."
+    elif code == 0:
         detail = "All checks agree with the documented behaviour and no breaking drift was found."
         if n_other_drift:
             detail += f" {_plural(n_other_drift, 'non-breaking drift change')} listed for review."
@@ -426,6 +440,8 @@ def build_context(summary: dict[str, Any]) -> dict[str, Any]:
         "finished": _format_time(summary.get("finished")),
         "duration": format_duration(duration),
         "exit_code": summary.get("exit_code"),
+        "mode": _text(summary.get("mode")) or "live",
+        "baseline": _text(summary.get("baseline")),
         "verdict": _verdict(summary.get("exit_code"), vendors),
         "notes": notes,
         "error": error if error and error.strip() else None,
