@@ -59,6 +59,7 @@ VIOLATIONS: dict[str, tuple[str, str]] = {
     "v2-extra-field": ("v2 answers with the same shape as v1", "breaking"),
     "jwt-bad-signature": ("JWT signature verifies with the published keys", "breaking"),
     "html-errors": ("error body is a JSON object", "breaking"),
+    "echo-secret-in-errors": ("the answer does not quote the credentials back", "warning"),
 }
 #: deviations whose only violations are of severity `info`: reported, but compliant (exit 0, status ok)
 INFO_ONLY: dict[str, str] = {

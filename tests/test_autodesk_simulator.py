@@ -513,6 +513,9 @@ DEVIATION_PROBES: dict[str, tuple[Callable[[Aps], Any], Any]] = {
     "html-errors": (lambda aps: (lambda r: (r.status_code, r.headers["content-type"].split(";")[0]))(
         aps.v2(CID, "wrong")), (401, "text/html")),
     "server-error": (lambda aps: (aps.v1().status_code, aps.v2().status_code), (500, 500)),
+    "echo-secret-in-errors": (lambda aps: (lambda r: ("it's <me>~" in r.text, "it&#x27;s &lt;me&gt;~" in r.text,
+                                                      "it's%20%3Cme%3E~" in r.text))(
+        aps.v2(CID, "it's <me>~")), (False, True, True)),
 }
 
 

@@ -19,7 +19,7 @@ CONTRACTS = Path(__file__).resolve().parents[1] / "contracts"
 
 @dataclass
 class FakeExpect:
-    """What the helpers use of the plugin's `Expect`: `that` and `endpoint`."""
+    """What the helpers use of the plugin's `Expect`: `that`, `endpoint` and `excerpt`."""
 
     failed: list[dict[str, Any]] = field(default_factory=list)
 
@@ -30,6 +30,9 @@ class FakeExpect:
 
     def endpoint(self, request: httpx.Request) -> str:
         return f"{request.method} {request.url.path}"
+
+    def excerpt(self, response: httpx.Response, limit: int = 200) -> str:
+        return response.text[:limit]
 
 
 def answer(method: str, path: str, status: int = 200, **kwargs: Any) -> httpx.Response:

@@ -85,7 +85,8 @@ class Canary:
     def write_targets(self, path: Path) -> Path:
         """An embedded target whose simulators register these credentials, with deviations that make checks fail
         (violations carry curl reproductions and hypothesis examples: the likeliest place for a leak)."""
-        profiles = {"autodesk": "expires-in-string,v2-basic-rejected", "bimplus": "expires-in-string"}
+        profiles = {"autodesk": "expires-in-string,v2-basic-rejected,echo-secret-in-errors",
+                    "bimplus": "expires-in-string"}
         lines = ["[targets.canary]", "embedded = true"]
         for vendor, settings in (("autodesk", self.autodesk), ("bimplus", self.bimplus)):
             lines += ["", f"[targets.canary.{vendor}]", f"profile = {json.dumps(profiles[vendor])}"]
@@ -386,6 +387,15 @@ def test_accept_keeps_the_baseline_cassettes_of_scenarios_the_run_skipped(baseli
     assert result.code == 0, result.output
     assert (baseline / "autodesk" / skipped).read_bytes() == kept
     assert "kept 1" in result.output and Path(skipped).stem in result.output
+
+
+def test_accept_refuses_a_run_that_ended_with_exit_2(baseline, new_run):
+    before = snapshot(baseline)
+    summary = json.loads((new_run / "summary.json").read_text(encoding="utf-8"))
+    (new_run / "summary.json").write_text(json.dumps({**summary, "exit_code": 2}), encoding="utf-8")
+    result = run_authcanary(["baseline", "accept", str(new_run), "--baseline", str(baseline)])
+    assert result.code == 2 and "exit 2" in result.output, result.output
+    assert snapshot(baseline) == before
 
 
 def test_accept_refuses_a_run_of_a_deviation_profile(baseline, new_run):

@@ -21,11 +21,11 @@ def one_passed_check(run_dir: Path) -> None:
     (run_dir / "findings.json").write_text(json.dumps({"vendors": {"autodesk": findings}}))
 
 
-def run_with_session(monkeypatch, tmp_path: Path, session) -> tuple[int, Path]:
+def run_with_session(monkeypatch, tmp_path: Path, session, exit_code: int = pytest.ExitCode.OK) -> tuple[int, Path]:
     """`authcanary run --vendor autodesk` where `session(run_dir)` stands in for the pytest session."""
     def fake_main(args: list[str]) -> int:
         session(Path(args[args.index("--authcanary-out") + 1]))
-        return pytest.ExitCode.OK
+        return exit_code
 
     monkeypatch.setattr(runner.pytest, "main", fake_main)
     out = tmp_path / "run"
@@ -116,3 +116,13 @@ def test_profile_and_replay_do_not_mix(tmp_path):
     with pytest.raises(ConfigError, match="--mode replay"):
         runner.prepare(RunRequest(vendors=["autodesk"], root=ROOT, mode="replay", profile="lowercase-token-type",
                                   out=tmp_path / "run"))
+
+
+def test_an_interrupted_run_still_says_what_it_leaked(monkeypatch, tmp_path, capsys):
+    leaked = f"Bearer {secrets.token_urlsafe(32)}"
+    code, out = run_with_session(monkeypatch, tmp_path, lambda run_dir: (run_dir / "junit.xml").write_text(leaked),
+                                 exit_code=pytest.ExitCode.INTERRUPTED)
+    assert code == EXIT_CONFIG and not (out / "summary.json").exists()
+    stderr = capsys.readouterr().err
+    assert "stopped early" in stderr and "junit.xml" in stderr and "contains secrets" in stderr
+    assert leaked.split()[1] not in stderr

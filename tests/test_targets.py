@@ -434,3 +434,9 @@ def test_numbers_that_would_disable_the_run_are_configuration_errors(tmp_path, l
     path = write(tmp_path, AUTODESK_LIVE + line + "\n")
     error = config_error(path, environ={"N": "-1"})
     assert f"targets.t.autodesk.{key}" in error.cause and "at least" in error.cause
+
+
+def test_a_secret_of_the_wrong_type_is_not_printed(tmp_path):
+    path = write(tmp_path, AUTODESK_LIVE.replace('"literal-secret"', "73194628"))
+    error = config_error(path)
+    assert "73194628" not in error.cause + error.fix and "must be a" in error.cause

@@ -46,7 +46,11 @@ def accept(run_dir: Path, baseline: Path, only: list[str] | None = None) -> list
             raise ConfigError(f"{recorded}: nothing recorded for {', '.join(missing)}.",
                               f"Choose among: {', '.join(vendors)}.")
         vendors = sorted(set(only))
-    entries = _vendor_entries(run_dir)
+    entries, exit_code = _vendor_entries(run_dir)
+    if exit_code == 2:
+        raise ConfigError(f"{run_dir}: that run ended with exit 2 (a configuration error, or secrets found in its "
+                          "output), so its recordings are not trusted.", "Fix the cause and re-run; the baseline "
+                          "was not changed.")
     statuses = {vendor: entry.get("status", "") for vendor, entry in entries.items()}
     if partial := [v for v in vendors if statuses.get(v) in _INCOMPLETE]:
         raise ConfigError(f"{run_dir}: {', '.join(f'{v} was {statuses[v]}' for v in partial)} in that run, so its "
@@ -86,10 +90,12 @@ def _unobserved_in_baseline(folder: Path, unobserved: list[str]) -> list[Path]:
                   if (path := folder / f"{scenario.partition('/')[2]}.yaml").is_file())
 
 
-def _vendor_entries(run_dir: Path) -> dict[str, dict]:
+def _vendor_entries(run_dir: Path) -> tuple[dict[str, dict], object]:
+    """The run's summary.json: each vendor's entry, and the run's exit code."""
     try:
         summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-        return {vendor: dict(entry) for vendor, entry in summary.get("vendors", {}).items()}
+        return ({vendor: dict(entry) for vendor, entry in summary.get("vendors", {}).items()},
+                summary.get("exit_code"))
     except (OSError, ValueError, AttributeError, TypeError) as exc:
         raise ConfigError(f"{run_dir / 'summary.json'}: unreadable ({exc}).",
                           "Accept the folder of a finished `authcanary run`; the baseline was not changed.") from None

@@ -25,7 +25,7 @@ from authcanary.findings import VendorFindings, Violation
 from authcanary.http import (BudgetExhausted, ControlTransport, GuardedTransport, InProcessTransport, VendorStats,
                              bind_client)
 from authcanary.recording.cassette import RecordingTransport, ReplayTransport, UnmatchedRequestError
-from authcanary.recording.scrub import Scrubber
+from authcanary.recording.scrub import Scrubber, encoded_forms
 from authcanary.redact import redact_text
 from authcanary.registry import VENDORS
 from authcanary.repro import curl_command
@@ -438,11 +438,22 @@ class Expect:
         if failing:
             raise ContractViolation.of(failing)
 
+    def echoed_secrets(self, response: httpx.Response) -> list[str]:
+        """The variable names of the configured secrets the response body quotes, in any encoding."""
+        text = response.text
+        return sorted({name for value, name in self.canary.secrets(self.vendor).items()
+                       if len(value) >= 8 and any(form in text for form in encoded_forms(value))})
+
+    def excerpt(self, response: httpx.Response, limit: int = 200) -> str:
+        """The start of the body for a violation's `observed`, secrets masked in the whole body first: a cut made
+        before masking would leave half a secret that no longer looks like one."""
+        return self.canary.redact(self.vendor, response.text)[:limit]
+
     def status(self, response: httpx.Response, expected: int | set[int], check: str) -> bool:
         allowed = {expected} if isinstance(expected, int) else set(expected)
         return self.that(response.status_code in allowed, check, response=response,
                          expected=f"status {' or '.join(map(str, sorted(allowed)))}",
-                         observed=f"status {response.status_code}: {response.text[:300]}")
+                         observed=f"status {response.status_code}: {self.excerpt(response, 300)}")
 
     def json_object(self, response: httpx.Response, check: str) -> dict[str, Any] | None:
         """The body as a JSON object, or None after recording a violation."""
@@ -452,7 +463,7 @@ class Expect:
             body = None
         ok = isinstance(body, dict)
         self.that(ok, check, response=response, expected="a JSON object body",
-                  observed=f"{response.headers.get('content-type', 'no content-type')}: {response.text[:200]!r}")
+                  observed=f"{response.headers.get('content-type', 'no content-type')}: {self.excerpt(response)!r}")
         return body if ok else None
 
     def endpoint(self, request: httpx.Request) -> str:

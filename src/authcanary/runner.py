@@ -131,6 +131,7 @@ def run(request: RunRequest) -> int:
     if pytest_exit in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.INTERRUPTED):
         print(f"authcanary: the test run stopped early (pytest exit {int(pytest_exit)}); see above.",
               file=sys.stderr)
+        report_leaks(run_dir, target)  # what it wrote so far stays behind
         return EXIT_CONFIG
     findings = _read_findings(run_dir)
     if request.mode == "replay":
@@ -142,13 +143,7 @@ def run(request: RunRequest) -> int:
     if nothing_checked and summary["exit_code"] == 0:
         summary["exit_code"] = EXIT_CONFIG  # every test skipped: "compliant" would be a lie
     write_run_outputs(run_dir, summary)
-    leaks = scan_paths([run_dir], target.secret_values())
-    if leaks:
-        for hit in leaks:
-            print(f"authcanary: SECRET FOUND in run output {hit.file}:{hit.line} ({hit.kind}): {hit.excerpt}",
-                  file=sys.stderr)
-        print(f"authcanary: the run folder {run_dir} contains secrets (see above): treat them as leaked, delete "
-              f"the folder, and report the leak as an authcanary bug.", file=sys.stderr)
+    if report_leaks(run_dir, target):
         summary["exit_code"] = EXIT_CONFIG  # CI reading summary.json must see the failure too
         write_summary(run_dir, summary)
         return EXIT_CONFIG
@@ -157,6 +152,18 @@ def run(request: RunRequest) -> int:
         print("authcanary: no check ran (every test was skipped); the notes in the report say why.",
               file=sys.stderr)
     return summary["exit_code"]
+
+
+def report_leaks(run_dir: Path, target: Target) -> bool:
+    """Scan the run folder for secrets (the target's and any token-shaped value); say where, never what."""
+    leaks = scan_paths([run_dir], target.secret_values())
+    for hit in leaks:
+        print(f"authcanary: SECRET FOUND in run output {hit.file}:{hit.line} ({hit.kind}): {hit.excerpt}",
+              file=sys.stderr)
+    if leaks:
+        print(f"authcanary: the run folder {run_dir} contains secrets (see above): treat them as leaked, delete "
+              f"the folder, and report the leak as an authcanary bug.", file=sys.stderr)
+    return bool(leaks)
 
 
 def print_outcome(summary: dict[str, Any], run_dir: Path) -> None:

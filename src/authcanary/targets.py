@@ -183,7 +183,8 @@ def _check_type(value: Any, meta: Key, path: Path, where: str) -> Any:
         return float(value)
     elif isinstance(value, meta.kind):
         return value
-    raise ConfigError(f"{path}: {where} must be a {_kind_name(meta)}, got {value!r}.",
+    shown = f"a {type(value).__name__}" if meta.secret else repr(value)  # never print a secret, even a wrong one
+    raise ConfigError(f"{path}: {where} must be a {_kind_name(meta)}, got {shown}.",
                       f"Fix the value ({meta.help}).")
 
 

@@ -111,7 +111,11 @@ def published_keys(client: httpx.Client) -> httpx.Response:
 
 
 def check_error_response(expect: Expect, response: httpx.Response, status: int, check: str) -> None:
-    """A documented error: the status and a JSON object body."""
+    """A documented error: the status and a JSON object body, which never quotes a credential back."""
+    echoed = expect.echoed_secrets(response)
+    expect.that(not echoed, f"{check}: the answer does not quote the credentials back", response=response,
+                expected="no client secret in the body", observed=f"the body quotes {', '.join(echoed)}",
+                severity="warning")
     if not expect.status(response, status, check):
         return
     expect.json_object(response, f"{check}: error body is a JSON object")

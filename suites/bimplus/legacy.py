@@ -119,7 +119,7 @@ class LegacyChecks:
             body = response.json()
         except ValueError:
             self.expect.that(False, f"{endpoint}: {status} body is JSON", response=response, expected="a JSON body",
-                             observed=f"{response.headers.get('content-type')}: {response.text[:200]!r}")
+                             observed=f"{response.headers.get('content-type')}: {self.expect.excerpt(response)!r}")
             return None
         if isinstance(body, dict):
             # presence is the schema's business (the remember-me example has no token_type)

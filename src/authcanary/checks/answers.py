@@ -26,7 +26,7 @@ def refused(expect: Expect, response: httpx.Response, allowed: Collection[int], 
     """`response` has one of the `allowed` statuses."""
     return expect.that(response.status_code in allowed, check, response=response,
                        expected=f"status {describe_statuses(allowed)}",
-                       observed=f"status {response.status_code}: {response.text[:200]}")
+                       observed=f"status {response.status_code}: {expect.excerpt(response)}")
 
 
 def check_constants(expect: Expect, response: httpx.Response, body: dict[str, Any], contract: Contract, *,

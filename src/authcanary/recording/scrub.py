@@ -15,6 +15,7 @@ bodies, query strings and URL paths.
 from __future__ import annotations
 
 import base64
+import html
 import binascii
 import json
 import re
@@ -180,14 +181,22 @@ def _is_placeholder(value: str) -> bool:
 
 
 def encoded_forms(value: str) -> set[str]:
-    """The forms in which a value is found in HTTP traffic: raw, URL-encoded, JSON-escaped, base64."""
+    """The forms in which a value is found in HTTP traffic and in what is written of it: raw, URL-encoded (Python,
+    JavaScript and Java styles), JSON-escaped, HTML-escaped, Python-quoted, base64."""
     raw = value.encode("utf-8")
-    encoded = {quote(value, safe=""), quote(value), quote_plus(value)}
+    encoded = {quote(value, safe=""), quote(value), quote_plus(value), quote(value, safe="~()*!'"),
+               quote(value, safe="").replace("~", "%7E"), quote_plus(value, safe="").replace("~", "%7E")}
     escaped = json.dumps(value)[1:-1]
+    html_escaped = html.escape(value)
     forms = {value, escaped, escaped.replace("/", "\\/"), json.dumps(value, ensure_ascii=False)[1:-1],
-             raw.decode("latin-1"),
+             raw.decode("latin-1"), html_escaped, html_escaped.replace("&#x27;", "&#39;"),
+             html.escape(value, quote=False),
+             value.replace("\\", "\\\\").replace("'", "\\'"),  # inside a repr() that chose single quotes
              base64.b64encode(raw).decode().rstrip("="), base64.urlsafe_b64encode(raw).decode().rstrip("=")}
     forms |= encoded | {re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), e) for e in encoded}
+    # one form inside another: an HTML-escaped echo in a JSON error body, a URL-encoded one in an HTML page
+    forms |= {wrapped for form in list(forms) for wrapped in (json.dumps(form)[1:-1], html.escape(form),
+                                                              json.dumps(form, ensure_ascii=False)[1:-1])}
     return {f for f in forms if f}
 
 

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import math
 import secrets
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -53,6 +54,8 @@ class AutodeskSimulator(Simulator):
         "jwt-bad-signature": "access tokens are signed by a key the JWKS does not publish",
         "longer-expiry": "tokens live 7199 s instead of the documented example lifetime",
         "html-errors": "error answers are HTML pages instead of JSON",
+        "echo-secret-in-errors": "error answers quote the client_secret they were sent (HTML-escaped and "
+                                 "URL-encoded JavaScript-style)",
         "server-error": "every call answers 500",
     }
     option_defaults = {
@@ -89,6 +92,10 @@ class AutodeskSimulator(Simulator):
                                 headers=headers)
         body = {"developerMessage": description, "errorCode": error,
                 "moreInfo": "https://aps.autodesk.com/en/docs/oauth/v2/developers_guide/error_handling/"}
+        echoed = getattr(request.state, "client_secret", None) if request is not None else None
+        if echoed and self.deviates("echo-secret-in-errors"):
+            body["developerMessage"] += f" (received client_secret {html.escape(echoed)})"
+            body["moreInfo"] += "?client_secret=" + quote(echoed, safe="~()*!'")
         return JSONResponse(body, status_code=status, headers={**NO_CACHE, **(headers or {})},
                             media_type="application/json;charset=UTF-8")
 
@@ -133,6 +140,7 @@ class AutodeskSimulator(Simulator):
             if name in form:
                 return self._bad_request(request, f"The parameter '{name}' is repeated.")
             form[name] = value
+        request.state.client_secret = form.get("client_secret")
 
         header_credentials = None
         authorization = request.headers.get("authorization")
@@ -148,6 +156,7 @@ class AutodeskSimulator(Simulator):
                 return self._bad_request(request, "Client credentials were given both in the Authorization header "
                                                   "and in the body; use one.")
         client_id, client_secret = header_credentials or (form.get("client_id"), form.get("client_secret"))
+        request.state.client_secret = client_secret or form.get("client_secret")  # what an echo quotes
 
         grant_type = form.get("grant_type")
         if not grant_type:
