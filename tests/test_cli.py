@@ -340,3 +340,21 @@ def test_dev_py_test_runs_in_the_checkout(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     call = _dev_main(monkeypatch, ["test", "-q"])
     assert call["cwd"] == ROOT and call["command"][1:] == ["-m", "pytest", "-q"]
+
+
+def test_drift_between_folders_without_vendor_recordings_is_a_config_error(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_authcanary(["drift", str(empty), str(ROOT / "cassettes"), "--out", str(tmp_path)])
+    assert result.code == 2 and "no vendor folder" in result.output, result.output
+    # an easy slip: a vendor's folder instead of the folder that holds the vendors
+    result = run_authcanary(["drift", str(ROOT / "cassettes"), str(ROOT / "cassettes" / "autodesk"),
+                             "--out", str(tmp_path)])
+    assert result.code == 2 and "no vendor folder" in result.output, result.output
+    only_bimplus = tmp_path / "only-bimplus"
+    shutil.copytree(ROOT / "cassettes" / "bimplus", only_bimplus / "bimplus")
+    autodesk = tmp_path / "only-autodesk"
+    shutil.copytree(ROOT / "cassettes" / "autodesk", autodesk / "autodesk")
+    result = run_authcanary(["drift", str(only_bimplus), str(autodesk), "--out", str(tmp_path)])
+    assert result.code == 2 and "nothing to compare" in result.output, result.output
+    assert not (tmp_path / "drift.json").exists()

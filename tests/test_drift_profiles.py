@@ -219,7 +219,8 @@ def test_deviation_fires_its_drift_kind_and_nothing_else(runs, profile):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("profile", sorted(DEVIATIONS))
+# v1-removed: drift the run explains itself (v1 removed as announced) is info for the command too
+@pytest.mark.parametrize("profile", [*sorted(DEVIATIONS), "v1-removed"])
 def test_drift_command_reports_what_the_run_reported(runs, profile, tmp_path):
     run = runs.get(profile)
     result = run_authcanary(["drift", str(runs.baseline), str(run.out), "--out", str(tmp_path)])

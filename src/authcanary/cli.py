@@ -123,25 +123,48 @@ def profiles(vendor: Annotated[Optional[str], typer.Option(help=f"Only this vend
 def drift(
     baseline: Annotated[Path, typer.Argument(help="Baseline cassettes folder (<dir>/<vendor>/*.yaml).")],
     current: Annotated[Path, typer.Argument(help="Current cassettes: a run folder or its cassettes/ folder.")],
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Where drift.json and drift.md go.")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Where drift.json and drift.md go.",
+                                                    show_default="the current folder")] = None,
+    contracts: Annotated[Path, typer.Option(help="Contracts folder: the constant values to compare.")
+                         ] = Path("contracts"),
 ) -> None:
-    """Compare two sets of recordings; exit 1 on breaking drift."""
+    """Compare two sets of recordings; exit 1 on breaking drift. Given a run folder, drift the run explained itself
+    (an announced removal it observed, scenarios it skipped) is info, exactly as in `authcanary run`."""
+    import json
+
     from authcanary.contracts import contract_constants
     from authcanary.drift import compare, write_drift_report
     from authcanary.recording.cassette import CassetteError
-    from authcanary.registry import VENDORS
+    from authcanary.runner import explain_expected_drift
 
-    current = current / "cassettes" if (current / "cassettes").is_dir() else current
+    run_dir = current if (current / "cassettes").is_dir() else None
+    current = current / "cassettes" if run_dir else current
+    vendors_in: dict[Path, set[str]] = {}
     for folder in (baseline, current):
         if not folder.is_dir():
             raise ConfigError(f"{folder}: not a folder.", "Pass a cassettes folder or a run folder.")
+        vendors_in[folder] = {p.name for p in folder.iterdir() if p.is_dir() and p.name in VENDORS}
+        if not vendors_in[folder]:
+            raise ConfigError(f"{folder}: no vendor folder ({', '.join(sorted(VENDORS))}) in it.",
+                              "Pass the folder that holds <vendor>/*.yaml (e.g. cassettes), or a run folder.")
+    compared = sorted(vendors_in[baseline] & vendors_in[current])
+    if not compared:
+        raise ConfigError(f"nothing to compare: {baseline} has {', '.join(sorted(vendors_in[baseline]))}, "
+                          f"{current} has {', '.join(sorted(vendors_in[current]))}.", "Compare the same vendors.")
+    if not contracts.is_dir():
+        err.print(f"warning: {contracts}: no contracts folder here, so constant values are not compared "
+                  "(use --contracts).", highlight=False, markup=False, soft_wrap=True)
     try:
-        recorded = [p.name for p in current.iterdir() if p.is_dir() and p.name in VENDORS]
-        result = compare(baseline, current, constants=contract_constants(Path("contracts"), recorded))
+        result = compare(baseline, current, constants=contract_constants(contracts, compared))
     except (CassetteError, ValueError) as exc:
         raise ConfigError(f"{exc}", "Restore the cassette from git or re-record it.") from None
-    destination = out_dir or Path.cwd()
-    json_path, md_path = write_drift_report(result, destination)
+    if run_dir and (run_dir / "summary.json").is_file():
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        day = str(summary.get("started", ""))[:10] or None
+        entries = {v: e for v, e in summary.get("vendors", {}).items() if v in compared and isinstance(e, dict)}
+        if day:
+            explain_expected_drift(result, entries, day)
+    json_path, md_path = write_drift_report(result, out_dir or Path.cwd())
     out.print(md_path.read_text(encoding="utf-8"), highlight=False, markup=False)
     raise typer.Exit(1 if result.breaking else 0)
 

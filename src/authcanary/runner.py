@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from authcanary.contracts import contract_constants
-from authcanary.drift import compare, write_drift_report
+from authcanary.drift import DriftResult, compare, write_drift_report
 from authcanary.errors import ConfigError
 from authcanary.recording.scan import scan_paths
 from authcanary.registry import VENDORS
@@ -253,25 +253,36 @@ def compare_with_baseline(request: RunRequest, run_dir: Path, findings: dict[str
     baseline = baseline_folder(request)
     constants = contract_constants(request.root / "contracts", vendors)
     result = compare(baseline, recorded, constants=constants, vendors=vendors)
-    today = _utc_now().date().isoformat()
-    for vendor in vendors:
-        for deprecation in findings[vendor].get("deprecations", []):
-            announced = deprecation.get("announced_removal") or ""
-            if str(deprecation.get("observed", "")).startswith("removed") and announced and announced <= today:
-                note = (f"{deprecation['endpoint']} was removed as announced ({announced}): expected drift; "
-                        "accept a new baseline once the migration is reviewed")
-                if result.expect_removal(vendor, deprecation["endpoint"], note):
-                    notes[vendor].append(note)
-        skipped = set(findings[vendor].get("unobserved", []))
-        if result.downgrade(vendor, skipped, "not observed: the test was skipped in this run", ("step_missing",)):
-            notes[vendor].append(f"{len(skipped)} recorded scenario(s) skipped in this run: their missing steps "
-                                 "are not drift")
+    for vendor, explained in explain_expected_drift(result, findings, _utc_now().date().isoformat()).items():
+        notes[vendor] += explained
     write_drift_report(result, run_dir)
     for vendor in result.no_baseline:
         notes.setdefault(vendor, []).append(
             f"no baseline in {baseline}/{vendor}: drift not checked (accept one with `authcanary baseline accept "
             f"RUN_DIR`)")
     return {vendor: result.findings(vendor) for vendor in result.vendors}, notes
+
+
+def explain_expected_drift(result: DriftResult, findings: dict[str, Any], day: str) -> dict[str, list[str]]:
+    """Make info of the drift a run explains itself, and say so per vendor: an endpoint it observed removed on or
+    after its announced removal date `day` (the documented deprecation path, until a new baseline is accepted), and
+    the missing steps of scenarios it skipped (`unobserved`). `findings`: per vendor, the plugin's findings or the
+    run's summary.json entry."""
+    notes: dict[str, list[str]] = {}
+    for vendor, entry in findings.items():
+        notes[vendor] = []
+        for deprecation in entry.get("deprecations", []):
+            announced = deprecation.get("announced_removal") or ""
+            if str(deprecation.get("observed", "")).startswith("removed") and announced and announced <= day:
+                note = (f"{deprecation['endpoint']} was removed as announced ({announced}): expected drift; "
+                        "accept a new baseline once the migration is reviewed")
+                if result.expect_removal(vendor, deprecation["endpoint"], note):
+                    notes[vendor].append(note)
+        skipped = set(entry.get("unobserved", []))
+        if result.downgrade(vendor, skipped, "not observed: the test was skipped in this run", ("step_missing",)):
+            notes[vendor].append(f"{len(skipped)} recorded scenario(s) skipped in this run: their missing steps "
+                                 "are not drift")
+    return notes
 
 
 def _read_findings(run_dir: Path) -> dict[str, Any]:
