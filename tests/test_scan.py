@@ -297,3 +297,12 @@ def test_an_empty_form_value_before_the_next_curl_option_is_not_a_secret(tmp_pat
     assert scan_paths([tmp_path]) == []
     write(tmp_path, "report.md", f"curl --data-raw client_secret= 7{secrets.token_urlsafe(12)} -i\n")
     assert [hit.kind for hit in scan_paths([tmp_path])] == ["credential-value"]
+
+
+def test_known_public_identifiers_quoted_in_text_are_not_secrets(tmp_path):
+    client_id, secret = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    write(tmp_path, "report.md", f"observed: client {client_id} is not authorized\n")
+    assert [hit.kind for hit in scan_paths([tmp_path])] == ["high-entropy"]
+    assert scan_paths([tmp_path], known_public=[client_id]) == []
+    write(tmp_path, "report.md", f"observed: client {client_id} sent {secret}\n")
+    assert [hit.kind for hit in scan_paths([tmp_path], [secret], [client_id])] == ["known-secret"]

@@ -112,6 +112,16 @@ def test_json_keeps_duplicate_keys_order_and_number_text():
                              b'"token":"<token#2 opaque len=18>","b":[true,null]}')
 
 
+def test_a_token_is_replaced_also_where_it_stands_before_its_token_key():
+    token = canary()
+    body = json.dumps({"previous": token, "access_token": token, "note": f"issued {token}"}).encode()
+    recorded = Scrubber().before_record_request(post("https://h/x", body, **{"Content-Type": "application/json"}))
+    scrubbed = json.loads(recorded.body)
+    assert token not in recorded.body.decode()
+    assert scrubbed["previous"] == scrubbed["access_token"] and scrubbed["access_token"].startswith("<token#1 ")
+    assert scrubbed["note"] == f"issued {scrubbed['access_token']}"
+
+
 def test_unchanged_bodies_are_kept_byte_for_byte():
     body = b'{ "client_id" : "cid",\n  "expires_in": 3600 }'
     assert Scrubber().before_record_request(post("https://h/x", body)).body == body

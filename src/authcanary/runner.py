@@ -156,7 +156,7 @@ def run(request: RunRequest) -> int:
 
 def report_leaks(run_dir: Path, target: Target) -> bool:
     """Scan the run folder for secrets (the target's and any token-shaped value); say where, never what."""
-    leaks = scan_paths([run_dir], target.secret_values())
+    leaks = scan_paths([run_dir], target.secret_values(), target.public_values())
     for hit in leaks:
         print(f"authcanary: SECRET FOUND in run output {hit.file}:{hit.line} ({hit.kind}): {hit.excerpt}",
               file=sys.stderr)

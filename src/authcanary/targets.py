@@ -54,6 +54,11 @@ class Target:
     def secret_values(self) -> set[str]:
         return {value for vendor in self.vendors.values() for value in vendor.secret_values}
 
+    def public_values(self) -> set[str]:
+        """Identifiers a vendor may quote back (client and application ids): public, however random they look."""
+        return {str(value) for vendor in self.vendors.values() for key, value in vendor.settings.items()
+                if key.endswith(("client_id", "application_id")) and value}
+
 
 def load_targets_file(path: Path) -> dict[str, Any]:
     """Parse the TOML file; a missing or malformed file is a ConfigError naming it."""

@@ -99,18 +99,20 @@ class SecretHit:
         return f"{self.file}:{self.line}: {self.kind}: {self.excerpt}"
 
 
-def scan_paths(paths: Iterable[Path | str], known_secrets: Iterable[str] = ()) -> list[SecretHit]:
-    """Scan files and directories (recursively, skipping hidden ones and binaries) for secrets.
+def scan_paths(paths: Iterable[Path | str], known_secrets: Iterable[str] = (),
+               known_public: Iterable[str] = ()) -> list[SecretHit]:
+    """Scan files and directories (recursively, skipping version control folders and binaries) for secrets.
 
-    Raises FileNotFoundError for a path that does not exist.
+    `known_secrets` are found in any encoding; `known_public` values (client ids a vendor may quote back in an
+    error) are never reported, however random they look. Raises FileNotFoundError for a path that does not exist.
     """
-    known = _known_pattern(known_secrets)
+    known, public = _known_pattern(known_secrets), _known_pattern(known_public)
     hits: list[SecretHit] = []
     for file in _files(paths):
         data = file.read_bytes()
         if b"\0" in data[:8192]:
             continue
-        hits += _scan_text(file, data.decode("utf-8", errors="replace"), known)
+        hits += _scan_text(file, data.decode("utf-8", errors="replace"), known, public)
     return hits
 
 
@@ -159,7 +161,8 @@ def _base64_cores(raw: bytes) -> set[str]:
     return cores
 
 
-def _scan_text(file: Path, text: str, known: re.Pattern[str] | None) -> list[SecretHit]:
+def _scan_text(file: Path, text: str, known: re.Pattern[str] | None,
+               public: re.Pattern[str] | None = None) -> list[SecretHit]:
     hits = []
     binary_indent: int | None = None  # inside a YAML !!binary block: base64 lines are data
     list_key: tuple[int, str] | None = None  # a YAML `key:` whose values follow as `- value` lines
@@ -167,7 +170,7 @@ def _scan_text(file: Path, text: str, known: re.Pattern[str] | None) -> list[Sec
         indent = len(line) - len(line.lstrip())
         if binary_indent is not None and (indent <= binary_indent and line.strip()):
             binary_indent = None
-        spans = _find_spans(line, known, in_binary=binary_indent is not None, list_key=list_key)
+        spans = _find_spans(line, known, public, in_binary=binary_indent is not None, list_key=list_key)
         hits += [SecretHit(file, number, kind, _excerpt(line, spans, (start, end)))
                  for start, end, kind in spans]
         if binary_indent is None and (binary := _YAML_BINARY_RE.match(line)):
@@ -179,7 +182,7 @@ def _scan_text(file: Path, text: str, known: re.Pattern[str] | None) -> list[Sec
     return hits
 
 
-def _find_spans(line: str, known: re.Pattern[str] | None, in_binary: bool,
+def _find_spans(line: str, known: re.Pattern[str] | None, known_public: re.Pattern[str] | None, in_binary: bool,
                 list_key: tuple[int, str] | None) -> list[tuple[int, int, str]]:
     spans: list[tuple[int, int, str]] = []
     taken = [m.span() for m in _PLACEHOLDERS.finditer(line)]
@@ -187,6 +190,8 @@ def _find_spans(line: str, known: re.Pattern[str] | None, in_binary: bool,
     taken += [(start, end) for _key, start, end in iter_key_values(line, public)]
     taken += [m.span("user") for m in _CURL_USER_RE.finditer(line)]
     taken += [m.span("blob") for m in _HYPOTHESIS_BLOB_RE.finditer(line)]
+    if known_public:
+        taken += [m.span() for m in known_public.finditer(line)]
 
     def add(start: int, end: int, kind: str, inside_placeholder_ok: bool = False) -> None:
         blocked = spans if inside_placeholder_ok else [*spans, *taken]

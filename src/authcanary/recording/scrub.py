@@ -475,6 +475,9 @@ class Scrubber:
         try:
             parsed = json.loads(text, object_pairs_hook=_Pairs, parse_int=_Number, parse_float=_Number,
                                 parse_constant=_Number)
+            # twice: the first pass learns the tokens under token keys, so the second also replaces a copy of one
+            # that stands earlier under a key of no known kind ({"previous": t, "access_token": t})
+            self._scrub_json_node(parsed, None)
             scrubbed = self._scrub_json_node(parsed, None)
         except (ValueError, RecursionError):
             return None
