@@ -416,3 +416,5 @@ def test_run_folder_contents_and_nothing_outside(runs, mode, profile):
     assert len(cases) == len(set(cases)), "two tests share a name in junit.xml: CI would merge them"
     checks = run.result.summary["vendors"]["autodesk"]["checks"]
     assert len(cases) == sum(checks.values())
+    if run.autodesk["status"] != "unreachable":  # embedded or served: baseline accept needs to know the profile
+        assert run.autodesk["simulator_profile"] == profile

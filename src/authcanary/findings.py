@@ -60,7 +60,7 @@ class VendorFindings:
     #: recorded scenarios (cassette ids `<vendor>/<module>.<test>`) that were skipped, wholly or in part: their
     #: missing steps were not observed, which is not drift
     unobserved: list[str] = field(default_factory=list)
-    #: the embedded simulator's profile (`documented` or deviations); None on a live target
+    #: the simulator's profile (`documented` or deviations), embedded or served; None on a real vendor
     simulator_profile: str | None = None
 
     def add_violation(self, violation: Violation) -> None:

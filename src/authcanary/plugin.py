@@ -334,6 +334,19 @@ class CanarySession:
             return 1  # the vendor's tests are skipped anyway
         return self.config.getoption("--max-examples") or self.vendor_target(vendor).settings["max_examples"]
 
+    def _simulator_profile(self, vendor: str) -> str | None:
+        """The profile of the vendor's simulator (embedded, or `authcanary serve` as its control plane says); None
+        for a real vendor or a simulator that does not answer."""
+        vendor_target = self.vendor_target(vendor)
+        if vendor_target.embedded:
+            return self.simulator(vendor).profile
+        if not vendor_target.simulated or self.stats[vendor].unreachable:
+            return None
+        try:
+            return self.control(vendor).info().get("profile")
+        except (TargetUnreachable, httpx.HTTPError, ValueError, AttributeError):
+            return None
+
     def hypothesis_settings(self, vendor: str) -> "hypothesis.settings":
         """Deterministic hypothesis settings sized for the target (far fewer examples on live vendors)."""
         import hypothesis
@@ -346,6 +359,9 @@ class CanarySession:
             suppress_health_check=list(hypothesis.HealthCheck))
 
     def finish(self) -> None:
+        if self.out is not None and self._target is not None and self.replay is None:
+            for vendor in sorted(self.vendors_seen & set(self.target.vendors)):
+                self.findings[vendor].simulator_profile = self._simulator_profile(vendor)
         for close in self._closers:
             close()
         if self.out is None or self._target is None:
@@ -357,8 +373,6 @@ class CanarySession:
                 findings.requests = self.stats[vendor].requests
                 findings.unreachable = self.stats[vendor].unreachable
                 findings.ambiguities = self.contract(vendor).ambiguities()
-                if self.vendor_target(vendor).embedded and self.replay is None:
-                    findings.simulator_profile = self.simulator(vendor).profile
             vendors[vendor] = findings.as_dict()
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "findings.json").write_text(json.dumps({"vendors": vendors}, indent=2), encoding="utf-8")
