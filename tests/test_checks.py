@@ -129,3 +129,19 @@ def test_failed_login_budget():
 ])
 def test_basic_credentials_are_decoded_strictly(credentials, expected):
     assert decode_basic(credentials) == expected
+
+
+def test_an_excerpt_masks_an_echoed_credential_and_never_cuts_a_secret_in_half():
+    from types import SimpleNamespace
+
+    from authcanary.plugin import Expect
+
+    secret = "Vb7nQ2xK9mLp4RtY8wZc3HdF6gJs1AeU5oIq0NkT"
+    canary = SimpleNamespace(base_url=lambda vendor: "http://x", vendor_target=lambda vendor: SimpleNamespace(
+        embedded=False), redact=lambda vendor, text: text.replace(secret, "${SECRET}"))
+    expect = Expect(canary, "autodesk", item=None)
+    echo = answer("POST", "/t", 401, json={"detail": "x" * 150, "sent": secret,
+                                           "body": "client_secret=not-the-secret-0000&grant_type=client_credentials"})
+    excerpt = expect.excerpt(echo, 180)
+    assert secret[:20] not in excerpt and "${SECRET}" in excerpt
+    assert "not-the-secret-0000" not in expect.excerpt(echo, 1000)

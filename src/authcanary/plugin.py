@@ -459,9 +459,11 @@ class Expect:
                        if len(value) >= 8 and any(form in text for form in encoded_forms(value))})
 
     def excerpt(self, response: httpx.Response, limit: int = 200) -> str:
-        """The start of the body for a violation's `observed`, secrets masked in the whole body first: a cut made
-        before masking would leave half a secret that no longer looks like one."""
-        return self.canary.redact(self.vendor, response.text)[:limit]
+        """The start of the body for a violation's `observed`, secrets masked in the whole body first (a cut made
+        before masking would leave half a secret that no longer looks like one): the target's as `${VAR}`, and any
+        other credential or token the body quotes (an echoed request) as its placeholder."""
+        masked = self.canary.redact(self.vendor, response.text)
+        return Scrubber().scrub_body_text(masked, response.headers.get("content-type", ""))[:limit]
 
     def status(self, response: httpx.Response, expected: int | set[int], check: str) -> bool:
         allowed = {expected} if isinstance(expected, int) else set(expected)
