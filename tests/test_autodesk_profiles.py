@@ -222,6 +222,9 @@ def test_deviation_is_reported_as_a_violation(runs, mode, profile):
     matching = [v for v in autodesk["violations"] if check in v["check"]]
     assert matching, f"no violation of a check containing {check!r}\n{run.describe()}"
     assert any(v["severity"] == severity for v in matching), run.describe()
+    assert all(v["tests"] and all(t.startswith("suites/autodesk/test_") for t in v["tests"]) for v in matching)
+    assert len({t for v in autodesk["violations"] for t in v["tests"]}) <= autodesk["checks"]["failed"] + \
+        autodesk["checks"]["passed"]
     for violation in autodesk["violations"]:
         assert violation["severity"] in {"breaking", "warning", "info"}
         assert violation["check"] and violation["expected"] and violation["observed"], violation

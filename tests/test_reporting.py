@@ -436,3 +436,13 @@ def test_an_announced_removal_given_as_a_year_or_month_is_flagged_once_past(remo
     entry = summary["vendors"]["autodesk"]
     entry["deprecations"] = [{"endpoint": V1, "announced_removal": removal, "observed": "served (200)"}]
     assert ("(date has passed)" in render_markdown(summary)) is passed
+
+
+def test_a_violation_names_the_tests_that_saw_it():
+    summary = realistic_summary()
+    violation = summary["vendors"]["autodesk"]["violations"][0]
+    violation["tests"] = ["suites/autodesk/test_a.py::test_one", "suites/autodesk/test_b.py::test_two[v2]"]
+    markdown, page = render_markdown(summary), render_html(summary)
+    assert "seen in 2 tests: `suites/autodesk/test_a.py::test_one`, `suites/autodesk/test_b.py::test_two[v2]`" \
+        in markdown
+    assert "<dt>Seen in</dt>" in page and "test_two[v2]" in page

@@ -1,7 +1,7 @@
 """What a run finds about each vendor, in the shape of summary.json's vendor entries (DESIGN.md)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 
@@ -20,6 +20,8 @@ class Violation:
     observed: str
     severity: str = "breaking"
     repro: str = ""
+    #: the tests that saw it (one violation, however many tests observe it)
+    tests: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -63,10 +65,15 @@ class VendorFindings:
     #: the simulator's profile (`documented` or deviations), embedded or served; None on a real vendor
     simulator_profile: str | None = None
 
-    def add_violation(self, violation: Violation) -> None:
+    def add_violation(self, violation: Violation, test: str = "") -> None:
+        """Record a violation seen by `test` (a node id); the same one seen again only gains the test's name."""
         key = (violation.check, violation.endpoint, violation.observed)
-        if all((v.check, v.endpoint, v.observed) != key for v in self.violations):
-            self.violations.append(violation)
+        known = next((v for v in self.violations if (v.check, v.endpoint, v.observed) == key), None)
+        if known is None:
+            known = replace(violation, tests=[])
+            self.violations.append(known)
+        if test and test not in known.tests:
+            known.tests.append(test)
 
     def add_deprecation(self, deprecation: Deprecation) -> None:
         self.deprecations = [d for d in self.deprecations if d.endpoint != deprecation.endpoint]

@@ -139,7 +139,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     finally:
         vendor = item.stash.get(VENDOR, None)
         for violation in item.stash.get(VIOLATIONS, []):
-            item.config.stash[SESSION].findings[vendor].add_violation(violation)
+            item.config.stash[SESSION].findings[vendor].add_violation(violation, item.nodeid)
     failing = [violation for violation in item.stash.get(VIOLATIONS, []) if violation.fails]
     if failing:
         raise ContractViolation.of(failing)
@@ -181,7 +181,7 @@ def _classified_report(item: pytest.Item, call: pytest.CallInfo, report: pytest.
         # A failure no check recorded (an unexpected exception, a plain assert): still a finding, never lost.
         message = canary.redact(vendor, _first_line(call.excinfo.exconly() if call.excinfo else report.longreprtext))
         canary.findings[vendor].add_violation(Violation(check=item.name, endpoint="", expected="the check passes",
-                                                        observed=message))
+                                                        observed=message), item.nodeid)
     return report
 
 

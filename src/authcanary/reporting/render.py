@@ -235,6 +235,8 @@ def _violation(raw: dict[str, Any]) -> dict[str, Any]:
         "observed": _text(raw.get("observed")),
         "severity": _severity(raw.get("severity")),
         "repro": _text(raw.get("repro")) or "",
+        "tests": [_text(test) for test in raw.get("tests", []) if _text(test)] if isinstance(raw.get("tests"), list)
+        else [],
     }
 
 
