@@ -159,9 +159,13 @@ def drift(
     except (CassetteError, ValueError) as exc:
         raise ConfigError(f"{exc}", "Restore the cassette from git or re-record it.") from None
     if run_dir and (run_dir / "summary.json").is_file():
-        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-        day = str(summary.get("started", ""))[:10] or None
-        entries = {v: e for v, e in summary.get("vendors", {}).items() if v in compared and isinstance(e, dict)}
+        try:
+            summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+            day = str(summary.get("started", ""))[:10]
+            entries = {v: e for v, e in summary.get("vendors", {}).items() if v in compared and isinstance(e, dict)}
+        except (ValueError, AttributeError) as exc:
+            raise ConfigError(f"{run_dir / 'summary.json'}: unreadable ({exc}).",
+                              "Pass the folder of a finished `authcanary run`, or its cassettes/ folder.") from None
         if day:
             explain_expected_drift(result, entries, day)
     json_path, md_path = write_drift_report(result, out_dir or Path.cwd())

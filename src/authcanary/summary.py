@@ -48,10 +48,13 @@ def vendor_entry(findings: dict[str, Any] | None, drift: list[dict[str, Any]], n
 
 
 def exit_code(vendors: dict[str, dict[str, Any]]) -> int:
-    """1 for violations or breaking drift (the actionable finding wins), else 3 if a vendor was unreachable."""
+    """1 for violations or breaking drift (the actionable finding wins), else 3 if a vendor was unreachable, else 2
+    if no check ran at all (every vendor skipped: "compliant" would be a lie)."""
     statuses = {entry["status"] for entry in vendors.values()}
     if statuses & {"violations", "drift"}:
         return EXIT_FINDINGS
     if "unreachable" in statuses:
         return EXIT_UNREACHABLE
+    if statuses <= {"skipped"}:
+        return EXIT_CONFIG
     return EXIT_OK

@@ -55,9 +55,10 @@ class Target:
         return {value for vendor in self.vendors.values() for value in vendor.secret_values}
 
     def public_values(self) -> set[str]:
-        """Identifiers a vendor may quote back (client and application ids): public, however random they look."""
-        return {str(value) for vendor in self.vendors.values() for key, value in vendor.settings.items()
-                if key.endswith(("client_id", "application_id")) and value}
+        """The configured values the registry does not mark secret (client and application ids, users, URLs): a
+        vendor may quote them back, and they are public however random they look."""
+        return {value for name, vendor in self.vendors.items() for key, value in vendor.settings.items()
+                if isinstance(value, str) and value and key not in vendor_spec(name).secret_keys}
 
 
 def load_targets_file(path: Path) -> dict[str, Any]:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import html
 import math
 import re
 from collections import Counter
@@ -143,7 +142,7 @@ def _known_pattern(known_secrets: Iterable[str]) -> re.Pattern[str] | None:
     forms: set[str] = set()
     for secret in known_secrets:
         if len(secret) >= _MIN_KNOWN_LEN:
-            forms |= encoded_forms(secret) | {html.escape(secret)} | _base64_cores(secret.encode("utf-8"))
+            forms |= encoded_forms(secret) | _base64_cores(secret.encode("utf-8"))
     if not forms:
         return None
     return re.compile("|".join(map(re.escape, sorted(forms, key=len, reverse=True))))
