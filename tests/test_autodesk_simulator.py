@@ -371,6 +371,20 @@ def test_fault_injection_bad_request_and_reset(aps):
     assert aps.v2().status_code == 200
 
 
+def test_optional_scope_crash_answers_the_generic_500_to_every_request_without_scope(make_aps):
+    aps = make_aps("optional-scope-crash")
+    for response in (aps.v1(scope=None), aps.v2(scope=None), aps.v2(scope=None, credentials="body"),
+                     aps.v2(CID, "wrong", scope=None), aps.v2(scope=None, grant_type="password"),
+                     aps.post(V2_PATH, b"")):
+        assert assert_error(response, 500) == {
+            "developerMessage": "Generic internal server error.", "errorCode": "AUTH-500",
+            "moreInfo": "https://aps.autodesk.com/en/docs/oauth/v2/developers_guide/error_handling/"}
+    assert_token(aps, aps.v1(), 1)
+    assert_token(aps, aps.v2(scope=""), 2)
+    assert_error(aps.v2(scope=None, content_type=None), 415)  # not a form: refused before the crash
+    assert_error(aps.v2(CID, "wrong", scope="data:read"), 401)
+
+
 def test_server_error_profile_answers_500_everywhere(make_aps):
     aps = make_aps("server-error")
     assert_error(aps.v1(), 500)
@@ -516,6 +530,9 @@ DEVIATION_PROBES: dict[str, tuple[Callable[[Aps], Any], Any]] = {
     "echo-secret-in-errors": (lambda aps: (lambda r: ("it's <me>~" in r.text, "it&#x27;s &lt;me&gt;~" in r.text,
                                                       "it's%20%3Cme%3E~" in r.text))(
         aps.v2(CID, "it's <me>~")), (False, True, True)),
+    "optional-scope-crash": (lambda aps: (aps.v1(scope=None).status_code, aps.v2(scope=None).status_code,
+                                          aps.v2(scope="").status_code, aps.v1().status_code),
+                             (500, 500, 200, 200)),
 }
 
 

@@ -158,3 +158,17 @@ def test_targets_know_bimplus():
     local = load_target(ROOT / "targets.toml", "local", environ={}).vendors["bimplus"]
     assert local.simulated
     assert vendor_spec("bimplus").secret_keys == {"password", "second_password", "oidc_client_secret"}
+
+
+def test_remember_me_absent_crash_answers_500_to_password_logins_without_remember_me():
+    crashing, documented = make_client(profile="remember-me-absent-crash"), make_client()
+    for body in (USER, {**USER, "password": "wrong"}, {"user_id": "x"}):  # whatever else the login holds
+        answer = crashing.post("/v2/authorize", json=body)
+        assert answer.status_code == 500 and answer.json()["error"] == "server_error", answer.text
+        assert documented.post("/v2/authorize", json=body).status_code != 500
+    for remember_me in (False, True, "true", None):  # present (even false or null): the login works
+        assert login(crashing, remember_me=remember_me)["token_type"] == "BimPlus"
+    renew = login(crashing, remember_me=True)
+    assert crashing.post("/v2/authorize", json={"remember_me": True, "remember_me_token": renew["remember_me_token"],
+                                                "client_id": renew["client_id"]}).status_code == 200
+    assert crashing.post("/v2/authorize", json=USER, headers={"Content-Type": "text/plain"}).status_code == 415

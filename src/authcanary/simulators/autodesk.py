@@ -57,6 +57,8 @@ class AutodeskSimulator(Simulator):
         "echo-secret-in-errors": "error answers quote the client_secret they were sent (HTML-escaped and "
                                  "URL-encoded JavaScript-style)",
         "server-error": "every call answers 500",
+        "optional-scope-crash": "a v1 or v2 token request whose form has no `scope` field answers 500 (the generic "
+                                "error body), every time; with `scope` (even empty) it works",
     }
     option_defaults = {
         "v1_decommission": "",  # ISO date after which v1 is gone; empty = still served
@@ -125,7 +127,7 @@ class AutodeskSimulator(Simulator):
 
     async def _token(self, request: Request, version: int) -> Response:
         if self.deviates("server-error"):
-            return self.error_response(request, 500, "AUTH-500", "Generic internal server error.")
+            return self._server_error(request)
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != FORM:
             status = 400 if self.deviates("400-instead-of-415") else 415
@@ -141,6 +143,8 @@ class AutodeskSimulator(Simulator):
                 return self._bad_request(request, f"The parameter '{name}' is repeated.")
             form[name] = value
         request.state.client_secret = form.get("client_secret")
+        if "scope" not in form and self.deviates("optional-scope-crash"):
+            return self._server_error(request)
 
         header_credentials = None
         authorization = request.headers.get("authorization")
@@ -189,6 +193,9 @@ class AutodeskSimulator(Simulator):
         if unknown:
             return self._bad_request(request, f"Invalid scope: {' '.join(unknown)}.", code="AUTH-004")
         return self._issue(version, client_id, scopes)
+
+    def _server_error(self, request: Request) -> Response:
+        return self.error_response(request, 500, "AUTH-500", "Generic internal server error.")
 
     def _bad_request(self, request: Request, description: str, code: str = "AUTH-002") -> Response:
         return self.error_response(request, 400, code, description)

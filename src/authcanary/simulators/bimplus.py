@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from authcanary.simulators.framework import CONTROL_PREFIX, Simulator
+from authcanary.simulators.framework import CONTROL_PREFIX, ExpiringStore, Rejected, Simulator
 
 AUTHORIZE = "/v2/authorize"  # POST authorize, GET token info, DELETE logout (the logout path is not in the seed)
 CROSS_TOKEN = "/v2/cross-token"
@@ -69,14 +69,6 @@ def _stable_uuid4(*parts: str) -> str:
     return str(uuid.UUID(bytes=hashlib.sha256("/".join(parts).encode()).digest()[:16], version=4))
 
 
-class _Rejected(Exception):
-    """A request the service refuses before looking at credentials: answered with `status` and this message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 class BimplusSimulator(Simulator):
     vendor = "bimplus"
     deviations = {
@@ -101,7 +93,10 @@ class BimplusSimulator(Simulator):
         "any-content-type": "request bodies are read as JSON whatever the Content-Type",
         "mistyped-fields-coerced": "non-string values of string fields are accepted as their JSON text",
         "nfkc-email-login": "user_id is NFKC-normalized before lookup: look-alike e-mails log in to the account",
+        "remember-me-absent-crash": "a password login (POST /v2/authorize without remember_me_token) whose JSON "
+                                    "object has no remember_me key answers 500, every time",
     }
+    max_grants = 50_000  # tokens kept at most (the oldest go first), so a long-lived `serve` keeps bounded memory
     option_defaults = {
         # seconds a password-login access token lives: 7200 ("2 hours by default") or 2592000 (the example's reading)
         "access_lifetime": ACCESS_LIFETIME,
@@ -126,10 +121,15 @@ class BimplusSimulator(Simulator):
             if email and password:
                 self.accounts[self._lookup_key(email)] = Account(email, password, _stable_uuid4("user", email),
                                                                  _stable_uuid4("team", email))
-        self.grants: dict[str, Grant] = {}
+        self.grants: ExpiringStore[Grant] = ExpiringStore(self.clock, self._dies_at, self.max_grants)
         self.issued = 0
+        # both keyed by registered accounts only, so they stay as small as `accounts`
         self.logged_out_after: dict[str, int] = {}  # account e-mail -> tokens issued up to this serial are dead
         self.failed_logins: Counter[str] = Counter()
+
+    def _dies_at(self, grant: Grant) -> float:
+        """When a grant may be forgotten: never while a deviation still accepts it."""
+        return math.inf if grant.kind == "access" and self.deviates("expired-tokens-accepted") else grant.expires_at
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -148,8 +148,10 @@ class BimplusSimulator(Simulator):
             body = await self._json_body(request)
             if "remember_me_token" in body:
                 return self._remember_me_login(body)
+            if "remember_me" not in body and self.deviates("remember-me-absent-crash"):
+                return self.error_response(request, 500, "server_error", "An unexpected error occurred.")
             return self._password_login(body)
-        except _Rejected as exc:
+        except Rejected as exc:
             return self.error_response(request, exc.status, "invalid_request", str(exc))
 
     def _password_login(self, body: dict[str, Any]) -> Response:
@@ -177,7 +179,7 @@ class BimplusSimulator(Simulator):
 
     def _remember_me_login(self, body: dict[str, Any]) -> Response:
         if not self._flag(body.get("remember_me")):
-            raise _Rejected(400, "remember_me must be true to log in with a remember_me_token.")
+            raise Rejected(400, "remember_me must be true to log in with a remember_me_token.")
         token = self._string(body, "remember_me_token", required=True)
         client_id = self._string(body, "client_id", required=True)
         application_id = self._string(body, "application_id")
@@ -233,7 +235,7 @@ class BimplusSimulator(Simulator):
             client_id = self._string(body, "client_id")
             for name in ("team_id", "project_id", "application_id"):
                 self._string(body, name)
-        except _Rejected as exc:
+        except Rejected as exc:
             return self.error_response(request, exc.status, "invalid_request", str(exc))
         cross = self._alive_grant(token, "cross")
         if cross is None:
@@ -311,23 +313,23 @@ class BimplusSimulator(Simulator):
     async def _json_body(self, request: Request) -> dict[str, Any]:
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != JSON and not self.deviates("any-content-type"):
-            raise _Rejected(415, f"The Content-Type must be {JSON}.")
+            raise Rejected(415, f"The Content-Type must be {JSON}.")
         try:
             body = json.loads(await request.body())
         except (ValueError, UnicodeDecodeError):
-            raise _Rejected(400, "The body is not valid JSON.") from None
+            raise Rejected(400, "The body is not valid JSON.") from None
         if not isinstance(body, dict):
-            raise _Rejected(400, "The body must be a JSON object.")
+            raise Rejected(400, "The body must be a JSON object.")
         return body
 
     def _string(self, body: dict[str, Any], name: str, required: bool = False) -> str | None:
         value = body.get(name)
         if value is not None and not isinstance(value, str):
             if not self.deviates("mistyped-fields-coerced"):
-                raise _Rejected(400, f"'{name}' must be a string.")
+                raise Rejected(400, f"'{name}' must be a string.")
             value = json.dumps(value)
         if required and not value:
-            raise _Rejected(400, f"The required field '{name}' is missing.")
+            raise Rejected(400, f"The required field '{name}' is missing.")
         return value
 
     def _flag(self, value: Any) -> bool:
@@ -336,7 +338,7 @@ class BimplusSimulator(Simulator):
             return bool(value)
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true" and not self.deviates("remember-me-string-ignored")
-        raise _Rejected(400, "'remember_me' must be true or false.")
+        raise Rejected(400, "'remember_me' must be true or false.")
 
     def _lookup_key(self, email: str) -> str:
         """Accounts are found case-insensitively in ASCII only: a look-alike e-mail is another (unknown) user."""
