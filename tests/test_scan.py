@@ -200,13 +200,14 @@ def test_ordinary_run_folder_content_is_not_reported(tmp_path):
     assert scan_paths([tmp_path]) == []
 
 
-def test_binary_files_and_version_control_folders_are_skipped_but_hidden_files_are_not(tmp_path):
+def test_version_control_folders_are_skipped_but_hidden_and_binary_files_are_not(tmp_path):
     (tmp_path / "image.png").write_bytes(b"\x89PNG\x00\x00" + a_jwt().encode())
     write(tmp_path, ".git/objects/x", a_jwt() + "\n")
     write(tmp_path, "visible.txt", a_jwt() + "\n")
     write(tmp_path, ".env", a_jwt() + "\n")
     write(tmp_path, ".config/app.txt", a_jwt() + "\n")
-    assert sorted(kinds(scan_paths([tmp_path]))) == [(".env", 1, "jwt"), ("app.txt", 1, "jwt"), ("visible.txt", 1, "jwt")]
+    assert sorted(kinds(scan_paths([tmp_path]))) == [(".env", 1, "jwt"), ("app.txt", 1, "jwt"), ("image.png", 1, "jwt"),
+                                                     ("visible.txt", 1, "jwt")]
     assert kinds(scan_paths([tmp_path / ".git" / "objects" / "x"])) == [("x", 1, "jwt")]  # named files are scanned
 
 
@@ -306,3 +307,103 @@ def test_known_public_identifiers_quoted_in_text_are_not_secrets(tmp_path):
     assert scan_paths([tmp_path], known_public=[client_id]) == []
     write(tmp_path, "report.md", f"observed: client {client_id} sent {secret}\n")
     assert [hit.kind for hit in scan_paths([tmp_path], [secret], [client_id])] == ["known-secret"]
+
+
+# encodings, binaries, links and big files: nothing is skipped
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_text_in_other_unicode_encodings_is_decoded(tmp_path, encoding):
+    """utf-16 and utf-32 write a byte-order mark; utf-16-le/-be have none: the NUL bytes tell."""
+    token = a_jwt()
+    (tmp_path / "report.txt").write_bytes(f"first line\nsecond\n\"id_token\": \"{token}\"\n".encode(encoding))
+    assert kinds(scan_paths([tmp_path])) == [("report.txt", 3, "jwt")]
+
+
+def test_binary_files_are_scanned_for_printable_runs(tmp_path):
+    secret = secrets.token_urlsafe(12)
+    noise = bytes(range(256)) * 4
+    (tmp_path / "core.dump").write_bytes(noise + b"\x00token=" + a_jwt().encode() + b"\x00\xff\n\x01" + noise
+                                         + b"pw:" + secret.encode() + b"\x00")
+    assert kinds(scan_paths([tmp_path], known_secrets=[secret])) == \
+        [("core.dump", 5, "jwt"), ("core.dump", 10, "known-secret")]  # lines: the newlines before the run, plus one
+
+
+def test_links_to_files_and_folders_are_followed_once_and_a_loop_ends(tmp_path):
+    outside = tmp_path / "outside"
+    write(outside, "deep/leak.txt", a_jwt() + "\n")
+    write(outside, "file.txt", "\n" + a_jwt() + "\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "linked-folder").symlink_to(outside / "deep")
+    (run / "linked-file.txt").symlink_to(outside / "file.txt")
+    (run / "loop").symlink_to(run)
+    (run / "again").symlink_to(outside / "deep")  # the same folder twice: scanned once
+    (run / "dangling").symlink_to(tmp_path / "missing")
+    assert kinds(scan_paths([run])) == [("leak.txt", 1, "jwt"), ("linked-file.txt", 2, "jwt")]
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks and pieces of lines as small as the scanner allows, so tests cross many boundaries quickly."""
+    from authcanary.recording import scan
+
+    monkeypatch.setattr(scan, "CHUNK_SIZE", 4096)
+    monkeypatch.setattr(scan, "OVERLAP", 1024)
+    return 4096
+
+
+@pytest.mark.parametrize("shift", [-700, -41, -1, 0, 1, 17, 900])
+def test_a_secret_across_a_chunk_boundary_is_found_once(tmp_path, small_chunks, shift):
+    token = a_jwt()
+    lines = "".join(f"line {i} with ordinary words\n" for i in range(300))
+    at = small_chunks - len(token) // 2 + shift  # inside the first chunk's end, or across it
+    text = lines[:at].rsplit("\n", 1)[0] + "\n" + f"access_token: {token}\n" + lines
+    (tmp_path / "lines.txt").write_text(text)
+    number = text[:text.index(token)].count("\n") + 1
+    assert kinds(scan_paths([tmp_path])) == [("lines.txt", number, "jwt")]
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
+def test_secrets_in_a_line_longer_than_a_chunk_are_each_found_once(tmp_path, small_chunks, binary):
+    known = [secrets.token_urlsafe(300) for _ in range(20)]  # a known secret cut in two would not be found at all
+    tokens = [token for pair in zip([a_jwt() for _ in known], known) for token in pair]  # most of the line
+    separator = " \x00 " if binary else " , "
+    (tmp_path / "one-line.bin").write_text("".join(f"{'x' * (97 + 13 * i)}{separator}{token}{separator}"
+                                                   for i, token in enumerate(tokens)))
+    hits = scan_paths([tmp_path], known_secrets=known)
+    assert kinds(hits) == [("one-line.bin", 1, "jwt"), ("one-line.bin", 1, "known-secret")] * len(known)
+    assert all(token not in hit.excerpt for hit in hits for token in tokens)
+
+
+def _peak_memory(scan) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        scan()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_file_is_scanned_in_bounded_memory(tmp_path, small_chunks):
+    path = tmp_path / "big.txt"
+    with path.open("w") as stream:
+        for number in range(40_000):  # 1.5 MB: over 300 chunks
+            stream.write(f"line {number} of ordinary text\n")
+    assert _peak_memory(lambda: scan_paths([path])) < 400_000
+
+
+@pytest.mark.slow
+def test_a_100_mb_binary_is_scanned_in_about_a_chunk_of_memory(tmp_path):
+    from authcanary.recording.scan import CHUNK_SIZE
+
+    path = tmp_path / "huge.bin"
+    with path.open("wb") as stream:
+        stream.truncate(100_000_000)
+        stream.seek(60_000_000)
+        stream.write(b"Authorization: Bearer " + a_jwt().encode())
+    hits: list = []
+    assert _peak_memory(lambda: hits.extend(scan_paths([path]))) < 12 * CHUNK_SIZE
+    assert kinds(hits) == [("huge.bin", 1, "jwt")]

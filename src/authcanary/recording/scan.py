@@ -1,6 +1,8 @@
 """Secret scanner for cassettes and run folders (``authcanary scan``): the check that nothing leaked.
 
-Text files are read line by line (binaries are skipped) and searched for:
+Files are read in chunks, line by line: UTF-8, or UTF-16/32 as a byte-order mark or the NUL bytes of UTF-16 say; any
+other file with a NUL byte is binary, and its printable runs are scanned (like ``strings``). Links to files and folders
+are followed, each file and folder once. Every line is searched for:
 
 - ``known-secret``: a given credential, raw, URL-encoded, JSON- or HTML-escaped, or base64-encoded at any
   byte alignment (so also inside ``Basic`` credentials);
@@ -28,7 +30,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
+import itertools
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -100,7 +105,7 @@ class SecretHit:
 
 def scan_paths(paths: Iterable[Path | str], known_secrets: Iterable[str] = (),
                known_public: Iterable[str] = ()) -> list[SecretHit]:
-    """Scan files and directories (recursively, skipping version control folders and binaries) for secrets.
+    """Scan files and directories (recursively, following links, skipping version control folders) for secrets.
 
     `known_secrets` are found in any encoding; `known_public` values (client ids a vendor may quote back in an
     error) are never reported, however random they look. Raises FileNotFoundError for a path that does not exist.
@@ -108,10 +113,7 @@ def scan_paths(paths: Iterable[Path | str], known_secrets: Iterable[str] = (),
     known, public = _known_pattern(known_secrets), _known_pattern(known_public)
     hits: list[SecretHit] = []
     for file in _files(paths):
-        data = file.read_bytes()
-        if b"\0" in data[:8192]:
-            continue
-        hits += _scan_text(file, data.decode("utf-8", errors="replace"), known, public)
+        hits += _scan_lines(file, _read_lines(file), known, public)
     return hits
 
 
@@ -125,17 +127,110 @@ def shannon_entropy(text: str) -> float:
 SKIPPED_FOLDERS = frozenset({".git", ".hg", ".svn", "__pycache__", ".venv", ".tox", ".mypy_cache", ".ruff_cache"})
 
 
+#: bytes read at a time; also the longest piece of a line scanned at once, so a file of any size needs about this
+#: much memory
+CHUNK_SIZE = 1 << 20
+#: characters each piece of an over-long line repeats from the one before, so a secret across the cut is seen whole
+OVERLAP = 8192
+_CONTEXT = 256  # characters before a piece's own part, for the detectors' look-behind (URL paths: 200)
+_SNIFF = 8192  # bytes that decide the encoding
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_LINE_ENDS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines splits at
+_NOT_LINE_ENDS = dict.fromkeys(map(ord, _LINE_ENDS.replace("\n", "")), "\0")
+#: a printable run of a binary file: 4+ characters without control characters or undecodable bytes
+_PRINTABLE_RUN_RE = re.compile(r"[^\x00-\x08\x0a-\x1f\x7f-\x9f\ufffd]{4,}")
+
+
 def _files(paths: Iterable[Path | str]) -> Iterator[Path]:
+    """Each file under `paths`, in sorted order; a file or folder reached twice (links, a link loop) counts once."""
+    seen: set[tuple[int, int]] = set()
     for path in map(Path, paths):
-        if path.is_dir():
-            yield from sorted(
-                p for p in path.rglob("*")
-                if p.is_file() and not SKIPPED_FOLDERS.intersection(p.relative_to(path).parts[:-1])
-            )
-        elif path.is_file():
-            yield path
-        else:
+        if not (path.is_dir() or path.is_file()):
             raise FileNotFoundError(f"scan: {path} does not exist")
+        stack = [path]
+        while stack:
+            entry = stack.pop()
+            if not _first_visit(entry, seen):
+                continue
+            if entry.is_file():
+                yield entry
+            elif entry.is_dir() and (entry == path or entry.name not in SKIPPED_FOLDERS):
+                stack += sorted(entry.iterdir(), reverse=True)
+
+
+def _first_visit(path: Path, seen: set[tuple[int, int]]) -> bool:
+    try:
+        status = path.stat()
+    except OSError:  # a dangling link or a link loop: nothing to read
+        return False
+    identity = (status.st_dev, status.st_ino)
+    if identity in seen:
+        return False
+    seen.add(identity)
+    return True
+
+
+def _read_lines(file: Path) -> Iterator[tuple[int, str, int, int]]:
+    """(number, text, first, bound) of each line of `file`, read a chunk at a time (see `_split_lines`)."""
+    with file.open("rb") as stream:
+        head = stream.read(CHUNK_SIZE)
+        encoding = _encoding(head[:_SNIFF])
+        chunks = itertools.chain([head], iter(lambda: stream.read(CHUNK_SIZE), b""))
+        texts = _decode(chunks, encoding or "utf-8")
+        if encoding is None:  # a binary's lines are numbered as grep numbers them: at "\n" only
+            texts = (text.translate(_NOT_LINE_ENDS) for text in texts)
+        lines = _split_lines(texts)
+        yield from (_printable_runs(lines) if encoding is None else lines)
+
+
+def _encoding(head: bytes) -> str | None:
+    """The text encoding the first bytes of a file show, or None for a binary file."""
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding
+    if b"\0" not in head:
+        return "utf-8"
+    even, odd = head[0::2], head[1::2]
+    if odd.count(0) > len(odd) / 2 and even.count(0) < len(even) / 20:  # ASCII text as UTF-16: every other byte 0
+        return "utf-16-le"
+    if even.count(0) > len(even) / 2 and odd.count(0) < len(odd) / 20:
+        return "utf-16-be"
+    return None
+
+
+def _decode(chunks: Iterable[bytes], encoding: str) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    for chunk in chunks:
+        yield decoder.decode(chunk)
+    yield decoder.decode(b"", final=True)
+
+
+def _split_lines(texts: Iterable[str]) -> Iterator[tuple[int, str, int, int]]:
+    """(number, text, first, bound) of each line (as str.splitlines cuts them) of the concatenated `texts`: hits
+    starting at `first` or later and before `bound` are this line's to report.
+
+    A line longer than a chunk comes in pieces, each starting OVERLAP characters before the previous one's bound
+    (so a secret across the cut is seen whole) plus _CONTEXT more for the detectors' look-behind."""
+    number, pending, first = 1, "", 0
+    for text in texts:
+        *complete, pending = (pending + text).splitlines(keepends=True) or [""]
+        for line in complete:
+            yield number, line.rstrip(_LINE_ENDS), first, len(line)
+            number, first = number + 1, 0
+        if len(pending) > CHUNK_SIZE:
+            yield number, pending, first, len(pending) - OVERLAP
+            pending, first = pending[-OVERLAP - _CONTEXT:], _CONTEXT
+    if pending:
+        yield number, pending.rstrip(_LINE_ENDS), first, len(pending)
+
+
+def _printable_runs(lines: Iterable[tuple[int, str, int, int]]) -> Iterator[tuple[int, str, int, int]]:
+    """The printable runs of a binary file's lines, each scanned as a line of its own."""
+    for number, line, first, bound in lines:
+        for run in _PRINTABLE_RUN_RE.finditer(line):
+            if run.end() > first and run.start() < bound:
+                yield number, run.group(0), first - run.start(), bound - run.start()
 
 
 def _known_pattern(known_secrets: Iterable[str]) -> re.Pattern[str] | None:
@@ -160,18 +255,18 @@ def _base64_cores(raw: bytes) -> set[str]:
     return cores
 
 
-def _scan_text(file: Path, text: str, known: re.Pattern[str] | None,
-               public: re.Pattern[str] | None = None) -> list[SecretHit]:
+def _scan_lines(file: Path, lines: Iterable[tuple[int, str, int, int]], known: re.Pattern[str] | None,
+                public: re.Pattern[str] | None = None) -> list[SecretHit]:
     hits = []
     binary_indent: int | None = None  # inside a YAML !!binary block: base64 lines are data
     list_key: tuple[int, str] | None = None  # a YAML `key:` whose values follow as `- value` lines
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line, first, bound in lines:
         indent = len(line) - len(line.lstrip())
         if binary_indent is not None and (indent <= binary_indent and line.strip()):
             binary_indent = None
         spans = _find_spans(line, known, public, in_binary=binary_indent is not None, list_key=list_key)
         hits += [SecretHit(file, number, kind, _excerpt(line, spans, (start, end)))
-                 for start, end, kind in spans]
+                 for start, end, kind in spans if first <= start < bound]
         if binary_indent is None and (binary := _YAML_BINARY_RE.match(line)):
             binary_indent = len(binary["indent"])
         if (key_only := _YAML_KEY_ONLY_RE.match(line)) and key_kind(key_only["key"]):
