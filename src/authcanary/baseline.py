@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -10,11 +11,14 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from authcanary import __version__
 from authcanary.errors import ConfigError
 from authcanary.recording.cassette import CassetteError, load_cassette
 from authcanary.recording.scan import scan_paths
 from authcanary.simulators.framework import DOCUMENTED
+from authcanary.summary import EXIT_CONFIG, EXIT_INTERRUPTED, SCHEMA, exit_code, vendor_entry
 
 
 @dataclass(frozen=True)
@@ -25,32 +29,43 @@ class Accepted:
     kept: tuple[str, ...] = ()
 
 
+def recordings_manifest(run_dir: Path) -> dict[str, dict[str, str]]:
+    """Every file under `run_dir/cassettes/<vendor>/` (path relative to the vendor folder) and its "sha256:<hex>", per
+    vendor: the `recordings` a run lists in summary.json, so `accept` takes exactly the cassettes the run wrote."""
+    recorded = run_dir / "cassettes"
+    if not recorded.is_dir():
+        return {}
+    return {folder.name: {name: _digest(path) for name, path in _vendor_files(folder).items()
+                          if path.is_file() and not path.is_symlink()}
+            for folder in sorted(recorded.iterdir()) if folder.is_dir()}
+
+
 def accept(run_dir: Path, baseline: Path, only: list[str] | None = None) -> list[Accepted]:
     """Replace `baseline/<vendor>` by `run_dir/cassettes/<vendor>` for each vendor recorded in the run.
 
-    Only a finished run of the documented behaviour is accepted (it has summary.json: a killed run's recordings are
-    incomplete; a simulator deviation profile is not the vendor). Scenarios the run skipped (a live target's budget,
-    simulator-only checks) keep their baseline cassettes. Every cassette is loaded and scanned for secrets first;
-    any problem leaves the baseline untouched. Each vendor folder is swapped whole (see `_replace`), so a crash never
-    leaves a half-written baseline folder."""
+    Only a finished, uninterrupted run of the documented behaviour is accepted (it has summary.json: a killed run's
+    recordings are incomplete; a simulator deviation profile is not the vendor), and only as the run left it: its
+    summary.json, drift.json and cassettes must agree (see `_check_consistent`). Scenarios the run skipped (a live
+    target's budget, simulator-only checks) keep their baseline cassettes. Every cassette is loaded and scanned for
+    secrets first; any problem leaves the baseline untouched. Each vendor folder is swapped whole (see `_replace`),
+    so a crash never leaves a half-written baseline folder."""
     recorded = run_dir / "cassettes"
     if run_dir.is_dir() and not (run_dir / "summary.json").is_file():
         raise ConfigError(f"{run_dir}: no summary.json, so the run did not finish (killed or crashed) and its "
                           "recordings may be incomplete.", "Accept the folder of a finished `authcanary run`; the "
                           "baseline was not changed.")
-    vendors = sorted(p.name for p in recorded.iterdir() if p.is_dir()) if recorded.is_dir() else []
-    if not vendors:
+    folders = sorted(p.name for p in recorded.iterdir() if p.is_dir()) if recorded.is_dir() else []
+    if not folders:
         raise ConfigError(f"{recorded}: no recorded cassettes.", "Pass the folder of a finished `authcanary run`.")
+    summary = _finished_run(run_dir)
+    recordings, entries = _check_consistent(run_dir, summary, folders), summary["vendors"]
+    vendors = sorted(set(folders) | {vendor for vendor, listed in recordings.items() if listed})
     if only:
         if missing := sorted(set(only) - set(vendors)):
             raise ConfigError(f"{recorded}: nothing recorded for {', '.join(missing)}.",
                               f"Choose among: {', '.join(vendors)}.")
         vendors = sorted(set(only))
-    entries, exit_code = _vendor_entries(run_dir)
-    if exit_code == 2:
-        raise ConfigError(f"{run_dir}: that run ended with exit 2 (a configuration error, or secrets found in its "
-                          "output), so its recordings are not trusted.", "Fix the cause and re-run; the baseline "
-                          "was not changed.")
+    _check_recordings(recorded, {vendor: recordings.get(vendor, {}) for vendor in vendors})
     statuses = {vendor: entry.get("status", "") for vendor, entry in entries.items()}
     if partial := [v for v in vendors if statuses.get(v) in _INCOMPLETE]:
         raise ConfigError(f"{run_dir}: {', '.join(f'{v} was {statuses[v]}' for v in partial)} in that run, so its "
@@ -82,6 +97,9 @@ def accept(run_dir: Path, baseline: Path, only: list[str] | None = None) -> list
 
 
 _INCOMPLETE = ("unreachable", "skipped")
+_UNREADABLE_FIX = "Accept the folder of a finished `authcanary run`; the baseline was not changed."
+#: what to do about a run folder that no longer agrees with itself (edited, or written into, after the run)
+_TAMPERED_FIX = "Accept the run folder as the run left it, or re-run and accept that run; the baseline was not changed."
 
 
 def _unobserved_in_baseline(folder: Path, unobserved: list[str]) -> list[Path]:
@@ -90,15 +108,114 @@ def _unobserved_in_baseline(folder: Path, unobserved: list[str]) -> list[Path]:
                   if (path := folder / f"{scenario.partition('/')[2]}.yaml").is_file())
 
 
-def _vendor_entries(run_dir: Path) -> tuple[dict[str, dict], object]:
-    """The run's summary.json: each vendor's entry, and the run's exit code."""
+def _finished_run(run_dir: Path) -> dict[str, Any]:
+    """The run's summary.json, once it shows a finished run of this version that did not end in exit 2."""
+    path = run_dir / "summary.json"
+    summary = _read_json(path)
+    entries = summary.get("vendors") if isinstance(summary, dict) else None
+    if not isinstance(entries, dict) or not all(isinstance(entry, dict) for entry in entries.values()):
+        raise ConfigError(f"{path}: unreadable (no vendor entries).", _UNREADABLE_FIX)
+    if summary.get("schema") != SCHEMA:
+        raise ConfigError(f"{path}: schema {summary.get('schema')!r}, not {SCHEMA}.", _UNREADABLE_FIX)
+    if summary.get("interrupted") is True or summary.get("exit_code") == EXIT_INTERRUPTED:
+        raise ConfigError(f"{run_dir}: that run was interrupted (it did not finish), and interrupted runs are never "
+                          "a baseline: their recordings are partial.", "Re-run to the end and accept that run; the "
+                          "baseline was not changed.")
+    if summary.get("exit_code") == EXIT_CONFIG:
+        raise ConfigError(f"{run_dir}: that run ended with exit 2 (a configuration error, or secrets found in its "
+                          "output), so its recordings are not trusted.", "Fix the cause and re-run; the baseline "
+                          "was not changed.")
+    if not any("recordings" in entry for entry in entries.values()):
+        raise ConfigError(f"{path}: no `recordings` (the cassettes the run wrote, with their hashes): the run was "
+                          "made by an older authcanary, so its cassettes cannot be checked.",
+                          f"Re-run with this version (authcanary {__version__}) and accept that run; the baseline "
+                          "was not changed.")
+    return summary
+
+
+def _read_json(path: Path) -> object:
     try:
-        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-        return ({vendor: dict(entry) for vendor, entry in summary.get("vendors", {}).items()},
-                summary.get("exit_code"))
-    except (OSError, ValueError, AttributeError, TypeError) as exc:
-        raise ConfigError(f"{run_dir / 'summary.json'}: unreadable ({exc}).",
-                          "Accept the folder of a finished `authcanary run`; the baseline was not changed.") from None
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: unreadable ({exc}).", _UNREADABLE_FIX) from None
+
+
+def _status_mismatch(entries: dict[str, dict]) -> str:
+    """The first vendor whose status is not what its checks, violations, error and drift make it, said as much."""
+    for vendor, entry in sorted(entries.items()):
+        try:
+            status = vendor_entry({**entry, "unreachable": entry.get("error")}, entry["drift"], [])["status"]
+        except (KeyError, TypeError, AttributeError) as exc:
+            return f"{vendor}'s entry is incomplete ({type(exc).__name__}: {exc})"
+        if status != entry.get("status"):
+            return (f"{vendor} has status {entry.get('status')!r}, but its checks, violations and drift make it "
+                    f"{status!r}")
+    return ""
+
+
+def _check_consistent(run_dir: Path, summary: dict[str, Any], folders: list[str]) -> dict[str, dict[str, str]]:
+    """Refuse a run folder whose cassette folders, drift.json and summary.json disagree; return each vendor's
+    listed `recordings` (file name -> "sha256:<hex>")."""
+    path, entries = run_dir / "summary.json", summary["vendors"]
+    if unlisted := [vendor for vendor in folders if vendor not in entries]:
+        raise ConfigError(f"{path}: no entry for {', '.join(unlisted)}, whose cassettes are in "
+                          f"{run_dir / 'cassettes'}.", _TAMPERED_FIX)
+    if (status := _status_mismatch(entries)) or (code := exit_code(entries)) != summary.get("exit_code"):
+        raise ConfigError(f"{path}: inconsistent: " + (status or f"exit_code {summary.get('exit_code')!r}, but the "
+                                                       f"vendors' statuses make it {code}") + ".", _TAMPERED_FIX)
+    _check_drift_json(run_dir / "drift.json", entries)
+    recordings = {vendor: entry.get("recordings", {}) for vendor, entry in entries.items()}
+    if bad := [vendor for vendor, listed in recordings.items() if not isinstance(listed, dict)]:
+        raise ConfigError(f"{path}: the recordings of {', '.join(bad)} are not a list of file hashes.",
+                          _TAMPERED_FIX)
+    return recordings
+
+
+def _check_drift_json(path: Path, entries: dict[str, dict]) -> None:
+    """drift.json, when the run wrote one, holds the drift findings summary.json has for each vendor."""
+    if not path.is_file():
+        return
+    document = _read_json(path)
+    drift = document.get("vendors") if isinstance(document, dict) else None
+    if not isinstance(drift, dict) or not all(isinstance(vendor, dict) for vendor in drift.values()):
+        raise ConfigError(f"{path}: unreadable (no vendors).", _TAMPERED_FIX)
+    if differ := sorted(vendor for vendor in entries.keys() | drift.keys()
+                        if entries.get(vendor, {}).get("drift", []) != drift.get(vendor, {}).get("findings", [])):
+        raise ConfigError(f"{path}: the drift of {', '.join(differ)} differs from summary.json's "
+                          "(`authcanary drift --out` into a run folder replaces its drift.json).", _TAMPERED_FIX)
+
+
+def _check_recordings(recorded: Path, listed: dict[str, dict[str, str]]) -> None:
+    """Each vendor folder holds exactly the files summary.json lists for it, unchanged since the run wrote them."""
+    problems = []
+    for vendor, files in sorted(listed.items()):
+        folder = recorded / vendor
+        on_disk = _vendor_files(folder) if folder.is_dir() else {}
+        problems += [f"{folder / name}: listed in summary.json, but missing"
+                     for name in sorted(files.keys() - on_disk.keys())]
+        problems += [f"{path}: not among the recordings summary.json lists" for name, path in sorted(on_disk.items())
+                     if name not in files]
+        for name in sorted(files.keys() & on_disk.keys()):
+            path = on_disk[name]
+            if path.is_symlink() or not path.is_file():
+                problems.append(f"{path}: not a regular file (a run writes only cassette files)")
+            elif _digest(path) != files[name]:
+                problems.append(f"{path}: changed since the run wrote it (its sha256 is not the one in summary.json)")
+    if problems:
+        more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        raise ConfigError(f"{recorded.parent}: the cassettes are not those the run recorded: "
+                          f"{'; '.join(problems[:3])}{more}.", _TAMPERED_FIX)
+
+
+def _vendor_files(folder: Path) -> dict[str, Path]:
+    """Everything in a vendor folder but its subfolders (links and special files too), by path relative to it."""
+    return {path.relative_to(folder).as_posix(): path for path in sorted(folder.rglob("*"))
+            if path.is_symlink() or not path.is_dir()}
+
+
+def _digest(path: Path) -> str:
+    with path.open("rb") as stream:
+        return "sha256:" + hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def _replace(baseline: Path, vendor: str, source: Path, kept: list[Path]) -> None:
