@@ -60,6 +60,8 @@ VIOLATIONS: dict[str, tuple[str, str]] = {
     "jwt-bad-signature": ("JWT signature verifies with the published keys", "breaking"),
     "html-errors": ("error body is a JSON object", "breaking"),
     "echo-secret-in-errors": ("the answer does not quote the credentials back", "warning"),
+    # a crash when the optional scope is left out (issue 8 §5): caught because requests without it are sent too
+    "optional-scope-crash": ("no scope) gets a token", "breaking"),
 }
 #: deviations whose only violations are of severity `info`: reported, but compliant (exit 0, status ok)
 INFO_ONLY: dict[str, str] = {
@@ -321,6 +323,32 @@ class _Canary:
 
     def redact(self, vendor: str, text: str) -> str:
         return text
+
+    lost = 0  # interactions lost to outages so far
+
+    def lost_count(self, vendor: str) -> int:
+        return self.lost
+
+
+@pytest.mark.filterwarnings("ignore:Using `reject` outside a property-based test")
+def test_an_example_that_lost_an_interaction_to_an_outage_is_rejected_not_a_violation():
+    from hypothesis.errors import UnsatisfiedAssumption
+
+    item = type("Item", (), {"stash": pytest.Stash()})()
+    canary = _Canary()
+    expect = Expect(canary, "autodesk", item)  # type: ignore[arg-type]
+    with pytest.raises(UnsatisfiedAssumption):
+        with expect.example():
+            canary.lost += 1  # the transport marked this example's answer lost (a 503 after its retries)
+            expect.that(False, "status", endpoint=V2, observed="503")
+    assert item.stash[RECORDED] == []
+    with pytest.raises(UnsatisfiedAssumption):
+        with expect.example():  # also when the outage made the check raise
+            canary.lost += 1
+            raise KeyError("access_token")
+    with pytest.raises(ContractViolation):
+        with expect.example():  # an example that lost nothing is judged as usual
+            expect.that(False, "token_type", endpoint=V2, observed="bearer")
 
 
 def test_expect_example_keeps_info_violations_and_fails_only_on_failing_ones():

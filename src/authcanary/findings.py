@@ -1,8 +1,13 @@
-"""What a run finds about each vendor, in the shape of summary.json's vendor entries (DESIGN.md)."""
+"""What a run finds about each vendor, in the shape of summary.json's vendor entries (docs/interfaces.md)."""
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from authcanary.http import LostInteraction
 
 
 #: every severity a violation may have (summary.json), most serious first
@@ -54,6 +59,10 @@ class VendorFindings:
 
     checks: dict[str, int] = field(default_factory=lambda: {"passed": 0, "failed": 0, "skipped": 0})
     requests: int = 0
+    #: requests sent again after a transient failure (429, 503, 5xx), counted in `requests`
+    retries: int = 0
+    #: interactions lost to outages, grouped (`outage_counts`): never violations, never drift
+    outages: list[dict[str, Any]] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     deprecations: list[Deprecation] = field(default_factory=list)
     ambiguities: list[Ambiguity] = field(default_factory=list)
@@ -87,6 +96,8 @@ class VendorFindings:
         return {
             "checks": dict(self.checks),
             "requests": self.requests,
+            "retries": self.retries,
+            "outages": list(self.outages),
             "violations": [asdict(v) for v in self.violations],
             "deprecations": [asdict(d) for d in self.deprecations],
             "ambiguities": [asdict(a) for a in self.ambiguities],
@@ -95,3 +106,10 @@ class VendorFindings:
             "unobserved": sorted(set(self.unobserved)),
             "simulator_profile": self.simulator_profile,
         }
+
+
+def outage_counts(lost: Iterable[LostInteraction]) -> list[dict[str, Any]]:
+    """Lost interactions grouped as summary.json lists them: `{"endpoint", "status", "count"}`, most first."""
+    counts = Counter((interaction.endpoint, interaction.status) for interaction in lost)
+    return [{"endpoint": endpoint, "status": status, "count": count}
+            for (endpoint, status), count in counts.most_common()]

@@ -1,29 +1,68 @@
 """httpx clients bound to a vendor of a target: in-process ASGI for the embedded target, real HTTP otherwise.
 
-Every request a suite sends goes through `GuardedTransport`, which counts it, enforces the live-safety
-rules of DESIGN.md (request budget, pacing, honouring 429 Retry-After) and turns outages into
-`TargetUnreachable` so they are reported as such, never as violations.
+Every request a suite sends goes through `GuardedTransport`, which counts it, enforces the live-safety rules of
+docs/architecture.md (request budget, pacing) and applies the one transient-failure policy of the harness (`RetryPolicy`):
+
+- `429` and `503` are outages by definition: retried after `Retry-After`, at most `retries` times per request and
+  `retry_budget` times per run (every retry is a request of the budget); if the answer stays `429`/`503` the
+  interaction is *lost to an outage*.
+- any other `5xx` is retried the same way; one that goes away was an outage; one that comes back every time, while
+  the same endpoint answers other requests normally (an earlier answer, or a bare request with no body and no
+  credentials that gets a 4xx), is the vendor crashing on that request: a behaviour, handed to the checks. One that
+  comes back on an endpoint that answers nothing is an outage.
+- a lost interaction carries `OUTAGE` in its response extensions; the plugin never reports it as a violation or
+  drift. `SERVER_ERROR_STORM` lost interactions in a row, or a connection that cannot be made, mark the vendor
+  unreachable (`TargetUnreachable`).
 """
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import email.utils
 import time
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 
 from authcanary.errors import TargetUnreachable
 
-#: request extension a suite sets when it wants to see a 429 itself (the rate-limit probe)
-RAW_429 = "authcanary.raw_429"
-#: consecutive 5xx answers that count as an outage rather than a behaviour
+#: request extension of a check that wants the vendor's first answer as it is, never retried (the rate-limit probe,
+#: an injected fault whose answer is the subject of the check)
+RAW = "authcanary.raw"
+#: response extension set on an interaction lost to an outage: why (e.g. "503 after 2 retries")
+OUTAGE = "authcanary.outage"
+#: consecutive interactions lost to outages that make the vendor unreachable for the rest of the run
 SERVER_ERROR_STORM = 5
-MAX_RETRY_AFTER = 60.0
+#: statuses that say "not now" (retry later), never "this request is wrong"
+UNAVAILABLE = frozenset({429, 503})
 
 
 class BudgetExhausted(Exception):
     """The vendor's request budget for this run is spent; remaining tests that need requests are skipped."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How transient failures are retried (targets keys `retries`, `retry_budget`)."""
+
+    retries: int = 2
+    #: retries allowed per run and vendor (None: unlimited)
+    budget: int | None = 50
+    #: the longest Retry-After honoured, in seconds (a longer one is waited for this long)
+    max_wait: float = 60.0
+    #: the wait before retrying a 5xx that gives no Retry-After
+    backoff: float = 0.5
+
+
+@dataclass(frozen=True)
+class LostInteraction:
+    """An interaction lost to an outage: no answer the checks could judge."""
+
+    endpoint: str
+    status: int
+    reason: str
 
 
 @dataclass
@@ -31,7 +70,14 @@ class VendorStats:
     """What the run observed of one vendor's transport."""
 
     requests: int = 0
-    consecutive_5xx: int = 0
+    #: interactions (a request and its retries count once)
+    interactions: int = 0
+    #: requests sent again after a transient failure
+    retries: int = 0
+    lost: list[LostInteraction] = field(default_factory=list)
+    consecutive_lost: int = 0
+    #: endpoint -> answers that were not server errors (the endpoint works: a 5xx that persists there is a crash)
+    answered: Counter[str] = field(default_factory=Counter)
     unreachable: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -54,25 +100,80 @@ def send_or_mark_unreachable(inner: httpx.BaseTransport, request: httpx.Request,
 
 
 class GuardedTransport(httpx.BaseTransport):
-    """Counts, paces and budgets requests; raises TargetUnreachable on outages."""
+    """Counts, paces and budgets requests, retries transient failures (`RetryPolicy`) and marks interactions lost
+    to outages; raises TargetUnreachable when the vendor cannot be reached."""
 
     def __init__(self, inner: httpx.BaseTransport, vendor: str, stats: VendorStats, *, budget: int | None,
-                 min_interval: float = 0.0, sleep=time.sleep) -> None:
+                 min_interval: float = 0.0, retry: RetryPolicy = RetryPolicy(), base_path: str = "",
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.inner, self.vendor, self.stats = inner, vendor, stats
-        self.budget, self.min_interval, self.sleep = budget, min_interval, sleep
+        self.budget, self.min_interval, self.retry, self.sleep = budget, min_interval, retry, sleep
+        self.base_path = base_path.rstrip("/")
         self._last_sent = 0.0
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self.stats.unreachable:  # before the budget: an unreachable vendor is the news, not a spent budget
             raise TargetUnreachable(self.vendor, self.stats.unreachable)
+        self.stats.interactions += 1
+        endpoint, raw = self.endpoint(request), bool(request.extensions.get(RAW))
         response = self._send(request)
-        if response.status_code == 429 and not request.extensions.get(RAW_429):
-            retry_after = _retry_after_seconds(response)
-            if retry_after is not None:
-                response.close()
-                self.sleep(min(retry_after, MAX_RETRY_AFTER))
-                response = self._send(request)
+        retried = 0
+        while not raw and _transient(response.status_code) and retried < self.retry.retries and self._may_retry():
+            wait = self._wait_before_retry(response)
+            response.close()
+            self.sleep(wait)
+            retried += 1
+            self.stats.retries += 1
+            response = self._send(request)
+        status, works = response.status_code, bool(self.stats.answered[endpoint])
+        if status >= 500 and status not in UNAVAILABLE and not works:
+            works = self._answers_a_bare_request(request, endpoint)
+        if raw and status >= 500 and not works:
+            self._count_towards_storm(endpoint, f"{status}")  # handed over as it is, but the vendor may be down
+        elif not raw and _transient(status) and (status in UNAVAILABLE or not works):
+            self._lose(response, endpoint, retried)
+        elif status < 500:
+            self.stats.consecutive_lost = 0
+            self.stats.answered[endpoint] += 1
         return response
+
+    def endpoint(self, request: httpx.Request) -> str:
+        """`METHOD /path` as the vendor documents it (the target's base path left out)."""
+        path = request.url.path
+        if self.base_path and path.startswith(self.base_path + "/"):
+            path = path[len(self.base_path):]
+        return f"{request.method} {path}"
+
+    def _answers_a_bare_request(self, request: httpx.Request, endpoint: str) -> bool:
+        """Whether the endpoint is up although it keeps failing `request`: the same method and URL with no body
+        and no credentials must get any answer but a server error (a 4xx says the endpoint works). One request, the
+        first time an endpoint that never answered fails; never recorded."""
+        probe = self._send(httpx.Request(request.method, request.url, extensions={RAW: True}))
+        probe.read()
+        if probe.status_code < 500:
+            self.stats.answered[endpoint] += 1
+        return probe.status_code < 500
+
+    def _may_retry(self) -> bool:
+        return self.retry.budget is None or self.stats.retries < self.retry.budget
+
+    def _wait_before_retry(self, response: httpx.Response) -> float:
+        retry_after = _retry_after_seconds(response)
+        return min(self.retry.backoff if retry_after is None else retry_after, self.retry.max_wait)
+
+    def _lose(self, response: httpx.Response, endpoint: str, retried: int) -> None:
+        reason = f"{response.status_code} after {retried} retr{'y' if retried == 1 else 'ies'}"
+        if retried < self.retry.retries:
+            reason += " (retry budget of the run spent)"
+        response.extensions[OUTAGE] = reason
+        self.stats.lost.append(LostInteraction(endpoint, response.status_code, reason))
+        self._count_towards_storm(endpoint, reason)
+
+    def _count_towards_storm(self, endpoint: str, reason: str) -> None:
+        self.stats.consecutive_lost += 1
+        if self.stats.consecutive_lost >= SERVER_ERROR_STORM:
+            self.stats.unreachable = f"{SERVER_ERROR_STORM} interactions in a row lost to outages (5xx or 429 " \
+                                     f"answers; last: {endpoint} answered {reason})"
 
     def _send(self, request: httpx.Request) -> httpx.Response:
         if self.budget is not None and self.stats.requests >= self.budget:
@@ -83,18 +184,14 @@ class GuardedTransport(httpx.BaseTransport):
                 self.sleep(wait)
             self._last_sent = time.monotonic()
         self.stats.requests += 1
-        response = send_or_mark_unreachable(self.inner, request, self.vendor, self.stats)
-        if response.status_code >= 500:
-            self.stats.consecutive_5xx += 1
-            if self.stats.consecutive_5xx >= SERVER_ERROR_STORM:
-                self.stats.unreachable = f"{SERVER_ERROR_STORM} consecutive 5xx answers (last: " \
-                                         f"{response.status_code})"
-        else:
-            self.stats.consecutive_5xx = 0
-        return response
+        return send_or_mark_unreachable(self.inner, request, self.vendor, self.stats)
 
     def close(self) -> None:
         self.inner.close()
+
+
+def _transient(status: int) -> bool:
+    return status in UNAVAILABLE or status >= 500
 
 
 class ControlTransport(httpx.BaseTransport):
@@ -144,11 +241,19 @@ class InProcessTransport(httpx.BaseTransport):
 
 
 def _retry_after_seconds(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
+    """Retry-After in seconds: delay-seconds or an HTTP-date (RFC 9110 §10.2.3); None when absent or unreadable."""
+    value = response.headers.get("retry-after", "").strip()
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
 
 
 def bind_client(transport: httpx.BaseTransport, base_url: str, timeout: float = 15.0) -> httpx.Client:

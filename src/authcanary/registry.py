@@ -1,4 +1,4 @@
-"""The list of vendors the harness knows: the one engine module allowed to name them (DESIGN.md).
+"""The list of vendors the harness knows: the one engine module allowed to name them (docs/architecture.md).
 
 Adding a vendor means adding a `VendorSpec` here, plus its contract folder, simulator, strategies and suites.
 """
@@ -23,7 +23,20 @@ class Key:
     default: Any = None
     #: numbers: the smallest value that makes sense (a budget of 0 would skip every check)
     minimum: float = 1
+    #: numbers: the largest value that makes sense (None: no limit)
+    maximum: float | None = None
 
+
+# The transient-failure policy (authcanary.http.RetryPolicy), for live and embedded targets alike.
+TRANSIENT_KEYS: dict[str, Key] = {
+    "retries": Key("times one request is re-sent after 429, 503 or another 5xx (after Retry-After)", kind=int,
+                   default=2, minimum=0),
+    "retry_budget": Key("most retries per run for this vendor (each is a request of request_budget)", kind=int,
+                        default=50, minimum=0),
+    "outage_threshold": Key("share of interactions lost to outages (0-1) above which the vendor counts as "
+                            "unreachable (exit 3); at least 3 must be lost", kind=float, default=0.05, minimum=0,
+                            maximum=1),
+}
 
 # Keys every live vendor section understands, with their documented defaults.
 COMMON_KEYS: dict[str, Key] = {
@@ -35,6 +48,7 @@ COMMON_KEYS: dict[str, Key] = {
     "rate_limit_per_minute": Key("most requests per minute the harness sends", kind=int, default=120),
     "timeout": Key("seconds before a request counts as a timeout", kind=float, default=15.0, minimum=0.1),
     "max_examples": Key("hypothesis examples per property test on this target", kind=int, default=10),
+    **TRANSIENT_KEYS,
 }
 
 # Keys an embedded (in-process simulator) vendor section understands.
@@ -43,6 +57,7 @@ EMBEDDED_KEYS: dict[str, Key] = {
                    default="documented"),
     "options": Key("simulator options table, e.g. { v1_decommission = \"2024-04-30\" }", kind=dict, default=None),
     "max_examples": Key("hypothesis examples per property test on this target", kind=int, default=60),
+    **TRANSIENT_KEYS,
 }
 
 

@@ -1,15 +1,17 @@
-"""summary.json (schema `authcanary.summary/1`, DESIGN.md): vendor statuses and the run's exit code."""
+"""summary.json (schema `authcanary.summary/1`, docs/interfaces.md): vendor statuses and the run's exit code."""
 from __future__ import annotations
 
 from typing import Any
 
 from authcanary.findings import FAILING_SEVERITIES
 
-__all__ = ["SCHEMA", "EXIT_OK", "EXIT_FINDINGS", "EXIT_CONFIG", "EXIT_UNREACHABLE", "FAILING_SEVERITIES",
-           "vendor_entry", "exit_code"]
+__all__ = ["SCHEMA", "EXIT_OK", "EXIT_FINDINGS", "EXIT_CONFIG", "EXIT_UNREACHABLE", "EXIT_INTERRUPTED",
+           "FAILING_SEVERITIES", "vendor_entry", "exit_code"]
 
 SCHEMA = "authcanary.summary/1"
 EXIT_OK, EXIT_FINDINGS, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3
+#: the run was interrupted (Ctrl-C, SIGINT): summary.json says `"interrupted": true`; never accepted as a baseline
+EXIT_INTERRUPTED = 130
 
 
 def vendor_entry(findings: dict[str, Any] | None, drift: list[dict[str, Any]], notes: list[str]) -> dict[str, Any]:
@@ -17,13 +19,14 @@ def vendor_entry(findings: dict[str, Any] | None, drift: list[dict[str, Any]], n
     findings = findings or {"checks": {"passed": 0, "failed": 0, "skipped": 0}, "requests": 0, "violations": [],
                             "deprecations": [], "ambiguities": [], "notes": [], "unreachable": None}
     checks = findings["checks"]
-    if findings.get("unreachable"):
+    if any(v["severity"] in FAILING_SEVERITIES for v in findings["violations"]) or checks["failed"]:
+        # Found on answers the vendor did give, so real even when an outage came later (the outage is in `error`);
+        # `info` violations alone leave the vendor `ok` (and the run at exit 0): they are listed, nothing more
+        status = "violations"
+    elif findings.get("unreachable"):
         status = "unreachable"
     elif checks["passed"] + checks["failed"] == 0:
         status = "skipped"
-    elif any(v["severity"] in FAILING_SEVERITIES for v in findings["violations"]) or checks["failed"]:
-        # `info` violations alone leave the vendor `ok` (and the run at exit 0): they are listed, nothing more
-        status = "violations"
     elif any(d["severity"] == "breaking" for d in drift):
         status = "drift"
     else:
@@ -32,6 +35,8 @@ def vendor_entry(findings: dict[str, Any] | None, drift: list[dict[str, Any]], n
         "status": status,
         "checks": checks,
         "requests": findings["requests"],
+        "retries": findings.get("retries", 0),
+        "outages": findings.get("outages", []),
         "violations": findings["violations"],
         "drift": drift,
         "deprecations": findings["deprecations"],

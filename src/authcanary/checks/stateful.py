@@ -20,10 +20,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from hypothesis import Phase, settings
+from hypothesis.errors import Flaky, FlakyStrategyDefinition
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 from authcanary.findings import VendorFindings
-from authcanary.plugin import Expect, SimulatorControl, current_session
+from authcanary.plugin import Expect, LostToOutage, SimulatorControl, current_session
 from authcanary.targets import VendorTarget
 
 
@@ -59,12 +60,20 @@ class CheckedMachine(RuleBasedStateMachine):
         super().__init__()
         self.steps: list[str] = []
         self.expect = SequenceExpect(expect, self.steps)
+        #: a step lost an interaction to an outage: the model no longer knows the vendor's state, so the rest of the
+        #: sequence runs (hypothesis' draws must not change) but is not judged
+        self.lost_to_outage = False
 
     @contextmanager
     def step(self, description: str) -> Iterator[None]:
         self.steps.append(description)
-        with self.expect.example():
+        if self.lost_to_outage:
+            with self.expect.discarded():
+                yield
+            return
+        with self.expect.example(reject_lost=False):
             yield
+        self.lost_to_outage = self.expect.last_example_lost
 
 
 def explore(new_machine: Callable[[], RuleBasedStateMachine], *, vendor: str, target: VendorTarget,
@@ -80,8 +89,17 @@ def explore(new_machine: Callable[[], RuleBasedStateMachine], *, vendor: str, ta
             sim.reset()
         return new_machine()
 
+    canary = current_session()
+    lost_before = canary.lost_count(vendor)
     try:
         run_state_machine_as_test(new_sequence, settings=stateful_settings(vendor, target, **sizing))
+    except (Flaky, FlakyStrategyDefinition) as exc:
+        # an outage changed what a sequence could do (a lost login leaves a rule without its precondition), so
+        # hypothesis saw the same draws behave differently: the outage's doing, not the vendor's behaviour
+        lost = canary.stats[vendor].lost[lost_before:]
+        if not lost:
+            raise
+        raise LostToOutage(lost) from exc
     finally:
         report.add_note(f"{what}: {explored} step sequences explored")
     return explored

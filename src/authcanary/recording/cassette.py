@@ -31,6 +31,7 @@ from vcr.request import Request
 from vcr.serialize import serialize
 from vcr.serializers.compat import convert_to_bytes
 
+from authcanary.http import OUTAGE
 from authcanary.recording.cassette_file import CassetteError, load_cassette
 from authcanary.recording.scrub import PLACEHOLDER_RE, Scrubber
 
@@ -105,7 +106,8 @@ def without_base_path(url: httpx.URL, base_path: str) -> str:
 
 
 class RecordingTransport(httpx.BaseTransport):
-    """Forwards each request to ``inner`` and records the scrubbed interaction into a vcrpy cassette.
+    """Forwards each request to ``inner`` and records the scrubbed interaction into a vcrpy cassette; an interaction
+    ``inner`` marks lost to an outage (`authcanary.http.OUTAGE`) is left out.
 
     The cassette is written (atomically, replacing any previous file) by `save` or `close`; a recording
     without interactions writes nothing.
@@ -131,6 +133,8 @@ class RecordingTransport(httpx.BaseTransport):
         recorded_request = Request(request.method, without_base_path(request.url, self.base_path), body,
                                    {k: v[0] for k, v in headers.items()})
         response = self.inner.handle_request(request)
+        if response.extensions.get(OUTAGE):
+            return response  # lost to an outage: not the vendor's behaviour, so not part of the recording
         try:
             content = b"".join(response.stream)
         finally:

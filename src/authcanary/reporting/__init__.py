@@ -3,7 +3,7 @@
     from authcanary.reporting import write_reports
     paths = write_reports(run_dir, summary)   # [run_dir/"report.html", run_dir/"report.md"]
 
-``summary`` follows the ``authcanary.summary/1`` schema (see DESIGN.md). Optional extras rendered when
+``summary`` follows the ``authcanary.summary/1`` schema (see docs/interfaces.md). Optional extras rendered when
 present: a top-level ``notes`` list and ``error`` string, and per vendor a ``notes`` list and an ``error``
 string (for example the cause of an unreachable vendor).
 """

@@ -65,6 +65,7 @@ VERDICTS: dict[int, tuple[str, str, str, str]] = {
     1: ("Not compliant", "bad", "\u2717", "\u274c"),
     2: ("Configuration error", "warn", "!", "\u26a0\ufe0f"),
     3: ("Target unreachable", "down", "\u2298", "\U0001f50c"),
+    130: ("Interrupted", "warn", "!", "\u23f9\ufe0f"),
 }
 
 _FALLBACK_FIELD = {
@@ -298,6 +299,8 @@ def _vendor(name: str, raw: Any, index: int, md_slugs: dict[str, int], run_day: 
     checks = {k: _int(checks_raw.get(k)) for k in ("passed", "failed", "skipped")}
 
     violations = [_violation(v) for v in _entries(raw.get("violations"), "violations")]
+    outages = [{"endpoint": _text(o.get("endpoint")), "status": _int(o.get("status")), "count": _int(o.get("count"))}
+               for o in (raw.get("outages") if isinstance(raw.get("outages"), list) else []) if isinstance(o, dict)]
     violations.sort(key=lambda v: (_severity_rank(v["severity"]["key"]), v["check"].lower(), v["endpoint"]))
 
     drift = [_drift(d) for d in _entries(raw.get("drift"), "drift")]
@@ -331,6 +334,9 @@ def _vendor(name: str, raw: Any, index: int, md_slugs: dict[str, int], run_day: 
         "status": status,
         "checks": checks,
         "requests": _int(raw.get("requests")),
+        "retries": _int(raw.get("retries")),
+        "outages": outages,
+        "lost": sum(outage["count"] for outage in outages),
         "violations": violations,
         "violations_breaking": sum(1 for v in violations if v["severity"]["key"] == "breaking"),
         "drift": drift,
@@ -384,6 +390,9 @@ def _verdict(exit_code: Any, vendors: list[dict[str, Any]]) -> dict[str, Any]:
         who = _join_words(down) if down else "The target"
         detail = (f"{who} could not be reached. This is an outage (connection, timeouts or server errors), "
                   "not a contract violation and not drift.")
+    elif code == 130:
+        detail = ("The run was interrupted before it finished: what is listed is partial, drift was not compared, "
+                  "and this run can never become a baseline.")
     elif code is None:
         detail = "The summary records no exit code."
     else:
