@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from hypothesis import strategies as st
 
 from authcanary.checks.hostile import HostileRequest
+from authcanary.credentials import Secret, reveal
 
 V1 = "/authentication/v1/authenticate"
 V2 = "/authentication/v2/token"
@@ -15,8 +16,9 @@ FORM = "application/x-www-form-urlencoded"
 SCOPES = ["data:read", "data:write", "data:create", "bucket:read", "bucket:create", "viewables:read"]
 
 
-def basic(client_id: str, client_secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+def basic(client_id: str, client_secret: Secret | str) -> str:
+    """The Basic Authorization header (the secret revealed here, where the request is built)."""
+    return "Basic " + base64.b64encode(f"{client_id}:{reveal(client_secret)}".encode()).decode()
 
 
 def _text(min_size: int = 1, max_size: int = 40) -> st.SearchStrategy[str]:
@@ -38,7 +40,7 @@ wrong_content_types = st.sampled_from([None, "application/json", "text/plain", "
                                        "application/xml", "application/x-www-form-urlencodedx"])
 
 
-def token_requests(client_id: str, client_secret: str, paths: tuple[str, ...] = (V1, V2)
+def token_requests(client_id: str, client_secret: Secret | str, paths: tuple[str, ...] = (V1, V2)
                    ) -> st.SearchStrategy[HostileRequest]:
     """Hostile requests for a client with valid credentials; every one must be rejected as documented.
 
@@ -52,7 +54,7 @@ def token_requests(client_id: str, client_secret: str, paths: tuple[str, ...] = 
         all_headers = {**({"Content-Type": content_type} if content_type else {}), **(headers or {})}
         return HostileRequest(kind, "POST", path, all_headers, urlencode(fields).encode(), frozenset(allowed))
 
-    valid = [("client_id", client_id), ("client_secret", client_secret), ("grant_type", "client_credentials")]
+    valid = [("client_id", client_id), ("client_secret", reveal(client_secret)), ("grant_type", "client_credentials")]
 
     wrong_content_type = st.builds(
         lambda path, ctype, as_json: HostileRequest(
@@ -77,6 +79,27 @@ def token_requests(client_id: str, client_secret: str, paths: tuple[str, ...] = 
         st.sampled_from(SCOPES))
     kinds = [wrong_content_type, repeated, unknown_grant, bad_credential_value]
     return st.one_of(*kinds, both_places) if V2 in paths else st.one_of(*kinds)
+
+
+def valid_token_requests(client_id: str, client_secret: Secret | str, paths: tuple[str, ...] = (V1, V2)
+                         ) -> st.SearchStrategy[HostileRequest]:
+    """Valid requests in every documented shape (each must get a token): credentials in the body or, on v2, in a
+    Basic header; the optional `scope` absent or a list of scopes; the fields in any order."""
+    def build(path: str, in_header: bool, scope: str | None, order: list[int]) -> HostileRequest:
+        fields = [("grant_type", "client_credentials")]
+        if not in_header:
+            fields += [("client_id", client_id), ("client_secret", reveal(client_secret))]
+        if scope is not None:
+            fields.append(("scope", scope))
+        fields = [fields[i] for i in order if i < len(fields)]
+        headers = {"Content-Type": FORM, **({"Authorization": basic(client_id, client_secret)} if in_header else {})}
+        shape = f"{'Basic header' if in_header else 'body'} credentials, {'no scope' if scope is None else 'scope'}"
+        return HostileRequest(f"valid request ({shape})", "POST", path, headers, urlencode(fields).encode(),
+                              frozenset({200}))
+
+    return st.sampled_from(list(paths)).flatmap(lambda path: st.builds(
+        build, st.just(path), st.booleans() if path == V2 else st.just(False), st.none() | scope_strings(),
+        st.permutations(range(4))))
 
 
 def scope_strings() -> st.SearchStrategy[str]:

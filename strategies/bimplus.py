@@ -15,6 +15,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from authcanary.checks import hostile as checks
+from authcanary.credentials import Secret, reveal
 
 AUTHORIZE = "/v2/authorize"
 CROSS_TOKEN = "/v2/cross-token"
@@ -29,10 +30,11 @@ DOCUMENTED_FIELDS = frozenset({"user_id", "password", "client_id", "application_
 
 @dataclass(frozen=True)
 class Login:
-    """The credentials hostile requests are built around (the target's first configured user)."""
+    """The credentials hostile requests are built around (the target's first configured user); the password stays a
+    `Secret` (masked wherever hypothesis prints it) until a request body is built."""
 
     user: str
-    password: str
+    password: Secret
     application_id: str
 
 
@@ -52,13 +54,13 @@ def bimplus_auth(token: str) -> dict[str, str]:
 def _json_post(kind: str, path: str, body: dict[str, Any], allowed: frozenset[int], login: Login | None = None,
                content_type: str | None = JSON, remember_me: bool | None = None) -> HostileRequest:
     risks_lockout = (login is not None and isinstance(body.get("user_id"), str)
-                     and body["user_id"].lower() == login.user.lower() and body.get("password") != login.password)
+                     and body["user_id"].lower() == login.user.lower() and body.get("password") != reveal(login.password))
     return HostileRequest(kind, "POST", path, {"Content-Type": content_type} if content_type else {},
                           json.dumps(body).encode(), allowed, risks_lockout, remember_me)
 
 
 def _valid(login: Login) -> dict[str, Any]:
-    return {"user_id": login.user, "password": login.password, "application_id": login.application_id}
+    return {"user_id": login.user, "password": reveal(login.password), "application_id": login.application_id}
 
 
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8))
@@ -91,7 +93,7 @@ def hostile_requests(kind: str, login: Login, lockout_risk_ok: bool) -> st.Searc
 
 def _wrong_password(login: Login, lockout_risk_ok: bool) -> st.SearchStrategy[HostileRequest]:
     if lockout_risk_ok:
-        passwords = st.text(st.characters(codec="utf-8"), min_size=1, max_size=30).filter(lambda p: p != login.password)
+        passwords = st.text(st.characters(codec="utf-8"), min_size=1, max_size=30).filter(lambda p: p != reveal(login.password))
         return passwords.map(lambda p: _json_post("wrong password", AUTHORIZE, {**_valid(login), "password": p},
                                                   BAD_CREDENTIALS, login))
     return _unknown_users.map(lambda user: _json_post("unknown user", AUTHORIZE, {**_valid(login), "user_id": user},

@@ -109,3 +109,11 @@ def test_a_curl_repro_run_by_a_shell_sends_the_same_form(echo_server, secret):
     subprocess.run(["bash", "-c", command + " --silent --output /dev/null"], check=True, timeout=30,
                    env={**os.environ, "APS_CLIENT_SECRET": secret})
     assert parse_qsl(bodies[0].decode(), keep_blank_values=True) == fields
+
+
+def test_a_curl_repro_of_a_target_with_a_path_prefix_keeps_the_path_once():
+    request = httpx.Request("POST", "http://127.0.0.1:8700/autodesk/authentication/v2/token", content=b"a=b",
+                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert " http://127.0.0.1:8700/autodesk/authentication/v2/token " in curl_command(request, {}) + " "
+    embedded = httpx.Request("POST", "http://autodesk.sim/authentication/v2/token")
+    assert "http://127.0.0.1:8700/authentication/v2/token" in curl_command(embedded, {}, "http://127.0.0.1:8700")

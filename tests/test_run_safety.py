@@ -34,6 +34,7 @@ import pytest
 
 import authcanary.baseline as baseline_module
 from authcanary.recording.cassette import load_cassette
+from authcanary.summary import EXIT_INTERRUPTED
 
 from conftest import AUTHCANARY, ROOT, RunResult, cli_env, run_authcanary
 
@@ -87,9 +88,12 @@ class Canary:
         (violations carry curl reproductions and hypothesis examples: the likeliest place for a leak)."""
         profiles = {"autodesk": "expires-in-string,v2-basic-rejected,echo-secret-in-errors",
                     "bimplus": "expires-in-string"}
+        # faults injected mid-test (property tests included): retried, lost, rejected examples all print things
+        faults = 'options = { fault_rate = 0.1, fault_status = "503,500", fault_retry_after = 0 }'
         lines = ["[targets.canary]", "embedded = true"]
         for vendor, settings in (("autodesk", self.autodesk), ("bimplus", self.bimplus)):
-            lines += ["", f"[targets.canary.{vendor}]", f"profile = {json.dumps(profiles[vendor])}"]
+            lines += ["", f"[targets.canary.{vendor}]", f"profile = {json.dumps(profiles[vendor])}", faults,
+                      "retry_budget = 100000"]
             lines += [f"{key} = {json.dumps(value)}" for key, value in settings.items()]  # JSON strings are TOML
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
@@ -203,6 +207,16 @@ def test_canary_secrets_never_appear_raw_or_base64(canary_run):
     assert not found, f"canary secrets written to the run folder: {found}"
 
 
+def test_no_canary_secret_reaches_stdout_or_stderr(canary_run):
+    """What a CI log keeps: pytest's and hypothesis' output (failing examples, flaky retries) and authcanary's."""
+    for vendor in ("autodesk", "bimplus"):
+        assert canary_run.vendor(vendor)["retries"] > 0, f"{vendor}: the injected faults were retried"
+    output = canary_run.result.output.encode()
+    found = [name for name, form in {**plain_forms(canary_run.canary), **encoded_forms(canary_run.canary)}.items()
+             if form in output]
+    assert not found, f"canary secrets printed: {found}"
+
+
 def test_no_part_of_a_canary_secret_appears_in_any_encoding(canary_run):
     assert (canary_run.out / "summary.json").is_file(), canary_run.result.output[-3000:]
     found = leaks(canary_run.out, encoded_forms(canary_run.canary))
@@ -289,9 +303,9 @@ def test_drift_with_a_damaged_run_cassette_exits_2(baseline, canary_run, tmp_pat
 @pytest.mark.parametrize("how", FEW_DAMAGES)
 def test_accept_of_a_run_with_a_damaged_cassette_exits_2(baseline, canary_run, tmp_path, how):
     run_dir = Path(shutil.copytree(canary_run.out, tmp_path / "run"))
+    damaged = damage(run_dir / "cassettes", how)  # as recorded: summary.json lists the damaged cassette
     for vendor in ("autodesk", "bimplus"):
         _edit_summary(run_dir, vendor, simulator_profile="documented")  # the canary run uses deviations
-    damaged = damage(run_dir / "cassettes", how)
     before = snapshot(baseline)
     result = run_authcanary(["baseline", "accept", str(run_dir), "--baseline", str(baseline)])
     assert_config_error(result, damaged)
@@ -336,14 +350,49 @@ def test_run_killed_midway_leaves_the_baseline_intact(baseline, tmp_path, sig):
             process.kill()
             process.wait()
     output = log.read_text(encoding="utf-8", errors="replace")
-    assert code == (2 if sig == signal.SIGINT else -sig), output[-3000:]
+    assert code == (EXIT_INTERRUPTED if sig == signal.SIGINT else -sig), output[-3000:]
     assert snapshot(baseline) == before, "the killed run changed the baseline"
-    assert not (run_dir / "summary.json").exists(), "a killed run must not look finished"
+    if sig == signal.SIGINT:  # Ctrl-C: partial results, saying so (issue 8)
+        assert json.loads((run_dir / "summary.json").read_text())["interrupted"] is True
+    else:
+        assert not (run_dir / "summary.json").exists(), "a killed run must not look finished"
     for cassette in (run_dir / "cassettes").rglob("*.yaml"):
         load_cassette(cassette)  # written atomically: complete or absent
     accepted = run_authcanary(["baseline", "accept", str(run_dir), "--baseline", str(baseline)])
     assert accepted.code == 2 and "did not finish" in accepted.output, accepted.output
     assert snapshot(baseline) == before, "the partial recordings of a killed run were accepted"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.0, 1.5, 4.0])
+def test_ctrl_c_always_stops_the_run_with_130_and_an_interrupted_summary(tmp_path, delay):
+    """Wherever it lands (scenarios, deep inside hypothesis' property tests, shrinking), SIGINT ends the run with 130,
+    never 0 or 2, and the folder says `interrupted`."""
+    run_dir = tmp_path / "run"
+    log = tmp_path / "run.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen([str(AUTHCANARY), "run", "--target", "sim", "--vendor", "autodesk",
+                                    "--max-examples", "5000", "--out", str(run_dir)],
+                                   cwd=ROOT, env=cli_env(), stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not any((run_dir / "cassettes").rglob("*.yaml")):
+            assert process.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "no cassette after 120 s"
+            time.sleep(0.02)
+        time.sleep(delay)
+        assert process.poll() is None, "the run finished before it could be interrupted"
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    output = log.read_text(encoding="utf-8", errors="replace")
+    assert code == EXIT_INTERRUPTED, output[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["exit_code"] == EXIT_INTERRUPTED
+    assert "interrupted" in (run_dir / "report.md").read_text()
 
 
 # -- baseline accept: all or nothing ------------------------------------------------------------------------------
@@ -353,10 +402,10 @@ def new_run(canary_run, tmp_path) -> Path:
     run_dir = tmp_path / "new-run"
     shutil.copytree(canary_run.out / "cassettes" / "autodesk", run_dir / "cassettes" / "autodesk")
     shutil.copy2(canary_run.out / "summary.json", run_dir / "summary.json")
-    _edit_summary(run_dir, "autodesk", simulator_profile="documented")  # the canary run uses deviations
     cassettes = sorted((run_dir / "cassettes" / "autodesk").glob("*.yaml"))
     cassettes[0].unlink()
     cassettes[1].write_bytes(cassettes[1].read_bytes().replace(b"message: OK", b"message: Fine"))
+    _edit_summary(run_dir, "autodesk", simulator_profile="documented")  # the canary run uses deviations
     return run_dir
 
 
@@ -372,8 +421,13 @@ def test_accept_replaces_only_the_vendors_of_the_run(baseline, new_run):
 
 
 def _edit_summary(run_dir: Path, vendor: str, **entry) -> None:
+    """Change a vendor's summary entry; the `recordings` of every vendor become the cassettes now in the folder, as
+    if the run had recorded them."""
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     summary["vendors"][vendor].update(entry)
+    manifest = baseline_module.recordings_manifest(run_dir)
+    for name, vendor_entry in summary["vendors"].items():
+        vendor_entry["recordings"] = manifest.get(name, {})
     (run_dir / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
 
 

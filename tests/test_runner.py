@@ -9,7 +9,7 @@ import pytest
 
 from authcanary import runner
 from authcanary.runner import RunRequest
-from authcanary.summary import EXIT_CONFIG
+from authcanary.summary import EXIT_CONFIG, EXIT_INTERRUPTED
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -122,7 +122,24 @@ def test_an_interrupted_run_still_says_what_it_leaked(monkeypatch, tmp_path, cap
     leaked = f"Bearer {secrets.token_urlsafe(32)}"
     code, out = run_with_session(monkeypatch, tmp_path, lambda run_dir: (run_dir / "junit.xml").write_text(leaked),
                                  exit_code=pytest.ExitCode.INTERRUPTED)
-    assert code == EXIT_CONFIG and not (out / "summary.json").exists()
+    # an interrupt is exit 130 with a partial summary that says so (issue 8), and the leak is still reported
+    summary = json.loads((out / "summary.json").read_text())
+    assert code == EXIT_INTERRUPTED and summary["interrupted"] is True and summary["exit_code"] == EXIT_INTERRUPTED
     stderr = capsys.readouterr().err
-    assert "stopped early" in stderr and "junit.xml" in stderr and "contains secrets" in stderr
+    assert "interrupted" in stderr and "junit.xml" in stderr and "contains secrets" in stderr
     assert leaked.split()[1] not in stderr
+
+
+def test_default_run_folders_are_unique_even_within_one_second(tmp_path):
+    first = runner.claim_run_folder(tmp_path / "20261130T120000Z-sim", exclusive=True)
+    second = runner.claim_run_folder(tmp_path / "20261130T120000Z-sim", exclusive=True)
+    assert first != second and second.name == "20261130T120000Z-sim-2" and first.is_dir() and second.is_dir()
+
+
+def test_an_out_inside_the_baseline_is_refused(tmp_path):
+    from authcanary.errors import ConfigError
+
+    (tmp_path / "base" / "autodesk").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="inside the baseline"):
+        runner.prepare(RunRequest(vendors=["autodesk"], root=ROOT, baseline=tmp_path / "base",
+                                  out=tmp_path / "base" / "run"))

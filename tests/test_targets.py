@@ -1,4 +1,4 @@
-"""targets.py: loading and validating targets.toml (DESIGN.md "Targets file")."""
+"""targets.py: loading and validating targets.toml (docs/interfaces.md "Targets file")."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -440,3 +440,32 @@ def test_a_secret_of_the_wrong_type_is_not_printed(tmp_path):
     path = write(tmp_path, AUTODESK_LIVE.replace('"literal-secret"', "73194628"))
     error = config_error(path)
     assert "73194628" not in error.cause + error.fix and "must be a" in error.cause
+
+
+# -- secrets never enter a repr (issue 8 §2) ----------------------------------------------------------------------
+def test_secrets_are_masked_in_every_printed_form_of_a_target(tmp_path):
+    """hypothesis prints a failing example's arguments with its own pretty printer (dataclass fields, not repr)."""
+    from hypothesis.vendor.pretty import pretty
+
+    from authcanary.checks.hostile import HostileRequest
+    from authcanary.credentials import reveal
+
+    canary = "Canary-Secret-7f3e9a"
+    path = tmp_path / "targets.toml"
+    path.write_text('[targets.t.autodesk]\nbase_url = "https://h"\nclient_id = "cid"\nclient_secret = "${S}"\n')
+    target = load_target(path, "t", {"S": canary})
+    vendor = target.vendors["autodesk"]
+    hostile = HostileRequest("k", "POST", "/t", {"Authorization": canary}, canary.encode(), frozenset({400}))
+    for shown in (repr(target), str(vendor), f"{vendor.settings['client_secret']}", pretty(target), pretty(vendor),
+                  pretty(vendor.settings), pretty(hostile)):
+        assert canary not in shown, shown
+    assert reveal(vendor.settings["client_secret"]) == canary and vendor.secret_values == (canary,)
+
+
+def test_credentials_inside_a_base_url_are_a_config_error_that_does_not_print_them(tmp_path):
+    path = tmp_path / "targets.toml"
+    path.write_text('[targets.t.autodesk]\nbase_url = "https://me:Pass-w0rd-9@h/aps"\nclient_id = "c"\n'
+                    'client_secret = "s"\n')
+    with pytest.raises(ConfigError) as error:
+        load_target(path, "t", {})
+    assert "credentials" in error.value.cause and "Pass-w0rd-9" not in str(error.value)

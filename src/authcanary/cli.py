@@ -1,4 +1,4 @@
-"""The `authcanary` command line (DESIGN.md "Command line"). Exit codes: 0 compliant, 1 violations or breaking
+"""The `authcanary` command line (docs/interfaces.md "Command line"). Exit codes: 0 compliant, 1 violations or breaking
 drift, 2 usage or configuration error, 3 target unreachable."""
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from rich.text import Text
 from authcanary import __version__
 from authcanary.errors import ConfigError
 from authcanary.registry import VENDORS
+from authcanary.summary import EXIT_INTERRUPTED
 
 app = typer.Typer(
     name="authcanary",
@@ -28,7 +29,7 @@ err = Console(stderr=True)
 out = Console()
 VENDOR_NAMES = ", ".join(sorted(VENDORS))
 EXIT_CODES = ("Exit codes: 0 compliant and no breaking drift; 1 violations or breaking drift; "
-              "2 usage or configuration error; 3 target unreachable.")
+              "2 usage or configuration error; 3 target unreachable; 130 interrupted (partial results).")
 
 
 def _print_version(value: bool) -> None:
@@ -85,11 +86,23 @@ def serve(
                       ] = "",
     option: Annotated[Optional[list[str]], typer.Option(
         help="Simulator option or registered credential KEY=VALUE (repeatable), e.g. v1_decommission=2024-04-30, "
-             "client_id=..., password=...", show_default="none")] = None,
+             "fault_rate=0.1, latency=0.2, client_id=..., password=... (overrides --options-file and the "
+             "environment).", show_default="none")] = None,
+    options_file: Annotated[Optional[Path], typer.Option(
+        help="File of KEY=VALUE lines (# comments allowed) with the same keys as --option, so secrets stay out of "
+             "the process list; overrides AUTHCANARY_SERVE_<KEY> variables.", show_default="none")] = None,
+    cors_origin: Annotated[Optional[list[str]], typer.Option(
+        help="Origin browsers may call the simulators from, e.g. http://localhost:3000 (repeatable).",
+        show_default="any origin")] = None,
 ) -> None:
     """Serve the simulators over real HTTP, for people and for other programs' tests.
 
     With `--vendor all` each vendor lives under /<vendor>; one vendor lives at the root (or --prefix).
+
+    Options and registered credentials: --option KEY=VALUE, over --options-file, over environment variables
+    AUTHCANARY_SERVE_<KEY> (KEY upper-cased, e.g. AUTHCANARY_SERVE_CLIENT_SECRET). Every vendor takes the
+    operational options fault_rate (0..1 of the requests answered with a fault), fault_status (e.g. 503,500),
+    fault_retry_after (seconds; 0: no header), fault_seed and latency (seconds before each answer).
 
     Control plane, under each simulator's base URL (printed at start):
     GET  <base>/__authcanary__/info: vendor, profile, virtual time;
@@ -98,7 +111,8 @@ def serve(
     POST <base>/__authcanary__/reset: forget every token, counter, fault and clock jump."""
     from authcanary.server import serve as serve_simulators
 
-    serve_simulators(vendor, host, port, profile, prefix, option or [], log=err)
+    serve_simulators(vendor, host, port, profile, prefix, option or [], log=err, options_file=options_file,
+                     cors_origins=cors_origin or ["*"])
 
 
 @app.command()
@@ -129,16 +143,28 @@ def drift(
                          ] = Path("contracts"),
 ) -> None:
     """Compare two sets of recordings; exit 1 on breaking drift. Given a run folder, drift the run explained itself
-    (an announced removal it observed, scenarios it skipped) is info, exactly as in `authcanary run`."""
+    (an announced removal it observed, scenarios it skipped) is info, exactly as in `authcanary run`.
+
+    Exit 2 if CURRENT holds no recordings (a vendor folder without cassettes), or if --out is inside BASELINE."""
     import json
 
     from authcanary.contracts import contract_constants
     from authcanary.drift import compare, write_drift_report
+    from authcanary.drift.normalize import vendor_cassettes
     from authcanary.recording.cassette import CassetteError
     from authcanary.runner import explain_expected_drift
 
-    run_dir = current if (current / "cassettes").is_dir() else None
+    record_fix = ("Drift compares recordings: pass the folder of a live `authcanary run` that recorded its scenarios "
+                  "(a replay run records nothing), or a cassettes folder of <vendor>/*.yaml.")
+    out_folder = out_dir or Path.cwd()
+    if out_folder.resolve().is_relative_to(baseline.resolve()):
+        raise ConfigError(f"{out_folder}: inside the baseline folder {baseline}, where drift.json and drift.md "
+                          "must not go.", "Pass --out DIR outside it (the default is the current folder); the "
+                          "baseline only changes through `authcanary baseline accept`.")
+    run_dir = current if (current / "cassettes").is_dir() or (current / "summary.json").is_file() else None
     current = current / "cassettes" if run_dir else current
+    if run_dir and not vendor_cassettes(current):
+        raise ConfigError(f"{run_dir}: the run recorded no cassettes, so there is nothing to compare.", record_fix)
     vendors_in: dict[Path, set[str]] = {}
     for folder in (baseline, current):
         if not folder.is_dir():
@@ -147,6 +173,8 @@ def drift(
         if not vendors_in[folder]:
             raise ConfigError(f"{folder}: no vendor folder ({', '.join(sorted(VENDORS))}) in it.",
                               "Pass the folder that holds <vendor>/*.yaml (e.g. cassettes), or a run folder.")
+    if empty := sorted(vendors_in[current] - vendor_cassettes(current).keys()):
+        raise ConfigError(f"{current}: no recordings (<vendor>/*.yaml) of {', '.join(empty)} in it.", record_fix)
     compared = sorted(vendors_in[baseline] & vendors_in[current])
     if not compared:
         raise ConfigError(f"nothing to compare: {baseline} has {', '.join(sorted(vendors_in[baseline]))}, "
@@ -168,7 +196,7 @@ def drift(
                               "Pass the folder of a finished `authcanary run`, or its cassettes/ folder.") from None
         if day:
             explain_expected_drift(result, entries, day)
-    json_path, md_path = write_drift_report(result, out_dir or Path.cwd())
+    json_path, md_path = write_drift_report(result, out_folder)
     out.print(md_path.read_text(encoding="utf-8"), highlight=False, markup=False)
     raise typer.Exit(1 if result.breaking else 0)
 
@@ -219,7 +247,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         err.print("interrupted")
-        sys.exit(2)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # click usage errors arrive here in non-standalone mode (typer bundles click)
         if hasattr(exc, "show") and hasattr(exc, "exit_code"):
             exc.show()

@@ -14,16 +14,17 @@ import json
 import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
 
 from authcanary.contracts import Contract, load_contract
+from authcanary.credentials import reveal
 from authcanary.errors import ConfigError, TargetUnreachable
-from authcanary.findings import VendorFindings, Violation
-from authcanary.http import (BudgetExhausted, ControlTransport, GuardedTransport, InProcessTransport, VendorStats,
-                             bind_client)
+from authcanary.findings import VendorFindings, Violation, outage_counts
+from authcanary.http import (BudgetExhausted, ControlTransport, GuardedTransport, InProcessTransport,
+                             LostInteraction, RetryPolicy, VendorStats, bind_client)
 from authcanary.recording.cassette import RecordingTransport, ReplayTransport, UnmatchedRequestError
 from authcanary.recording.scrub import Scrubber
 from authcanary.redact import mask_secrets, redact_text
@@ -36,6 +37,10 @@ pytest_plugins = ["authcanary.checks.fixtures"]
 
 SESSION = pytest.StashKey["CanarySession"]()
 VIOLATIONS = pytest.StashKey[list]()
+#: how many of its vendor's lost interactions (VendorStats.lost) had happened when the test started
+LOST_AT_START = pytest.StashKey[int]()
+#: ... and up to where `Expect.example` already handled them (an example lost to an outage is not a violation)
+LOST_HANDLED = pytest.StashKey[int]()
 #: where `authcanary serve --vendor V` listens by default: curl repros of the embedded target point there
 SERVE_DEFAULT_URL = "http://127.0.0.1:8700"
 _current_session: "CanarySession | None" = None
@@ -120,6 +125,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(f"{vendor} is not configured for target '{target.name}'")
     if canary.stats[vendor].unreachable:
         pytest.skip(f"{vendor} unreachable: {canary.stats[vendor].unreachable}")
+    item.stash[LOST_AT_START] = item.stash[LOST_HANDLED] = len(canary.stats[vendor].lost)
+
+
+class LostToOutage(Exception):
+    """A check whose failure came from interactions lost to an outage: it did not run, it did not fail."""
+
+    def __init__(self, lost: list[LostInteraction]) -> None:
+        self.lost = lost
+        super().__init__("lost to an outage: " + "; ".join(f"{i.endpoint} answered {i.reason}" for i in lost[:3])
+                         + (f" (and {len(lost) - 3} more)" if len(lost) > 3 else ""))
 
 
 class ContractViolation(AssertionError):
@@ -136,23 +151,44 @@ class ContractViolation(AssertionError):
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     try:
         result = yield
-    finally:
-        vendor = item.stash.get(VENDOR, None)
-        for violation in item.stash.get(VIOLATIONS, []):
-            item.config.stash[SESSION].findings[vendor].add_violation(violation, item.nodeid)
+    except Exception:
+        _record_violations_unless_lost(item, failed=True)
+        raise
+    _record_violations_unless_lost(item, failed=False)
     failing = [violation for violation in item.stash.get(VIOLATIONS, []) if violation.fails]
     if failing:
         raise ContractViolation.of(failing)
     return result
 
 
+def _record_violations_unless_lost(item: pytest.Item, failed: bool) -> None:
+    """Hand the test's violations to the findings, unless the test failed and an interaction it relied on was lost
+    to an outage (`LostToOutage`: the check did not run). Examples (`Expect.example`) answer for their own."""
+    vendor = item.stash.get(VENDOR, None)
+    if vendor is None:
+        return
+    canary = item.config.stash[SESSION]
+    lost = canary.stats[vendor].lost[item.stash.get(LOST_HANDLED, 0):]
+    if lost and (failed or any(violation.fails for violation in item.stash.get(VIOLATIONS, []))):
+        raise LostToOutage(lost)
+    for violation in item.stash.get(VIOLATIONS, []):
+        canary.findings[vendor].add_violation(violation, item.nodeid)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[pytest.TestReport]:
     report = _classified_report(item, call, (yield))
     vendor = item.stash.get(VENDOR, None)
-    if vendor is not None and report.skipped and item.get_closest_marker("scenario") is not None:
+    if vendor is not None and item.get_closest_marker("scenario") is not None:
         canary = item.config.stash[SESSION]
-        canary.findings[vendor].unobserved.append(f"{vendor}/{canary.cassette_path(Path(), vendor, item).stem}")
+        scenario = f"{vendor}/{canary.cassette_path(Path(), vendor, item).stem}"
+        lost = len(canary.stats[vendor].lost) - item.stash.get(LOST_AT_START, 0) if report.when == "call" else 0
+        if lost:
+            # the recorder left the lost interactions out: their steps were not observed, which is not drift
+            canary.findings[vendor].add_note(f"{scenario}: {lost} interaction(s) lost to outages were not recorded; "
+                                             "drift skips them")
+        if report.skipped or lost:
+            canary.findings[vendor].unobserved.append(scenario)
     return report
 
 
@@ -169,10 +205,10 @@ def _classified_report(item: pytest.Item, call: pytest.CallInfo, report: pytest.
         report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {call.excinfo.value}")
         canary.findings[vendor].add_note(f"stale baseline recording for {item.name}: re-record and accept it")
         return report
-    if outage or (call.excinfo and call.excinfo.errisinstance((TargetUnreachable, BudgetExhausted))):
+    if outage or (call.excinfo and call.excinfo.errisinstance((TargetUnreachable, BudgetExhausted, LostToOutage))):
         # An outage or a spent budget is not a behaviour of the vendor: the check did not run.
         reason = f"{vendor} unreachable: {outage}" if outage else str(call.excinfo.value)
-        if not outage:
+        if not outage and not call.excinfo.errisinstance(LostToOutage):
             canary.findings[vendor].add_note(reason)
         report.outcome = "skipped"
         report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {reason}")
@@ -264,9 +300,9 @@ class CanarySession:
         spec = VENDORS[vendor]
         names = {}
         for key in spec.secret_keys:
-            value = vendor_target.settings.get(key)
+            value = reveal(vendor_target.settings.get(key))
             if value:
-                names[str(value)] = vendor_target.secret_env.get(str(value), f"{vendor}_{key}".upper())
+                names[value] = vendor_target.secret_env.get(value, f"{vendor}_{key}".upper())
         return names
 
     def cassette_path(self, root: Path, vendor: str, item: pytest.Item) -> Path:
@@ -285,7 +321,8 @@ class CanarySession:
             profile = self.config.getoption("--sim-profile") or vendor_target.profile
             try:
                 self._simulators[vendor] = VENDORS[vendor].simulator_class()(
-                    profile=profile, options=vendor_target.settings.get("options"), settings=vendor_target.settings)
+                    profile=profile, options=vendor_target.settings.get("options"),
+                    settings={key: reveal(value) for key, value in vendor_target.settings.items()})
             except ValueError as exc:
                 raise pytest.UsageError(str(exc)) from None
         return self._simulators[vendor]
@@ -310,17 +347,31 @@ class CanarySession:
                 self._inner[vendor] = httpx.HTTPTransport(retries=0)
         return self._inner[vendor]
 
-    def client(self, vendor: str, inner: httpx.BaseTransport | None = None) -> httpx.Client:
-        """A suite's client: guarded (counted, budgeted, paced) around `inner` (default: the vendor's wire)."""
+    def client(self, vendor: str, inner: httpx.BaseTransport | None = None,
+               record: Callable[[httpx.BaseTransport], httpx.BaseTransport] | None = None) -> httpx.Client:
+        """A suite's client: guarded (counted, budgeted, paced, transient failures retried) around `inner` (default:
+        the vendor's wire); `record` wraps the guard, so a recording holds each interaction's final answer."""
         vendor_target = self.vendor_target(vendor)
         settings = vendor_target.settings
-        inner = inner or self.inner_transport(vendor)
         live = not vendor_target.embedded and self.replay is None
-        guarded = GuardedTransport(
-            inner, vendor, self.stats[vendor],
-            budget=settings.get("request_budget") if live and not vendor_target.simulated else None,
-            min_interval=60.0 / settings["rate_limit_per_minute"] if live and not vendor_target.simulated else 0.0)
-        return bind_client(guarded, self.base_url(vendor), timeout=settings.get("timeout", 15.0))
+        shared_staging = live and not vendor_target.simulated
+        transport: httpx.BaseTransport = GuardedTransport(
+            inner or self.inner_transport(vendor), vendor, self.stats[vendor],
+            budget=settings.get("request_budget") if shared_staging else None,
+            min_interval=60.0 / settings["rate_limit_per_minute"] if shared_staging else 0.0,
+            retry=self.retry_policy(vendor), base_path=self.base_path(vendor))
+        if record is not None:
+            transport = record(transport)
+        return bind_client(transport, self.base_url(vendor), timeout=settings.get("timeout", 15.0))
+
+    def retry_policy(self, vendor: str) -> RetryPolicy:
+        """The target's transient-failure policy; a simulator's faults do not depend on time, so a 5xx without
+        Retry-After is retried at once there."""
+        vendor_target = self.vendor_target(vendor)
+        settings = vendor_target.settings
+        return RetryPolicy(retries=settings.get("retries", RetryPolicy.retries),
+                           budget=settings.get("retry_budget", RetryPolicy.budget),
+                           backoff=0.0 if vendor_target.simulated else RetryPolicy.backoff)
 
     def control(self, vendor: str) -> "SimulatorControl":
         """The simulator control plane, in-process or over HTTP alike; not counted as vendor requests, but an outage
@@ -347,6 +398,18 @@ class CanarySession:
         except (TargetUnreachable, httpx.HTTPError, ValueError, AttributeError):
             return None
 
+    def _too_many_lost(self, vendor: str) -> str | None:
+        """Why the vendor counts as unreachable when it lost more interactions to outages than its threshold."""
+        stats, threshold = self.stats[vendor], self.vendor_target(vendor).settings.get("outage_threshold", 0.05)
+        lost = len(stats.lost)
+        if lost >= 3 and lost > threshold * stats.interactions:
+            return (f"{lost} of {stats.interactions} interactions lost to outages (more than the threshold of "
+                    f"{threshold:.0%}); the checks that relied on them did not run")
+        return None
+
+    def lost_count(self, vendor: str) -> int:
+        return len(self.stats[vendor].lost)
+
     def hypothesis_settings(self, vendor: str) -> "hypothesis.settings":
         """Deterministic hypothesis settings sized for the target (far fewer examples on live vendors)."""
         import hypothesis
@@ -370,8 +433,11 @@ class CanarySession:
         for vendor in sorted(self.vendors_seen):
             findings = self.findings[vendor]
             if vendor in self.target.vendors:
-                findings.requests = self.stats[vendor].requests
-                findings.unreachable = self.stats[vendor].unreachable
+                stats = self.stats[vendor]
+                findings.requests = stats.requests
+                findings.retries = stats.retries
+                findings.outages = outage_counts(stats.lost)
+                findings.unreachable = stats.unreachable or self._too_many_lost(vendor)
                 findings.ambiguities = self.contract(vendor).ambiguities()
             vendors[vendor] = findings.as_dict()
         self.out.mkdir(parents=True, exist_ok=True)
@@ -414,8 +480,10 @@ class Expect:
 
     def __init__(self, canary: CanarySession, vendor: str, item: pytest.Item) -> None:
         self.canary, self.vendor, self.item = canary, vendor, item
+        self.last_example_lost = False
         self.base_url = canary.base_url(vendor)
-        self.repro_url = SERVE_DEFAULT_URL if canary.vendor_target(vendor).embedded else self.base_url
+        # an in-process request has no real host: its repro points at `authcanary serve`; a live one is sent as is
+        self.repro_origin = SERVE_DEFAULT_URL if canary.vendor_target(vendor).embedded else None
 
     def that(self, ok: bool, check: str, *, response: httpx.Response | None = None, endpoint: str = "",
              expected: str = "", observed: str = "", severity: str = "breaking") -> bool:
@@ -425,7 +493,7 @@ class Expect:
         repro = ""
         if response is not None:
             endpoint = endpoint or self.endpoint(response.request)
-            repro = curl_command(response.request, self.canary.secrets(self.vendor), self.repro_url)
+            repro = curl_command(response.request, self.canary.secrets(self.vendor), self.repro_origin)
             if self.canary.vendor_target(self.vendor).embedded:
                 profile = self.canary.simulator(self.vendor).profile
                 repro = f"# authcanary serve --vendor {self.vendor} --profile {profile}\n{repro}"
@@ -436,14 +504,26 @@ class Expect:
         return False
 
     @contextmanager
-    def example(self) -> Iterator[None]:
+    def example(self, *, reject_lost: bool = True) -> Iterator[None]:
         """One hypothesis example: its failing violations replace the previous example's and fail the example.
 
         Hypothesis replays the minimal failing example last, so what remains is the minimal reproduction. `info`
-        violations fail no example; they stay recorded, the first one of each check only (not one per example)."""
+        violations fail no example; they stay recorded, the first one of each check only (not one per example).
+        An example that lost an interaction to an outage is rejected (`hypothesis.reject`): neither a violation nor
+        a flaky failure. `reject_lost=False` (a step of a state machine, whose later draws must not change): its
+        violations are forgotten and the error it raised swallowed instead, and `last_example_lost` says so."""
         informational = [violation for violation in self.item.stash.get(VIOLATIONS, []) if not violation.fails]
         self.item.stash[VIOLATIONS] = violations = list(informational)
-        yield
+        lost_before = self.canary.lost_count(self.vendor)
+        self.last_example_lost = False
+        try:
+            yield
+        except Exception:
+            if not self._forget_if_lost(lost_before, violations, len(informational), reject_lost):
+                raise
+            return
+        if self._forget_if_lost(lost_before, violations, len(informational), reject_lost):
+            return
         seen = {(violation.check, violation.endpoint) for violation in informational}
         new = violations[len(informational):]
         violations[len(informational):] = [violation for violation in new
@@ -451,6 +531,33 @@ class Expect:
         failing = [violation for violation in new if violation.fails]
         if failing:
             raise ContractViolation.of(failing)
+
+    def _forget_if_lost(self, lost_before: int, violations: list[Violation], keep: int, reject: bool) -> bool:
+        lost_now = self.canary.lost_count(self.vendor)
+        self.item.stash[LOST_HANDLED] = lost_now  # what the test lost so far is this example's business, or none's
+        if lost_now == lost_before:
+            return False
+        del violations[keep:]
+        self.last_example_lost = True
+        if reject:
+            import hypothesis
+
+            hypothesis.reject()
+        return True
+
+    @contextmanager
+    def discarded(self) -> Iterator[None]:
+        """Run a check whose outcome does not count (a state machine step after one lost to an outage, when the
+        model of the vendor's state is no longer known): its violations are forgotten, its errors swallowed."""
+        violations = self.item.stash.setdefault(VIOLATIONS, [])
+        keep = len(violations)
+        try:
+            yield
+        except Exception:
+            pass
+        finally:
+            del violations[keep:]
+            self.item.stash[LOST_HANDLED] = self.canary.lost_count(self.vendor)
 
     def echoed_secrets(self, response: httpx.Response) -> list[str]:
         """The variable names of the configured secrets (8+ characters: shorter ones match by chance) the response
@@ -555,14 +662,20 @@ def client(request: pytest.FixtureRequest, canary: CanarySession, vendor: str, t
         with canary.client(vendor) as http:
             yield http
         return
-    recorder = RecordingTransport(canary.inner_transport(vendor),
-                                  canary.cassette_path(canary.out / "cassettes", vendor, request.node),
-                                  Scrubber(canary.secrets(vendor)), canary.base_path(vendor))
+    recorders: list[RecordingTransport] = []
+
+    def record(guarded: httpx.BaseTransport) -> RecordingTransport:
+        recorders.append(RecordingTransport(guarded, canary.cassette_path(canary.out / "cassettes", vendor,
+                                                                          request.node),
+                                            Scrubber(canary.secrets(vendor)), canary.base_path(vendor)))
+        return recorders[-1]
+
     try:
-        with canary.client(vendor, inner=recorder) as http:
+        with canary.client(vendor, record=record) as http:
             yield http
     finally:
-        recorder.save()
+        for recorder in recorders:
+            recorder.save()
 
 
 @pytest.fixture

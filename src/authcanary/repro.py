@@ -14,13 +14,15 @@ from authcanary.redact import mask_secrets
 _SKIPPED_HEADERS = {"host", "content-length", "accept-encoding", "connection", "user-agent", "accept"}
 
 
-def curl_command(request: httpx.Request, secrets: dict[str, str], base_url: str | None = None) -> str:
+def curl_command(request: httpx.Request, secrets: dict[str, str], origin: str | None = None) -> str:
     """A copy-pasteable curl for `request`; each value in `secrets` is replaced by `$NAME` (value -> NAME).
 
-    `base_url` replaces the request's scheme and host (an in-process simulator has no real host)."""
+    `origin` (`scheme://host:port`) replaces the request's own (an in-process simulator has no real host); the
+    request's path is kept whole, so a target whose base URL has a path is not given its prefix twice."""
     url = str(request.url)
-    if base_url:
-        url = base_url.rstrip("/") + request.url.raw_path.decode("ascii")
+    if origin:
+        parts = httpx.URL(origin)
+        url = str(request.url.copy_with(scheme=parts.scheme, host=parts.host, port=parts.port))
     parts = ["curl", "-i", "-X", request.method, mask_secrets(url, secrets)]
     for name, value in request.headers.items():
         if name.lower() in _SKIPPED_HEADERS:

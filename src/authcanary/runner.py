@@ -1,22 +1,25 @@
-"""`authcanary run`: one run of the suites against a target, written to a run folder (DESIGN.md "Flow of one run")."""
+"""`authcanary run`: one run of the suites against a target, written to a run folder (docs/architecture.md "Flow of one run")."""
 from __future__ import annotations
 
 import datetime as dt
 import json
+import signal
 import sys
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
+from authcanary.baseline import recordings_manifest
 from authcanary.contracts import contract_constants
 from authcanary.drift import DriftResult, compare, write_drift_report
 from authcanary.errors import ConfigError
 from authcanary.recording.scan import scan_paths
 from authcanary.registry import VENDORS
-from authcanary.summary import EXIT_CONFIG, SCHEMA, exit_code, vendor_entry
+from authcanary.summary import EXIT_CONFIG, EXIT_INTERRUPTED, SCHEMA, exit_code, vendor_entry
 from authcanary.targets import Target, load_target
 
 
@@ -92,6 +95,12 @@ def prepare(request: RunRequest) -> tuple[Target, Path]:
     if request.mode == "live":
         check_simulator_targets(target, request)
     run_dir = request.out or request.root / "reports" / f"{_utc_now():%Y%m%dT%H%M%SZ}-{target.name}"
+    if _inside(run_dir, baseline_folder(request)):
+        raise ConfigError(f"--out {run_dir}: inside the baseline folder {request.baseline}.",
+                          "Write runs elsewhere (the default is reports/); the baseline only changes through "
+                          "`authcanary baseline accept`.")
+    if request.out is None:
+        return target, run_dir  # the default folder is made unique when it is claimed (`claim_run_folder`)
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"{run_dir}: not a folder.", "Give --out a new or empty folder.")
     if run_dir.exists() and any(run_dir.iterdir()):
@@ -99,14 +108,51 @@ def prepare(request: RunRequest) -> tuple[Target, Path]:
     return target, run_dir
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve() == folder.resolve() or folder.resolve() in path.resolve().parents
+
+
+def claim_run_folder(run_dir: Path, exclusive: bool) -> Path:
+    """Create the run folder. `exclusive` (the default folder): never one another run already has; two runs started
+    in the same second get `<name>`, `<name>-2`, ... (mkdir is atomic, so two processes cannot both win)."""
+    candidate, n = run_dir, 1
+    while True:
+        try:
+            candidate.mkdir(parents=True, exist_ok=not exclusive)
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = run_dir.with_name(f"{run_dir.name}-{n}")
+        except OSError as exc:
+            raise ConfigError(f"{candidate}: cannot create the run folder ({exc.strerror}).",
+                              "Give --out a folder you can write to.") from None
+
+
+class Interrupted:
+    """SIGINT during the test run: remembered (pytest or hypothesis may turn the KeyboardInterrupt into something
+    else), then raised as KeyboardInterrupt so pytest stops; a second Ctrl-C gets Python's default handling."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    @contextmanager
+    def watching(self) -> Iterator[None]:
+        def handler(signum: int, frame: Any) -> None:
+            self.seen = True
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
 def run(request: RunRequest) -> int:
     """Run the suites, write summary.json, junit.xml, allure-results/ and the reports; return the exit code."""
     target, run_dir = prepare(request)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{run_dir}: cannot create the run folder ({exc.strerror}).",
-                          "Give --out a folder you can write to.") from None
+    run_dir = claim_run_folder(run_dir, exclusive=request.out is None)
     started = _utc_now()
     args = [
         str(request.root / "suites"), "--rootdir", str(request.root), "-o", "addopts=", "-p", "no:cacheprovider",
@@ -125,10 +171,16 @@ def run(request: RunRequest) -> int:
     # Hypothesis caches into ./.hypothesis by default; a run writes nothing outside its run folder.
     from hypothesis.configuration import set_hypothesis_home_dir
 
-    with tempfile.TemporaryDirectory(prefix="authcanary-hypothesis-") as hypothesis_home:
+    interrupted = Interrupted()
+    with tempfile.TemporaryDirectory(prefix="authcanary-hypothesis-") as hypothesis_home, interrupted.watching():
         set_hypothesis_home_dir(hypothesis_home)
-        pytest_exit = pytest.main(args)
-    if pytest_exit in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.INTERRUPTED):
+        try:
+            pytest_exit = pytest.main(args)
+        except KeyboardInterrupt:  # arrived outside pytest's own handling (collection, session finish)
+            interrupted.seen, pytest_exit = True, pytest.ExitCode.INTERRUPTED
+    if interrupted.seen or pytest_exit == pytest.ExitCode.INTERRUPTED:
+        return finish_interrupted(request, target, run_dir, started)
+    if pytest_exit in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
         print(f"authcanary: the test run stopped early (pytest exit {int(pytest_exit)}); see above.",
               file=sys.stderr)
         report_leaks(run_dir, target)  # what it wrote so far stays behind
@@ -138,7 +190,8 @@ def run(request: RunRequest) -> int:
         drift, drift_notes = {}, replay_notes(request, sorted(findings))
     else:
         drift, drift_notes = compare_with_baseline(request, run_dir, findings)
-    summary = build_summary(target, request, started, _utc_now(), findings, drift, drift_notes)
+    summary = build_summary(target, request, started, _utc_now(), findings, drift, drift_notes,
+                            recordings_manifest(run_dir))
     write_run_outputs(run_dir, summary)
     if report_leaks(run_dir, target):
         summary["exit_code"] = EXIT_CONFIG  # CI reading summary.json must see the failure too
@@ -149,6 +202,20 @@ def run(request: RunRequest) -> int:
         print("authcanary: no check ran (every test was skipped); the notes in the report say why.",
               file=sys.stderr)
     return summary["exit_code"]
+
+
+def finish_interrupted(request: RunRequest, target: Target, run_dir: Path, started: dt.datetime) -> int:
+    """Write what an interrupted run found so far, marked `interrupted` (never a baseline, drift not compared);
+    returns 130."""
+    findings = _read_findings(run_dir)
+    summary = build_summary(target, request, started, _utc_now(), findings, {},
+                            {vendor: ["the run was interrupted: these results are partial"] for vendor in findings})
+    summary["interrupted"] = True
+    summary["exit_code"] = EXIT_INTERRUPTED
+    write_run_outputs(run_dir, summary)
+    report_leaks(run_dir, target)
+    print(f"\nauthcanary: interrupted; partial results in {run_dir} (exit {EXIT_INTERRUPTED})", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def report_leaks(run_dir: Path, target: Target) -> bool:
@@ -291,7 +358,10 @@ def _read_findings(run_dir: Path) -> dict[str, Any]:
 
 def build_summary(target: Target, request: RunRequest, started: dt.datetime, finished: dt.datetime,
                   findings: dict[str, Any], drift: dict[str, list[dict[str, Any]]] | None = None,
-                  drift_notes: dict[str, list[str]] | None = None) -> dict[str, Any]:
+                  drift_notes: dict[str, list[str]] | None = None,
+                  recordings: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+    """summary.json of a run; `recordings` (`baseline.recordings_manifest`) lists each vendor's cassettes with their
+    hashes, so `baseline accept` takes exactly what the run wrote."""
     vendors = {}
     for vendor in sorted(VENDORS):
         notes = []
@@ -302,6 +372,7 @@ def build_summary(target: Target, request: RunRequest, started: dt.datetime, fin
         notes += (drift_notes or {}).get(vendor, [])
         vendors[vendor] = vendor_entry(findings.get(vendor), (drift or {}).get(vendor, []), notes)
         vendors[vendor]["drift_checked"] = vendor in (drift or {})  # compared with a baseline (not replay, has one)
+        vendors[vendor]["recordings"] = (recordings or {}).get(vendor, {})
     return {
         "schema": SCHEMA,
         "target": target.name,

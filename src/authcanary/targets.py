@@ -1,4 +1,4 @@
-"""Load and validate targets.toml (DESIGN.md "Targets file"): `${VAR}` interpolation, clear errors, exit 2."""
+"""Load and validate targets.toml (docs/interfaces.md "Targets file"): `${VAR}` interpolation, clear errors, exit 2."""
 from __future__ import annotations
 
 import os
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from authcanary.credentials import MaskedRepr, Secret
 from authcanary.errors import ConfigError
 from authcanary.registry import EMBEDDED_KEYS, VENDORS, Key, vendor_spec
 
@@ -20,15 +21,22 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\$")
 _MALFORMED_VAR = re.compile(r"\$\{|^\$[A-Za-z_][A-Za-z0-9_]*$")
 
 
-@dataclass(frozen=True)
-class VendorTarget:
-    """One vendor of one target, fully resolved (no `${VAR}` left)."""
+@dataclass(frozen=True, repr=False)
+class VendorTarget(MaskedRepr):
+    """One vendor of one target, fully resolved (no `${VAR}` left). The values of secret keys are `Secret`s."""
 
     vendor: str
     embedded: bool
     settings: dict[str, Any]
-    secret_values: tuple[str, ...] = ()
     secret_env: dict[str, str] = field(default_factory=dict)  # secret value -> env var it came from
+
+    def __repr__(self) -> str:  # never the secret values (secret_env has them as keys)
+        return f"VendorTarget(vendor={self.vendor!r}, embedded={self.embedded!r}, settings={self.settings!r})"
+
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """The values of the configured secrets, for the scrubber and the scanner."""
+        return tuple(value.reveal() for value in self.settings.values() if isinstance(value, Secret) and value)
 
     @property
     def base_url(self) -> str | None:
@@ -45,7 +53,7 @@ class VendorTarget:
 
 
 @dataclass(frozen=True)
-class Target:
+class Target(MaskedRepr):
     name: str
     embedded: bool
     vendors: dict[str, VendorTarget]
@@ -69,7 +77,7 @@ def load_targets_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}).", "Fix the syntax; see the examples in DESIGN.md.")
+        raise ConfigError(f"{path}: not valid TOML ({exc}).", "Fix the syntax; see the examples in targets.toml and docs/interfaces.md.")
     targets = data.get("targets")
     unknown_top = sorted(set(data) - {"targets"})
     if unknown_top:
@@ -89,7 +97,7 @@ def load_target(path: Path, name: str, environ: dict[str, str] | None = None) ->
         raise ConfigError(f"{path}: unknown target '{name}' (known: {known}).", "Pass --target with one of them.")
     raw = targets[name]
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: [targets.{name}] must be a table.", "See the examples in DESIGN.md.")
+        raise ConfigError(f"{path}: [targets.{name}] must be a table.", "See the examples in targets.toml and docs/interfaces.md.")
     embedded = raw.get("embedded", False)
     if not isinstance(embedded, bool):
         raise ConfigError(f"{path}: targets.{name}.embedded must be true or false.", "Write `embedded = true`.")
@@ -149,9 +157,9 @@ def _vendor_target(path: Path, target: str, vendor: str, section: dict[str, Any]
     else:
         _check_url(settings["base_url"], path, f"{where}.base_url")
         settings["base_url"] = settings["base_url"].rstrip("/")
-    secrets = tuple(str(settings[k]) for k in spec.secret_keys if settings.get(k))
-    return VendorTarget(vendor=vendor, embedded=embedded, settings=settings, secret_values=secrets,
-                        secret_env=secret_env)
+    for key in spec.secret_keys & set(settings):
+        settings[key] = Secret(str(settings[key]))
+    return VendorTarget(vendor=vendor, embedded=embedded, settings=settings, secret_env=secret_env)
 
 
 def _interpolate(value: str, environ: dict[str, str], path: Path, where: str) -> tuple[str, str | None]:
@@ -184,6 +192,10 @@ def _check_type(value: Any, meta: Key, path: Path, where: str) -> Any:
         pass  # True is an int to Python, never to a targets file
     elif meta.kind in (int, float) and isinstance(value, (int, float)) and value < meta.minimum:
         raise ConfigError(f"{path}: {where} must be at least {meta.minimum:g}, got {value!r}.",
+                          f"Fix the value ({meta.help}).")
+    elif meta.kind in (int, float) and isinstance(value, (int, float)) and meta.maximum is not None \
+            and value > meta.maximum:
+        raise ConfigError(f"{path}: {where} must be at most {meta.maximum:g}, got {value!r}.",
                           f"Fix the value ({meta.help}).")
     elif meta.kind is float and isinstance(value, int):
         return float(value)
@@ -235,6 +247,11 @@ def _coerce(value: str, meta: Key, path: Path, where: str) -> Any:
 
 def _check_url(url: str, path: Path, where: str) -> None:
     parts = urlsplit(url)
+    if "@" in parts.netloc:  # user:password@host would be sent and shown in every report and repro
+        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+        raise ConfigError(f"{path}: {where} has credentials in it ({shown!r} with a user:password@ part).",
+                          "Remove them from the URL; give credentials with the vendor's own keys (client_id, "
+                          "client_secret, user, password ...), from ${VARIABLES}.")
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ConfigError(f"{path}: {where} is not an http(s) URL: {url!r}.",
                           "Write the full root URL, e.g. https://developer.api.autodesk.com.")

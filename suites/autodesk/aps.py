@@ -9,6 +9,7 @@ import httpx
 
 from authcanary.checks import check_constants
 from authcanary.contracts import Contract
+from authcanary.credentials import Secret, reveal
 from authcanary.plugin import Expect
 from authcanary.recording.scrub import PLACEHOLDER_RE
 from authcanary.tokens import decode_unverified, verify_jwt
@@ -20,18 +21,20 @@ KEYS = "/authentication/v2/keys"
 _JWKS: WeakKeyDictionary[httpx.Client, httpx.Response] = WeakKeyDictionary()
 
 
-def request_token(client: httpx.Client, version: int, client_id: str, client_secret: str, *,
-                  scope: str = "data:read", credentials: str = "body", grant_type: str = "client_credentials",
-                  content_type: str | None = FORM) -> httpx.Response:
-    """POST a token request; `credentials` is `body`, `basic` (v2) or `both` (v2, documented as 400)."""
-    fields = {"grant_type": grant_type, "scope": scope}
+def request_token(client: httpx.Client, version: int, client_id: str, client_secret: Secret | str, *,
+                  scope: str | None = "data:read", credentials: str = "body", grant_type: str = "client_credentials",
+                  content_type: str | None = FORM, extensions: dict | None = None) -> httpx.Response:
+    """POST a token request; `credentials` is `body`, `basic` (v2) or `both` (v2, documented as 400); `scope` None
+    leaves the optional parameter out (a documented shape too).
+    `extensions`: httpx request extensions, e.g. `{RAW: True}` for the first answer as it is (never retried)."""
+    fields = {"grant_type": grant_type, **({"scope": scope} if scope is not None else {})}
     headers = {"Content-Type": content_type} if content_type else {}
     if credentials in ("body", "both"):
-        fields = {"client_id": client_id, "client_secret": client_secret, **fields}
+        fields = {"client_id": client_id, "client_secret": reveal(client_secret), **fields}
     if credentials in ("basic", "both"):
         headers["Authorization"] = basic(client_id, client_secret)
     # Encoded by hand: httpx would add a form Content-Type of its own when a scenario wants none.
-    return client.post(V1 if version == 1 else V2, content=urlencode(fields), headers=headers)
+    return client.post(V1 if version == 1 else V2, content=urlencode(fields), headers=headers, extensions=extensions)
 
 
 def check_token_response(expect: Expect, response: httpx.Response, version: int, contract: Contract,

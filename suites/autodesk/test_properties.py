@@ -21,7 +21,7 @@ from schemathesis.errors import FailureGroup
 
 from authcanary.checks.answers import describe_statuses, refused
 from authcanary.plugin import current_session
-from strategies.autodesk import V1, V2, token_requests
+from strategies.autodesk import V1, V2, token_requests, valid_token_requests
 from suites.autodesk.conftest import V1_REMOVED_SKIP
 
 VENDOR = "autodesk"
@@ -70,6 +70,19 @@ def test_hostile_requests_are_rejected_as_documented(client, target, expect, v1_
         response = hostile.send(client)
         refused(expect, response, hostile.allowed,
                 f"{hostile.kind} is rejected with {describe_statuses(hostile.allowed)}")
+
+
+@SETTINGS
+@given(data=st.data())
+def test_valid_requests_get_a_token_in_every_documented_shape(client, target, expect, contract, v1_gone, data):
+    """Each optional parameter present and absent (`scope`), credentials in the body or a Basic header (v2), fields in
+    any order: a vendor that crashes on one documented shape is found, with the minimal shape."""
+    paths = (V2,) if v1_gone() else (V1, V2)
+    valid = data.draw(valid_token_requests(target.settings["client_id"], target.settings["client_secret"],
+                                           paths=paths), label="request")
+    with expect.example():
+        response = valid.send(client)
+        refused(expect, response, valid.allowed, f"POST {valid.path}: a {valid.kind} gets a token")
 
 
 def _first_lines(text: str, count: int = 3) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from authcanary.http import RAW
 from suites.autodesk.aps import check_error_response, check_token_response, request_token
 from suites.autodesk.conftest import skip_if_v1_removed
 
@@ -21,6 +22,16 @@ def test_v2_happy_path(client, target, expect, contract, credentials):
     response = request_token(client, 2, target.settings["client_id"], target.settings["client_secret"],
                              scope=target.settings["scope"], credentials=credentials)
     check_token_response(expect, response, 2, contract, client)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_happy_path_without_the_optional_scope(client, target, expect, contract, version):
+    """`scope` is optional: a request without it is a documented shape, answered like any other."""
+    if version == 1:
+        skip_if_v1_removed(client, target)
+    response = request_token(client, version, target.settings["client_id"], target.settings["client_secret"],
+                             scope=None, credentials="body" if version == 1 else "basic")
+    check_token_response(expect, response, version, contract, client)
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -74,5 +85,7 @@ def test_403_client_not_authorized(client, target, expect, version):
 
 def test_500_generic_error(client, target, expect, sim):
     sim.fault(500)
-    response = request_token(client, 2, target.settings["client_id"], target.settings["client_secret"])
+    # RAW: the injected 500 is the subject of this check, not a transient failure to retry
+    response = request_token(client, 2, target.settings["client_id"], target.settings["client_secret"],
+                             extensions={RAW: True})
     check_error_response(expect, response, 500, "v2: a generic server error is a JSON 500")

@@ -10,6 +10,7 @@ import httpx
 
 from authcanary.checks import Timed, check_constants, check_schema, refused
 from authcanary.contracts import Contract
+from authcanary.credentials import Secret, reveal
 from authcanary.findings import VendorFindings
 from authcanary.plugin import Expect
 from strategies.bimplus import AUTHORIZE, CROSS_AUTHORIZE, CROSS_TOKEN, Login, bimplus_auth
@@ -21,7 +22,7 @@ class Account:
 
     name: str
     user: str
-    password: str
+    password: Secret | str
 
 
 def accounts(settings: dict[str, Any]) -> list[Account]:
@@ -48,7 +49,7 @@ class LegacyApi:
 
     def authorize(self, account: Account, *, client_id: str | None = None, remember_me: Any = None,
                   omit: tuple[str, ...] = ()) -> httpx.Response:
-        body = {"user_id": account.user, "password": account.password, "application_id": self.application_id}
+        body = {"user_id": account.user, "password": reveal(account.password), "application_id": self.application_id}
         if client_id is not None:
             body["client_id"] = client_id
         if remember_me is not None:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from authcanary.credentials import reveal
 from strategies.bimplus import AUTHORIZE, CLIENT_ERRORS, CROSS_TOKEN, bimplus_auth
 from suites.bimplus.legacy import Account
 
@@ -142,13 +143,13 @@ def test_bad_credentials_get_401(api, contract, expect, users, login_probes):
     if not login_probes.available():
         pytest.skip("the failed-login budget of this run is spent (accounts lock)")
     login_probes.spend()
-    wrong = Account(users[0].name, users[0].user, users[0].password + "-wrong")
+    wrong = Account(users[0].name, users[0].user, reveal(users[0].password) + "-wrong")
     expect.status(api.authorize(wrong), status, f"POST {AUTHORIZE}: a wrong password gets {status}")
 
 
 def test_wrong_content_type_is_refused(api, checks, client, contract, users):
     content_type = contract.endpoint(f"POST {AUTHORIZE}")["content_type"]
-    body = json.dumps({"user_id": users[0].user, "password": users[0].password,
+    body = json.dumps({"user_id": users[0].user, "password": reveal(users[0].password),
                        "application_id": api.application_id})
     checks.refused(client.post(AUTHORIZE, content=body, headers={"Content-Type": "text/plain"}), CLIENT_ERRORS,
                    f"POST {AUTHORIZE}: a Content-Type other than {content_type} is refused (4xx)")

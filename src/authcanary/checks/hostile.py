@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 import httpx
 
+from authcanary.credentials import MaskedRepr
+
 
 @dataclass(frozen=True, repr=False)
-class HostileRequest:
+class HostileRequest(MaskedRepr):
     """One request and what the documentation says may come back. Its repr (which hypothesis prints for a failing
     example, into junit.xml and allure-results too) names the request but never shows its headers or body: they may
     hold credentials. A vendor adds its own fields in a subclass (``@dataclass(frozen=True, repr=False)``)."""

@@ -1,6 +1,6 @@
 """Compare a run's cassettes with the accepted baseline and report drift.
 
-Findings are dicts in the ``drift`` item format of ``summary.json`` (DESIGN.md)::
+Findings are dicts in the ``drift`` item format of ``summary.json`` (docs/interfaces.md)::
 
     {"key": step key, "kind": ..., "path": ..., "baseline": str, "current": str, "severity": ...}
 

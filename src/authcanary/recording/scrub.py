@@ -1,7 +1,7 @@
 """Scrubbing of recorded HTTP interactions: no credential or token survives into a cassette.
 
 Every secret is replaced, before anything is kept, by a placeholder that keeps its shape, so a
-format change is still drift while the value never reaches disk (DESIGN.md). Placeholder grammar::
+format change is still drift while the value never reaches disk (docs/architecture.md). Placeholder grammar::
 
     <secret len=N>       a credential the user supplies: password, client secret, api key, known secret
     <basic>              HTTP Basic credentials (base64 of user:password)
