@@ -4,11 +4,14 @@ and over loopback. Lost interactions are outages (exit 3 past the threshold), ne
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from authcanary.simulators.autodesk import AutodeskSimulator
 
 from conftest import AUTHCANARY, ROOT, cli_env, run_authcanary, write_loop_targets
 
@@ -74,3 +77,19 @@ def test_slow_answers_are_not_outages(tmp_path, served_simulator):
          "-q"], cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-2000:]
     assert "5 passed" in completed.stdout, completed.stdout[-2000:]
+
+
+@pytest.mark.skipif(not shutil.which("curl") or not shutil.which("bash"), reason="needs curl and bash")
+def test_a_violations_curl_repro_runs_as_printed_against_a_prefixed_target(tmp_path, served_simulator):
+    """issue 8 §3: a base URL with a path (`/autodesk`) must not be doubled in the reproduction."""
+    served = served_simulator("autodesk", "lowercase-token-type", prefix="/autodesk")
+    targets = write_loop_targets(tmp_path / "targets.toml", served.base_url, max_examples=2)
+    result = run_authcanary(["run", "--targets", str(targets), "--target", "loop"], tmp_path / "run")
+    repro = next(v["repro"] for v in result.summary["vendors"]["autodesk"]["violations"]
+                 if "token_type" in v["check"] and v["repro"])
+    assert "/autodesk/autodesk/" not in repro and f"{served.base_url}/authentication/" in repro, repro
+    secret = AutodeskSimulator.default_settings()["client_secret"]
+    completed = subprocess.run(["bash", "-c", repro + " --silent --output /dev/null --write-out '%{http_code}'"],
+                               capture_output=True, text=True, timeout=30,
+                               env={**cli_env(), "AUTODESK_CLIENT_SECRET": secret})
+    assert completed.stdout == "200", (repro, completed.stdout, completed.stderr)
