@@ -322,6 +322,31 @@ def test_run_with_a_damaged_baseline_cassette_exits_2_before_sending_anything(ba
     assert not (tmp_path / "run").exists()
 
 
+def signal_the_run(args: list[str], run_dir: Path, log: Path, sig: signal.Signals, delay: float = 0.0
+                   ) -> tuple[int, str]:
+    """Start `authcanary run` of the embedded Autodesk with `args`, send `sig` `delay` s after its first cassette
+    is written; returns (exit code, output)."""
+    with log.open("wb") as sink:
+        process = subprocess.Popen([str(AUTHCANARY), "run", "--target", "sim", "--vendor", "autodesk", *args,
+                                    "--out", str(run_dir)],
+                                   cwd=ROOT, env=cli_env(), stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not any((run_dir / "cassettes").rglob("*.yaml")):
+            assert process.poll() is None, f"the run ended before it recorded anything:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, "no cassette after 120 s"
+            time.sleep(0.02)
+        time.sleep(delay)
+        assert process.poll() is None, "the run finished before it could be signalled"
+        process.send_signal(sig)
+        code = process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return code, log.read_text(encoding="utf-8", errors="replace")
+
+
 # -- a run killed midway ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("sig", [
     signal.SIGKILL,
@@ -331,25 +356,7 @@ def test_run_with_a_damaged_baseline_cassette_exits_2_before_sending_anything(ba
 def test_run_killed_midway_leaves_the_baseline_intact(baseline, tmp_path, sig):
     before = snapshot(baseline)
     run_dir = tmp_path / "run"
-    log = tmp_path / "run.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen([str(AUTHCANARY), "run", "--target", "sim", "--vendor", "autodesk",
-                                    "--baseline", str(baseline), "--out", str(run_dir)],
-                                   cwd=ROOT, env=cli_env(), stdout=sink, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while not any((run_dir / "cassettes").rglob("*.yaml")):
-            assert process.poll() is None, f"the run ended before it recorded anything:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, "no cassette after 120 s"
-            time.sleep(0.02)
-        assert process.poll() is None, "the run finished before it could be killed"
-        process.send_signal(sig)
-        code = process.wait(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    output = log.read_text(encoding="utf-8", errors="replace")
+    code, output = signal_the_run(["--baseline", str(baseline)], run_dir, tmp_path / "run.log", sig)
     assert code == (EXIT_INTERRUPTED if sig == signal.SIGINT else -sig), output[-3000:]
     assert snapshot(baseline) == before, "the killed run changed the baseline"
     if sig == signal.SIGINT:  # Ctrl-C: partial results, saying so (issue 8)
@@ -369,26 +376,7 @@ def test_ctrl_c_always_stops_the_run_with_130_and_an_interrupted_summary(tmp_pat
     """Wherever it lands (scenarios, deep inside hypothesis' property tests, shrinking), SIGINT ends the run with 130,
     never 0 or 2, and the folder says `interrupted`."""
     run_dir = tmp_path / "run"
-    log = tmp_path / "run.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen([str(AUTHCANARY), "run", "--target", "sim", "--vendor", "autodesk",
-                                    "--max-examples", "5000", "--out", str(run_dir)],
-                                   cwd=ROOT, env=cli_env(), stdout=sink, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while not any((run_dir / "cassettes").rglob("*.yaml")):
-            assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "no cassette after 120 s"
-            time.sleep(0.02)
-        time.sleep(delay)
-        assert process.poll() is None, "the run finished before it could be interrupted"
-        process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    output = log.read_text(encoding="utf-8", errors="replace")
+    code, output = signal_the_run(["--max-examples", "5000"], run_dir, tmp_path / "run.log", signal.SIGINT, delay)
     assert code == EXIT_INTERRUPTED, output[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["interrupted"] is True and summary["exit_code"] == EXIT_INTERRUPTED
