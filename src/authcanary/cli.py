@@ -133,6 +133,35 @@ def profiles(vendor: Annotated[Optional[str], typer.Option(help=f"Only this vend
         out.print(table)
 
 
+@app.command("checks")
+def list_checks(
+    vendor: Annotated[Optional[str], typer.Option(help=f"Only this vendor: {VENDOR_NAMES}.",
+                                                  show_default="every vendor")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    contracts: Annotated[Path, typer.Option(help="Contracts folder (checks.yaml per vendor).")] = Path("contracts"),
+) -> None:
+    """List the named checks: id, title, the documented source it comes from, severity, and the simulator deviation
+    profiles that prove it fires (declared in contracts/<vendor>/checks.yaml)."""
+    import json
+
+    from authcanary.catalog import load_catalog
+
+    names = [vendor] if vendor else sorted(VENDORS)
+    if unknown := [name for name in names if name not in VENDORS]:
+        raise ConfigError(f"unknown vendor '{unknown[0]}'.", f"Use one of: {', '.join(sorted(VENDORS))}.")
+    catalogs = [load_catalog(contracts, name) for name in names]
+    if as_json:
+        out.print_json(json.dumps({c.vendor: [spec.as_dict() for spec in c.checks.values()] for c in catalogs}))
+        return
+    for catalog in catalogs:
+        table = Table(title=f"{catalog.vendor} checks", title_justify="left")
+        for column in ("id", "title", "source", "severity", "profiles"):
+            table.add_column(column, overflow="fold")
+        for spec in catalog.checks.values():
+            table.add_row(spec.id, spec.title, spec.source, spec.severity, ", ".join(spec.profiles))
+        out.print(table)
+
+
 @app.command()
 def drift(
     baseline: Annotated[Path, typer.Argument(help="Baseline cassettes folder (<dir>/<vendor>/*.yaml).")],

@@ -19,6 +19,7 @@ FAILING_SEVERITIES = frozenset({"breaking", "warning"})
 
 @dataclass
 class Violation:
+    #: what the check holds the vendor to (the declared title, and what this occurrence was about)
     check: str
     endpoint: str
     expected: str
@@ -27,10 +28,17 @@ class Violation:
     repro: str = ""
     #: the tests that saw it (one violation, however many tests observe it)
     tests: list[str] = field(default_factory=list)
+    #: the declared check (`contracts/<vendor>/checks.yaml`): a violation's identity is its check id and endpoint
+    check_id: str = ""
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
             raise ValueError(f"violation severity must be one of {', '.join(SEVERITIES)}, got {self.severity!r}")
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """What makes two observations one finding: the check and the endpoint (history and waivers key on it)."""
+        return (self.check_id or self.check, self.endpoint)
 
     @property
     def fails(self) -> bool:
@@ -75,9 +83,10 @@ class VendorFindings:
     simulator_profile: str | None = None
 
     def add_violation(self, violation: Violation, test: str = "") -> None:
-        """Record a violation seen by `test` (a node id); the same one seen again only gains the test's name."""
-        key = (violation.check, violation.endpoint, violation.observed)
-        known = next((v for v in self.violations if (v.check, v.endpoint, v.observed) == key), None)
+        """Record a violation seen by `test` (a node id); the same one (check id and endpoint) seen again only gains
+        the test's name."""
+        key = violation.identity
+        known = next((v for v in self.violations if v.identity == key), None)
         if known is None:
             known = replace(violation, tests=[])
             self.violations.append(known)

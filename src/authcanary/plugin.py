@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 
+from authcanary.catalog import UNEXPECTED, Catalog, load_catalog
 from authcanary.contracts import Contract, load_contract
 from authcanary.credentials import reveal
 from authcanary.errors import ConfigError, TargetUnreachable
@@ -143,7 +144,8 @@ class ContractViolation(AssertionError):
 
     @classmethod
     def of(cls, violations: list[Violation]) -> "ContractViolation":
-        lines = "\n".join(f"- {v.check}: expected {v.expected}; observed {v.observed}" for v in violations)
+        lines = "\n".join(f"- [{v.check_id}] {v.check}: expected {v.expected}; observed {v.observed}"
+                          for v in violations)
         return cls(f"{len(violations)} contract violation(s):\n{lines}")
 
 
@@ -173,6 +175,19 @@ def _record_violations_unless_lost(item: pytest.Item, failed: bool) -> None:
         raise LostToOutage(lost)
     for violation in item.stash.get(VIOLATIONS, []):
         canary.findings[vendor].add_violation(violation, item.nodeid)
+        _label(item, violation.check_id)
+
+
+def _label(item: pytest.Item, check_id: str) -> None:
+    """The check id on the test in junit.xml (a property) and allure-results (a label)."""
+    if ("check_id", check_id) in item.user_properties:
+        return
+    item.user_properties.append(("check_id", check_id))
+    try:
+        import allure
+    except ImportError:  # allure-pytest is a dependency, but plain pytest runs need not load it
+        return
+    allure.dynamic.label("check_id", check_id)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -216,8 +231,10 @@ def _classified_report(item: pytest.Item, call: pytest.CallInfo, report: pytest.
     if report.when == "call" and not any(violation.fails for violation in item.stash.get(VIOLATIONS, [])):
         # A failure no check recorded (an unexpected exception, a plain assert): still a finding, never lost.
         message = canary.redact(vendor, _first_line(call.excinfo.exconly() if call.excinfo else report.longreprtext))
-        canary.findings[vendor].add_violation(Violation(check=item.name, endpoint="", expected="the check passes",
-                                                        observed=message), item.nodeid)
+        spec = canary.catalog(vendor).check(f"{vendor}.{UNEXPECTED}")
+        canary.findings[vendor].add_violation(Violation(check=f"{spec.title}: {item.name}", endpoint="",
+                                                        expected="the check passes", observed=message,
+                                                        check_id=spec.id), item.nodeid)
     return report
 
 
@@ -293,6 +310,13 @@ class CanarySession:
 
     def contract(self, vendor: str) -> Contract:
         return load_contract(self.root / "contracts", vendor)
+
+    def catalog(self, vendor: str) -> Catalog:
+        """The vendor's declared checks (contracts/<vendor>/checks.yaml)."""
+        try:
+            return load_catalog(self.root / "contracts", vendor)
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
     def secrets(self, vendor: str) -> dict[str, str]:
         """Secret value -> the shell variable a repro uses in its place."""
@@ -486,8 +510,11 @@ class Expect:
         self.repro_origin = SERVE_DEFAULT_URL if canary.vendor_target(vendor).embedded else None
 
     def that(self, ok: bool, check: str, *, response: httpx.Response | None = None, endpoint: str = "",
-             expected: str = "", observed: str = "", severity: str = "breaking") -> bool:
-        """Record a violation of `check` unless `ok`; returns `ok` so callers can stop early."""
+             expected: str = "", observed: str = "", severity: str | None = None, detail: str = "") -> bool:
+        """Record a violation of the declared check `check` (an id, `contracts/<vendor>/checks.yaml`) unless `ok`;
+        returns `ok` so callers can stop early. `detail` says which case of the check this was (a parameter, a
+        hostile request's kind); `severity` overrides the declared one where the contract sets it per value."""
+        spec = self.canary.catalog(self.vendor).check(check)  # an undeclared id fails even when the check holds
         if ok:
             return True
         repro = ""
@@ -497,9 +524,11 @@ class Expect:
             if self.canary.vendor_target(self.vendor).embedded:
                 profile = self.canary.simulator(self.vendor).profile
                 repro = f"# authcanary serve --vendor {self.vendor} --profile {profile}\n{repro}"
-        violation = Violation(check=check, endpoint=endpoint, expected=self.canary.redact(self.vendor, expected),
-                              observed=self.canary.redact(self.vendor, observed), severity=severity,
-                              repro=self.canary.redact(self.vendor, repro))
+        title = f"{spec.title} ({detail})" if detail else spec.title
+        violation = Violation(check=self.canary.redact(self.vendor, title), endpoint=endpoint,
+                              expected=self.canary.redact(self.vendor, expected),
+                              observed=self.canary.redact(self.vendor, observed), severity=severity or spec.severity,
+                              repro=self.canary.redact(self.vendor, repro), check_id=spec.id)
         self.item.stash.setdefault(VIOLATIONS, []).append(violation)
         return False
 
@@ -524,10 +553,10 @@ class Expect:
             return
         if self._forget_if_lost(lost_before, violations, len(informational), reject_lost):
             return
-        seen = {(violation.check, violation.endpoint) for violation in informational}
+        seen = {violation.identity for violation in informational}
         new = violations[len(informational):]
         violations[len(informational):] = [violation for violation in new
-                                           if violation.fails or (violation.check, violation.endpoint) not in seen]
+                                           if violation.fails or violation.identity not in seen]
         failing = [violation for violation in new if violation.fails]
         if failing:
             raise ContractViolation.of(failing)
@@ -573,20 +602,20 @@ class Expect:
         masked = self.canary.redact(self.vendor, response.text)
         return Scrubber().scrub_body_text(masked, response.headers.get("content-type", ""))[:limit]
 
-    def status(self, response: httpx.Response, expected: int | set[int], check: str) -> bool:
+    def status(self, response: httpx.Response, expected: int | set[int], check: str, detail: str = "") -> bool:
         allowed = {expected} if isinstance(expected, int) else set(expected)
-        return self.that(response.status_code in allowed, check, response=response,
+        return self.that(response.status_code in allowed, check, response=response, detail=detail,
                          expected=f"status {' or '.join(map(str, sorted(allowed)))}",
                          observed=f"status {response.status_code}: {self.excerpt(response, 300)}")
 
-    def json_object(self, response: httpx.Response, check: str) -> dict[str, Any] | None:
+    def json_object(self, response: httpx.Response, check: str, detail: str = "") -> dict[str, Any] | None:
         """The body as a JSON object, or None after recording a violation."""
         try:
             body = response.json()
         except ValueError:
             body = None
         ok = isinstance(body, dict)
-        self.that(ok, check, response=response, expected="a JSON object body",
+        self.that(ok, check, response=response, detail=detail, expected="a JSON object body",
                   observed=f"{response.headers.get('content-type', 'no content-type')}: {self.excerpt(response)!r}")
         return body if ok else None
 

@@ -2,6 +2,7 @@
 (openapi.yaml). Violations are recorded through the test's `expect`; each check returns whether it held."""
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
@@ -22,16 +23,17 @@ def describe_statuses(statuses: Collection[int]) -> str:
     return " or ".join([*map(str, singles), *classes])
 
 
-def refused(expect: Expect, response: httpx.Response, allowed: Collection[int], check: str) -> bool:
-    """`response` has one of the `allowed` statuses."""
-    return expect.that(response.status_code in allowed, check, response=response,
+def refused(expect: Expect, response: httpx.Response, allowed: Collection[int], check: str, detail: str = "") -> bool:
+    """`response` has one of the `allowed` statuses (`check`: a declared check id)."""
+    return expect.that(response.status_code in allowed, check, response=response, detail=detail,
                        expected=f"status {describe_statuses(allowed)}",
                        observed=f"status {response.status_code}: {expect.excerpt(response)}")
 
 
 def check_constants(expect: Expect, response: httpx.Response, body: dict[str, Any], contract: Contract, *,
                     status: int = 200, absent_ok: bool = False) -> None:
-    """Each top-level field the contract fixes to one value (semantics.yaml `constants`) has that value.
+    """Each top-level field the contract fixes to one value (semantics.yaml `constants`) has that value: the check
+    `<vendor>.constant.<field>`, declared in the vendor's checks.yaml.
 
     ``absent_ok``: a missing field is not this check's business (a schema check covers presence)."""
     endpoint = expect.endpoint(response.request)
@@ -39,7 +41,7 @@ def check_constants(expect: Expect, response: httpx.Response, body: dict[str, An
         field = path.removeprefix("$.")
         if absent_ok and field not in body:
             continue
-        expect.that(body.get(field) == value, f"{endpoint}: {field} is exactly {value!r}", response=response,
+        expect.that(body.get(field) == value, f"{contract.vendor}.constant.{_name(field)}", response=response,
                     expected=f"{field} = {value!r}", observed=f"{field} = {body.get(field)!r}")
 
 
@@ -59,9 +61,14 @@ def schema_errors(contract: Contract, schema: str, document: Any) -> list[str]:
 
 def check_schema(expect: Expect, response: httpx.Response, body: Any, contract: Contract, schema: str, *,
                  status: int = 200) -> bool:
-    """The answer's JSON `body` matches the contract's schema `schema`."""
-    endpoint = expect.endpoint(response.request)
+    """The answer's JSON `body` matches the contract's schema `schema`: the check `<vendor>.schema.<schema>`,
+    declared in the vendor's checks.yaml."""
     errors = schema_errors(contract, schema, body)
-    return expect.that(not errors, f"{endpoint}: {status} body matches the contract schema {schema}",
-                       response=response, expected=f"openapi.yaml #/components/schemas/{schema}",
+    return expect.that(not errors, f"{contract.vendor}.schema.{_name(schema)}", response=response,
+                       detail=f"status {status}", expected=f"openapi.yaml #/components/schemas/{schema}",
                        observed="; ".join(errors[:3]))
+
+
+def _name(text: str) -> str:
+    """The part of a check id made of a contract's name: `token_type`, `RememberMeToken` -> `remembermetoken`."""
+    return re.sub(r"[^a-z0-9_]+", "_", text.lower()).strip("_")

@@ -231,6 +231,7 @@ def _github_slug(text: str, taken: dict[str, int]) -> str:
 def _violation(raw: dict[str, Any]) -> dict[str, Any]:
     return {
         "check": _text(raw.get("check")) or "(unnamed check)",
+        "check_id": _text(raw.get("check_id")) or "",
         "endpoint": _text(raw.get("endpoint")) or "",
         "expected": _text(raw.get("expected")),
         "observed": _text(raw.get("observed")),
