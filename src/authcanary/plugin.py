@@ -66,6 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "scenario: a deterministic request sequence, recorded as a cassette")
     global _current_session
     config.stash[SESSION] = _current_session = CanarySession(config)
+    _current_session.register_hypothesis_profiles()
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -434,6 +435,19 @@ class CanarySession:
     def lost_count(self, vendor: str) -> int:
         return len(self.stats[vendor].lost)
 
+    def register_hypothesis_profiles(self) -> None:
+        """One hypothesis profile per vendor, `authcanary.<vendor>` (what `hypothesis_settings` gives suites at
+        import time, before any test runs). A targets file that does not load registers 1-example profiles: the
+        first vendor test reports the configuration error."""
+        import hypothesis
+
+        for vendor in VENDORS:
+            try:
+                settings = self.hypothesis_settings(vendor)
+            except pytest.UsageError:
+                settings = hypothesis.settings(max_examples=1)
+            hypothesis.settings.register_profile(f"authcanary.{vendor}", settings)
+
     def hypothesis_settings(self, vendor: str) -> "hypothesis.settings":
         """Deterministic hypothesis settings sized for the target (far fewer examples on live vendors)."""
         import hypothesis
@@ -466,6 +480,18 @@ class CanarySession:
             vendors[vendor] = findings.as_dict()
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "findings.json").write_text(json.dumps({"vendors": vendors}, indent=2), encoding="utf-8")
+
+
+def hypothesis_settings(vendor: str) -> "hypothesis.settings":
+    """The vendor's hypothesis settings for this run (examples sized for the target, deterministic, no database):
+    decorate property tests with them, `@hypothesis_settings("autodesk")`."""
+    import hypothesis
+
+    try:
+        return hypothesis.settings.get_profile(f"authcanary.{vendor}")
+    except hypothesis.errors.InvalidArgument:
+        raise RuntimeError("authcanary's pytest plugin is not active (run the suites with it: `authcanary run` or "
+                           "`pytest suites`)") from None
 
 
 class SimulatorControl:

@@ -31,6 +31,11 @@ _SHAPE = rf"jwt {_NAME}(?: kid={_NAME})? claims=(?:\[[A-Za-z0-9._:+/=,-]*\]|\?)|
 PLACEHOLDER_BODY = rf"secret len=\d+|basic|token#\d+ (?:{_SHAPE})"
 #: a placeholder as written into headers and JSON
 PLACEHOLDER_RE = re.compile(f"<(?:{PLACEHOLDER_BODY})>")
+
+
+def is_placeholder(text: str) -> bool:
+    """Whether `text` is a placeholder the scrubber wrote (a replayed recording holds these, never values)."""
+    return bool(PLACEHOLDER_RE.fullmatch(text))
 #: a placeholder as written into form bodies, query strings and paths (percent-encoded, `+` or `%20` for spaces)
 ENCODED_PLACEHOLDER_RE = re.compile(r"(?i:%3C(?:secret|basic|token%23)[A-Za-z0-9%+._~-]*?%3E)")
 #: `${NAME}`: how a curl repro refers to a secret; a reference, not a value
