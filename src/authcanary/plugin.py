@@ -587,6 +587,10 @@ class Expect:
         if failing:
             raise ContractViolation.of(failing)
 
+    def lost(self) -> list[LostInteraction]:
+        """The interactions with this vendor lost to outages so far in the run."""
+        return self.canary.stats[self.vendor].lost
+
     def _forget_if_lost(self, lost_before: int, violations: list[Violation], keep: int, reject: bool) -> bool:
         lost_now = self.canary.lost_count(self.vendor)
         self.item.stash[LOST_HANDLED] = lost_now  # what the test lost so far is this example's business, or none's

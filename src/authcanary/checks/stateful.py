@@ -24,7 +24,7 @@ from hypothesis.errors import Flaky, FlakyStrategyDefinition
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 from authcanary.findings import VendorFindings
-from authcanary.plugin import Expect, LostToOutage, SimulatorControl, current_session
+from authcanary.plugin import Expect, LostToOutage, SimulatorControl, hypothesis_settings
 from authcanary.targets import VendorTarget
 
 
@@ -32,7 +32,7 @@ def stateful_settings(vendor: str, target: VendorTarget, *, embedded_factor: int
                       live_steps: int = 6) -> settings:
     """Embedded: `embedded_factor` times the target's examples (240 sequences by default) of up to `embedded_steps`
     steps. Elsewhere a quarter of the examples (at least 2), `live_steps` steps each, and no shrinking."""
-    base = current_session().hypothesis_settings(vendor)
+    base = hypothesis_settings(vendor)
     if target.embedded:
         return settings(base, max_examples=embedded_factor * base.max_examples, stateful_step_count=embedded_steps)
     return settings(base, max_examples=max(2, base.max_examples // 4), stateful_step_count=live_steps,
@@ -81,22 +81,24 @@ def explore(new_machine: Callable[[], RuleBasedStateMachine], *, vendor: str, ta
     """Run sequences of `new_machine()` (sized by `stateful_settings`), each on a freshly reset simulator when there
     is one; notes how many were explored (also when one failed) and returns that number."""
     explored = 0
+    first: list[tuple[Expect, int]] = []  # the first machine's expect, and the outages lost before it ran
 
     def new_sequence() -> RuleBasedStateMachine:
         nonlocal explored
         explored += 1
         if sim is not None:
             sim.reset()
-        return new_machine()
+        machine = new_machine()
+        if not first and isinstance(machine, CheckedMachine):
+            first.append((machine.expect, len(machine.expect.lost())))
+        return machine
 
-    canary = current_session()
-    lost_before = canary.lost_count(vendor)
     try:
         run_state_machine_as_test(new_sequence, settings=stateful_settings(vendor, target, **sizing))
     except (Flaky, FlakyStrategyDefinition) as exc:
         # an outage changed what a sequence could do (a lost login leaves a rule without its precondition), so
         # hypothesis saw the same draws behave differently: the outage's doing, not the vendor's behaviour
-        lost = canary.stats[vendor].lost[lost_before:]
+        lost = first[0][0].lost()[first[0][1]:] if first else []
         if not lost:
             raise
         raise LostToOutage(lost) from exc
