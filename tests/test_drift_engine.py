@@ -343,3 +343,19 @@ def test_skipped_scenarios_lose_only_their_missing_steps_as_drift(tmp_path):
     assert result.downgrade("autodesk", {"autodesk/test_two_legged"}, "skipped", ("step_missing",)) == 1
     assert sorted((f["kind"], f["severity"]) for f in result.findings("autodesk")) == [
         ("status_changed", "breaking"), ("step_missing", "info")]
+
+
+def test_drift_markdown_escapes_vendor_values_as_the_run_report_does(tmp_path):
+    """drift.md goes through the run report's Markdown escaping: a value with backticks, pipes or a newline cannot
+    break out of its code span or its table row."""
+    from authcanary.drift import DriftResult, VendorDrift
+    from authcanary.reporting.render import md_code
+
+    hostile = "a`b | c\n## heading"
+    item = {"key": "v/t#GET /x#0", "kind": "value_changed", "path": "$.x", "baseline": hostile, "current": "",
+            "severity": "breaking"}
+    result = DriftResult("base", "cur", {"v": VendorDrift("v", [item], 1, 1)}, [], [])
+    _, md_path = write_drift_report(result, tmp_path)
+    row = next(line for line in md_path.read_text().splitlines() if line.startswith("| breaking"))
+    assert f"| {md_code(hostile)} | {md_code('')} |" in row
+    assert "\n## heading" not in md_path.read_text()

@@ -86,6 +86,23 @@ def test_classify_string(text, expected):
     assert classify_string(text) == expected
 
 
+@pytest.mark.parametrize("token", [
+    raw_jwt({"alg": "RS256", "kid": "k"}, {"scope": "x", "aud": "y"}),
+    raw_jwt({"alg": "HS256"}, {}),
+    "eyJhbGciOiJIUzI1NiJ9.bm90LWpzb24.c2ln",  # claims unreadable
+    "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+    "0F1E2D3C4B5A6978",
+    "7d3c1b0e-2f4a-4c6b-9d8e-1a2b3c4d5e6f",
+    "7d3c1b0e-2f4a-1c6b-9d8e-1a2b3c4d5e6f",
+])
+def test_a_token_and_its_placeholder_have_one_shape(token):
+    """Drift names a token's shape with the scrubber's classifier: the value and its placeholder classify alike."""
+    from authcanary.recording.shapes import classify_token, token_shape
+
+    assert classify_string(token) == classify_string(f"<token#1 {classify_token(token)}>")
+    assert classify_string(token) == token_shape(token).format_class
+
+
 @pytest.mark.parametrize(("value", "expected"), [
     (1_700_000_000, ("int", "epoch-s")),
     (1_700_000_000_123, ("int", "epoch-ms")),

@@ -446,3 +446,24 @@ def test_a_violation_names_the_tests_that_saw_it():
     assert "seen in 2 tests: `suites/autodesk/test_a.py::test_one`, `suites/autodesk/test_b.py::test_two[v2]`" \
         in markdown
     assert "<dt>Seen in</dt>" in page and "test_two[v2]" in page
+
+
+def test_every_run_output_is_written_whole_by_one_writer(tmp_path, monkeypatch):
+    """The one atomic writer (summary.json, the reports, drift.json and drift.md, cassettes): a failed write leaves
+    the previous file and no temporary one; a written file is an ordinary 0644 one."""
+    import os
+
+    from authcanary.files import write_atomically
+
+    path = tmp_path / "sub" / "report.md"
+    write_atomically(path, "first\n")
+    assert path.read_text() == "first\n" and (path.stat().st_mode & 0o777) == 0o644
+
+    def fail(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomically(path, "second\n")
+    monkeypatch.undo()
+    assert path.read_text() == "first\n" and [p.name for p in path.parent.iterdir()] == ["report.md"]

@@ -57,6 +57,16 @@ def test_jwt_is_found_in_every_format_and_never_shown(tmp_path, name, template):
     assert token not in str(hits[0])
 
 
+def test_every_registered_authorization_scheme_is_scanned(tmp_path):
+    from authcanary.registry import VENDORS, authorization_schemes
+
+    schemes = authorization_schemes()
+    assert {"Bearer", "Token"} <= set(schemes) and "BimPlus" in VENDORS["bimplus"].auth_schemes
+    assert {scheme for spec in VENDORS.values() for scheme in spec.auth_schemes} <= set(schemes)
+    write(tmp_path, "c.txt", "".join(f"Authorization: {scheme} {secrets.token_hex(16)}\n" for scheme in schemes))
+    assert kinds(scan_paths([tmp_path])) == [("c.txt", line, "bearer-token") for line in range(1, len(schemes) + 1)]
+
+
 def test_basic_and_bearer_credentials(tmp_path):
     basic = base64.b64encode(b"client:" + secrets.token_urlsafe(12).encode()).decode()
     hexed = secrets.token_hex(16)

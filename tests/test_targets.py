@@ -186,6 +186,7 @@ def test_bad_url(tmp_path, url):
     assert "targets.t.autodesk.base_url" in error.cause
     assert "http(s) URL" in error.cause
     assert "https://" in error.fix
+    assert VENDORS["autodesk"].example_base_url in error.fix  # the vendor's own example (registry)
 
 
 def test_bad_url_from_the_environment(tmp_path):
@@ -469,3 +470,26 @@ def test_credentials_inside_a_base_url_are_a_config_error_that_does_not_print_th
     with pytest.raises(ConfigError) as error:
         load_target(path, "t", {})
     assert "credentials" in error.value.cause and "Pass-w0rd-9" not in str(error.value)
+
+
+# -- vendor capabilities (registry) ----------------------------------------------------------------------------
+def test_failed_logins_are_bounded_by_the_registered_key_and_its_default():
+    bimplus = VENDORS["bimplus"]
+    key = bimplus.failed_logins_key
+    assert key in bimplus.keys and bimplus.keys[key].default >= 1
+    assert bimplus.failed_logins_allowed({}) == bimplus.keys[key].default
+    assert bimplus.failed_logins_allowed({key: 1}) == 1
+    # a vendor that declares no such key may cause no failed login on a live target
+    assert VENDORS["autodesk"].failed_logins_key is None and VENDORS["autodesk"].failed_logins_allowed({}) == 0
+
+
+def test_a_failed_logins_key_must_be_a_declared_number():
+    from authcanary.registry import VendorSpec
+
+    with pytest.raises(ValueError, match="failed_logins_key"):
+        VendorSpec("v", "V", {}, "m:C", failed_logins_key="missing")
+
+
+def test_every_vendor_has_an_example_base_url():
+    for name, spec in VENDORS.items():
+        assert spec.example_base_url.startswith("https://"), name

@@ -82,7 +82,7 @@ def serve(
     profile: Annotated[str, typer.Option(
         help="`documented` or deviations joined with `,` (see `authcanary profiles`); with `--vendor all` each "
              "deviation goes to the vendor that has it.")] = "documented",
-    prefix: Annotated[str, typer.Option(help="Serve under this path prefix, e.g. /aps.", show_default="the root")
+    prefix: Annotated[str, typer.Option(help="Serve under this path prefix, e.g. /api.", show_default="the root")
                       ] = "",
     option: Annotated[Optional[list[str]], typer.Option(
         help="Simulator option or registered credential KEY=VALUE (repeatable), e.g. v1_decommission=2024-04-30, "

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import re
 
-from authcanary.recording.scrub import HEX_TOKEN, classify_token, encoded_forms
+from authcanary.recording.scrub import HEX_TOKEN, encoded_forms
+from authcanary.recording.shapes import classify_token
 
 # A JWT, also when a truncated excerpt cut it short after its header or claims: unlike the scrubber's JWT_RE, which
 # must decode a whole token to name its shape, this needs only the `eyJ` every JSON header starts with.

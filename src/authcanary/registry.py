@@ -69,10 +69,29 @@ class VendorSpec:
     title: str
     keys: dict[str, Key]
     simulator_path: str  # "module:Class"
+    #: a root URL of the vendor's API, shown in messages and help as an example
+    example_base_url: str = ""
+    #: HTTP authorization schemes the vendor's tokens travel under besides `Bearer` and `Basic`
+    #: (`Authorization: SCHEME <token>`): the secret scanner looks for tokens after them too
+    auth_schemes: tuple[str, ...] = ()
+    #: the key of its section that bounds the failed logins a run may cause on a live target (accounts lock); the
+    #: key's default is the bound when the section does not say. None: the vendor has no such key, and a live run
+    #: may cause no failed login at all
+    failed_logins_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.failed_logins_key is not None and self.all_keys.get(self.failed_logins_key, Key("")).kind is not int:
+            raise ValueError(f"{self.name}: failed_logins_key {self.failed_logins_key!r} is not an int key")
 
     @property
     def all_keys(self) -> dict[str, Key]:
         return {**COMMON_KEYS, **self.keys}
+
+    def failed_logins_allowed(self, settings: dict[str, Any]) -> int:
+        """The failed logins a run may cause on a live target with these settings (see `failed_logins_key`)."""
+        if self.failed_logins_key is None:
+            return 0
+        return settings.get(self.failed_logins_key, self.all_keys[self.failed_logins_key].default)
 
     @property
     def secret_keys(self) -> set[str]:
@@ -98,6 +117,7 @@ VENDORS: dict[str, VendorSpec] = {
                 "forbidden_client_secret": Key("secret of forbidden_client_id", secret=True),
             },
             simulator_path="authcanary.simulators.autodesk:AutodeskSimulator",
+            example_base_url="https://developer.api.autodesk.com",
         ),
         VendorSpec(
             name="bimplus",
@@ -120,6 +140,9 @@ VENDORS: dict[str, VendorSpec] = {
                                              "target (accounts lock)", kind=int, default=3, minimum=0),
             },
             simulator_path="authcanary.simulators.bimplus:BimplusSimulator",
+            example_base_url="https://api-stage.bimplus.net",
+            auth_schemes=("BimPlus",),  # `Authorization: BimPlus <token>`, the legacy tokens' scheme
+            failed_logins_key="wrong_password_probes",
         ),
     )
 }
@@ -128,3 +151,14 @@ VENDORS: dict[str, VendorSpec] = {
 def vendor_spec(name: str) -> VendorSpec:
     """The spec of a known vendor; raises KeyError for an unknown one (callers turn it into a ConfigError)."""
     return VENDORS[name]
+
+
+def authorization_schemes() -> tuple[str, ...]:
+    """Every HTTP authorization scheme a bearer token travels under: `Bearer`, `Token` and those of each vendor."""
+    schemes = ("Bearer", "Token", *(scheme for spec in VENDORS.values() for scheme in spec.auth_schemes))
+    return tuple(dict.fromkeys(schemes))
+
+
+def example_vendor() -> VendorSpec:
+    """The vendor messages and help take their examples from (the first one)."""
+    return next(iter(VENDORS.values()))

@@ -17,8 +17,9 @@ from authcanary.baseline import recordings_manifest
 from authcanary.contracts import contract_constants
 from authcanary.drift import DriftResult, compare, write_drift_report
 from authcanary.errors import ConfigError
+from authcanary.files import write_atomically
 from authcanary.recording.scan import scan_paths
-from authcanary.registry import VENDORS
+from authcanary.registry import VENDORS, example_vendor
 from authcanary.summary import EXIT_CONFIG, EXIT_INTERRUPTED, SCHEMA, exit_code, vendor_entry
 from authcanary.targets import Target, load_target
 
@@ -66,7 +67,7 @@ def prepare(request: RunRequest) -> tuple[Target, Path]:
     target = load_target(request.targets_file, request.target)
     if not target.vendors:
         raise ConfigError(f"{request.targets_file}: target '{target.name}' has no vendor section: nothing to test.",
-                          f"Add a section such as [targets.{target.name}.autodesk] "
+                          f"Add a section such as [targets.{target.name}.{example_vendor().name}] "
                           f"(vendors: {', '.join(sorted(VENDORS))}).")
     for vendor in request.vendors:
         if vendor not in VENDORS:
@@ -393,4 +394,4 @@ def write_run_outputs(run_dir: Path, summary: dict[str, Any]) -> None:
 
 
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_atomically(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")

@@ -155,7 +155,7 @@ def _vendor_target(path: Path, target: str, vendor: str, section: dict[str, Any]
     if embedded:
         _check_simulator_settings(spec.simulator_class(), settings, path, where, profile_key or f"{where}.profile")
     else:
-        _check_url(settings["base_url"], path, f"{where}.base_url")
+        _check_url(settings["base_url"], path, f"{where}.base_url", spec.example_base_url)
         settings["base_url"] = settings["base_url"].rstrip("/")
     for key in spec.secret_keys & set(settings):
         settings[key] = Secret(str(settings[key]))
@@ -245,7 +245,7 @@ def _coerce(value: str, meta: Key, path: Path, where: str) -> Any:
                           f"Fix the value ({meta.help}).") from None
 
 
-def _check_url(url: str, path: Path, where: str) -> None:
+def _check_url(url: str, path: Path, where: str, example: str) -> None:
     parts = urlsplit(url)
     if "@" in parts.netloc:  # user:password@host would be sent and shown in every report and repro
         shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
@@ -254,4 +254,4 @@ def _check_url(url: str, path: Path, where: str) -> None:
                           "client_secret, user, password ...), from ${VARIABLES}.")
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ConfigError(f"{path}: {where} is not an http(s) URL: {url!r}.",
-                          "Write the full root URL, e.g. https://developer.api.autodesk.com.")
+                          "Write the full root URL" + (f", e.g. {example}." if example else "."))

@@ -6,16 +6,16 @@ import pytest
 
 from authcanary.checks.clock import Clock
 from authcanary.plugin import SimulatorControl
+from authcanary.registry import vendor_spec
 from authcanary.targets import VendorTarget
 
-#: failed logins a live target allows per run when its section does not say (`wrong_password_probes`)
-DEFAULT_FAILED_LOGINS = 3
 _LOGIN_BUDGETS = pytest.StashKey[dict]()
 
 
 class LoginProbes:
     """The run's budget of failed-login attempts against one vendor's configured accounts: live accounts lock after
-    a few, so a live target allows `wrong_password_probes` (default 3); simulators allow any number."""
+    a few, so a live target allows what the vendor's `failed_logins_key` (registry) says; simulators allow any
+    number."""
 
     def __init__(self, limit: int | None) -> None:
         self.limit, self.used = limit, 0
@@ -33,7 +33,7 @@ def login_probes(request: pytest.FixtureRequest, vendor: str, target: VendorTarg
     """The vendor's failed-login budget, shared by every test of the run."""
     budgets = request.session.stash.setdefault(_LOGIN_BUDGETS, {})
     if vendor not in budgets:
-        limit = None if target.simulated else target.settings.get("wrong_password_probes", DEFAULT_FAILED_LOGINS)
+        limit = None if target.simulated else vendor_spec(vendor).failed_logins_allowed(target.settings)
         budgets[vendor] = LoginProbes(limit)
     return budgets[vendor]
 

@@ -2,7 +2,7 @@
 
     result = compare("cassettes", "reports/run/cassettes", constants=contract_constants)
     write_drift_report(result, "reports/run")   # drift.json + drift.md
-    summary_items = result.findings("autodesk") # docs/interfaces.md summary.json ``drift`` items
+    summary_items = result.findings(vendor)   # docs/interfaces.md summary.json ``drift`` items
 """
 from .engine import KIND_SEVERITY, SEVERITIES, DriftResult, VendorDrift, compare, diff_steps
 from .normalize import CassetteError, Constants, Step, load_cassette, normalize_cassette, normalize_folder

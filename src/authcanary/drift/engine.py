@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from authcanary.findings import SEVERITIES
+
 from .normalize import Constants, Step, as_constants, normalize_folders
 
 __all__ = ["ABSENT", "KIND_SEVERITY", "SEVERITIES", "DriftResult", "VendorDrift", "compare", "diff_steps"]
 
-SEVERITIES = ("breaking", "warning", "info")
 KIND_SEVERITY = {
     "status_changed": "breaking",
     "field_removed": "breaking",

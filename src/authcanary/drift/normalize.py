@@ -17,8 +17,6 @@ shape only: volatile is not drift.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import multiprocessing
 import os
@@ -33,6 +31,7 @@ from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from authcanary.recording.cassette_file import CassetteError, load_cassette
+from authcanary.recording.shapes import placeholder_shape, token_shape
 
 __all__ = [
     "CHOSEN_HEADERS",
@@ -58,17 +57,12 @@ CASSETTE_SUFFIXES = (".yaml", ".yml")
 # Format classes
 # --------------------------------------------------------------------------------------------------
 
-_PLACEHOLDER = re.compile(r"<(token#\d+ )?([a-z][a-z0-9]*)(?: ([^<>]*))?>\Z")
-_PLACEHOLDER_CLAIMS = re.compile(r"claims=(?:\[([^\]]*)\]|\?)")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
-_HEX = re.compile(r"[0-9a-fA-F]+\Z")
 #: long runs of the base64url alphabet: key material (a JWK's n, kid), nonces, opaque ids. Random by nature.
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]{32,}\Z")
 _ISO_8601 = re.compile(
     r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)?)?\Z"
 )
 _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+\Z")
-_SHAPE_WORDS = {"uuid": "uuid", "uuid4": "uuid", "basic": "basic", "opaque": "opaque", "secret": "secret"}
 #: Format classes whose values are volatile by nature: never kept, and ``{id}`` when they are a path segment.
 VOLATILE_PREFIXES = ("hex", "uuid", "jwt(", "basic", "opaque", "secret", "placeholder(", "epoch-", "iso-8601",
                      "base64url")
@@ -76,63 +70,23 @@ VOLATILE_PREFIXES = ("hex", "uuid", "jwt(", "basic", "opaque", "secret", "placeh
 KEEPABLE_FORMATS = frozenset({"string", "url", "int", "number", "bool", "null", "empty-string"})
 
 
-def _jwt_format(alg: Any, claims: Iterable[str]) -> str:
-    return f"jwt({alg};{','.join(sorted(claims))})"
-
-
-def _b64url_json(segment: str) -> Any:
-    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-
-
-def _raw_jwt_format(text: str) -> str | None:
-    parts = text.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        header, payload = _b64url_json(parts[0]), _b64url_json(parts[1])
-    except (ValueError, binascii.Error):
-        return None
-    if not isinstance(header, dict) or not isinstance(payload, dict):
-        return None
-    return _jwt_format(header.get("alg"), payload)
-
-
-def _placeholder_format(text: str) -> str | None:
-    match = _PLACEHOLDER.match(text)
-    if match is None:
-        return None
-    numbered, word, rest = match.groups()
-    if word == "jwt":
-        words = (rest or "").split()
-        claims = _PLACEHOLDER_CLAIMS.search(rest or "")
-        if claims and claims.group(1) is None:  # the scrubber could not read the payload
-            return f"jwt({words[0] if words else None};?)"
-        names = [name.strip() for name in claims.group(1).split(",") if name.strip()] if claims else []
-        return _jwt_format(words[0] if words else None, names)
-    if word in _SHAPE_WORDS:
-        return _SHAPE_WORDS[word]
-    if word.startswith("hex") and word[3:].isdigit():
-        return word
-    return f"placeholder({word})" if numbered else None
-
-
 @lru_cache(maxsize=16384)
 def classify_string(text: str) -> str:
-    """Format class of a string: hex32/hexN, uuid, jwt(ALG;claims), basic, opaque, secret, iso-8601, email,
-    url, base64url (>= 32 characters of that alphabet, mixed case), empty-string or string. Scrub placeholders
-    (``<token#1 hex32>``) classify like the value they hide."""
+    """Format class of a string. Tokens are classified by the scrubber's vocabulary
+    (:class:`~authcanary.recording.shapes.TokenShape`, its ``format_class``): jwt(ALG;claims), hexN, uuid; and so
+    are scrub placeholders, which classify like the value they hide (``<token#1 hex32>`` is hex32; also basic,
+    opaque, secret). Other strings: iso-8601, email, url, base64url (>= 32 characters of that alphabet, mixed case),
+    empty-string or string."""
     if not text:
         return "empty-string"
     first = text[0]
     if first == "<" and text[-1] == ">":
-        return _placeholder_format(text) or "string"
+        shape = placeholder_shape(text)
+        return shape.format_class if shape else "string"
+    shape = token_shape(text)
+    if shape.kind != "opaque":
+        return shape.format_class
     size = len(text)
-    if size == 36 and text[8] == "-" and _UUID.match(text):
-        return "uuid"
-    if size >= 16 and _HEX.match(text):
-        return f"hex{size}"
-    if first == "e" and text.startswith("eyJ"):
-        return _raw_jwt_format(text) or "string"
     if first.isdigit() and size >= 10 and _ISO_8601.match(text):
         return "iso-8601"
     if first == "h" and (text.startswith("https://") or text.startswith("http://")):

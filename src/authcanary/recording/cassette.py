@@ -13,8 +13,6 @@ recorded order, each at most once (vcrpy's ``allow_playback_repeats=False``).
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 from collections import defaultdict
 from pathlib import Path
@@ -31,6 +29,7 @@ from vcr.request import Request
 from vcr.serialize import serialize
 from vcr.serializers.compat import convert_to_bytes
 
+from authcanary.files import write_atomically
 from authcanary.http import OUTAGE
 from authcanary.recording.cassette_file import CassetteError, load_cassette
 from authcanary.recording.scrub import PLACEHOLDER_RE, Scrubber
@@ -66,23 +65,6 @@ class UnmatchedRequestError(LookupError):
         )
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write via a temporary file in the same directory and os.replace: readers never see half a cassette."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
-    try:
-        with handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-
-
 def _decoded(headers: dict[str, list[str]], body: bytes) -> tuple[dict[str, list[str]], bytes]:
     """Headers and body with gzip/deflate(/br) content encoding removed, as vcrpy's decode_response does."""
     decoded = decode_response({"headers": headers, "body": {"string": body}})
@@ -97,7 +79,7 @@ def _multi_headers(headers: httpx.Headers) -> dict[str, list[str]]:
 
 
 def without_base_path(url: httpx.URL, base_path: str) -> str:
-    """``url`` with the target's base path (``/aps`` of ``https://host/aps``) removed: cassettes record paths as
+    """``url`` with the target's base path (``/api`` of ``https://host/api``) removed: cassettes record paths as
     the vendor documents them, so a baseline compares across mount points (embedded, ``serve --prefix``)."""
     base_path = base_path.rstrip("/")
     if base_path and (url.path == base_path or url.path.startswith(base_path + "/")):
@@ -156,7 +138,7 @@ class RecordingTransport(httpx.BaseTransport):
             if len(self._cassette) == self._saved:
                 return None
             cassette_dict = {"requests": self._cassette.requests, "responses": self._cassette.responses}
-            _write_atomically(self.cassette_path, serialize(cassette_dict, _YamlSerializer))
+            write_atomically(self.cassette_path, serialize(cassette_dict, _YamlSerializer))
             self._saved = len(self._cassette)
         return self.cassette_path
 

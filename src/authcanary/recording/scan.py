@@ -8,9 +8,10 @@ are followed, each file and folder once. Every line is searched for:
   byte alignment (so also inside ``Basic`` credentials);
 - ``jwt``: three base64url segments whose first decodes to a JSON header with ``alg``;
 - ``basic-credentials``: ``Basic <base64>`` decoding to ``user:password``;
-- ``bearer-token``: a token-shaped value after ``Bearer``, ``BimPlus`` or ``Token``;
+- ``bearer-token``: a token-shaped value after ``Bearer``, ``Token`` or an authorization scheme a vendor
+  declares in the registry (e.g. ``BimPlus``);
 - ``credential-value``: a value of a secret or token key (``"password": ...``, ``access_token=...``, a YAML
-  header list under ``x-api-key:``), including a bare 32-hex Bimplus token;
+  header list under ``x-api-key:``), including a bare 32-hex token;
 - ``high-entropy``: a base64-alphabet run of >= 32 characters with Shannon entropy >= 4.0 bits/char.
 
 The user part of ``curl -u "user:..."`` and values of public keys (``client_id``, ``application_id``, ``audience``, a JWK's ``kid``, ``n``, ``e``, ``x``,
@@ -44,15 +45,15 @@ from authcanary.credentials import decode_basic
 from authcanary.recording.scrub import (
     ENCODED_PLACEHOLDER_RE,
     JWT_RE,
-    PLACEHOLDER_BODY,
     base64_run_re,
-    classify_token,
-    decode_jwt_header,
     encoded_forms,
     iter_key_values,
     key_kind,
     key_name,
 )
+from authcanary.recording.shapes import PLACEHOLDER_BODY, classify_token
+from authcanary.registry import authorization_schemes
+from authcanary.tokens import jwt_header
 
 ENTROPY_THRESHOLD = 4.0
 MIN_HIGH_ENTROPY_LEN = 32
@@ -63,7 +64,8 @@ _PLACEHOLDERS = re.compile(
     rf"(?:<|&lt;|\\u003c)(?:{PLACEHOLDER_BODY})(?:>|&gt;|\\u003e)|{ENCODED_PLACEHOLDER_RE.pattern}"
 )
 _BASIC_RE = re.compile(r"\bBasic\s+(?P<value>[A-Za-z0-9+/]{4,}={0,2})(?![A-Za-z0-9+/=])")
-_BEARER_RE = re.compile(r"\b(?:Bearer|BimPlus|Token)\s+(?P<value>[A-Za-z0-9._~+/=-]{16,})")
+_BEARER_RE = re.compile(rf"\b(?:{'|'.join(map(re.escape, authorization_schemes()))})\s+"
+                        r"(?P<value>[A-Za-z0-9._~+/=-]{16,})")
 _RUN_RE = base64_run_re(MIN_HIGH_ENTROPY_LEN)
 # the path of a URL, up to where a run starts: documentation links are not tokens
 _URL_PATH_BEFORE_RE = re.compile(r"[a-z][a-z0-9+.-]*://[^\s?#\"'<>]*$", re.IGNORECASE)
@@ -296,7 +298,7 @@ def _find_spans(line: str, known: re.Pattern[str] | None, known_public: re.Patte
         for match in known.finditer(line):
             add(*match.span(), "known-secret", inside_placeholder_ok=True)
     for match in JWT_RE.finditer(line):
-        if decode_jwt_header(match.group(0)):
+        if jwt_header(match.group(0)):
             add(*match.span(), "jwt")
     for match in _BASIC_RE.finditer(line):
         if _is_basic_credential(match["value"]):

@@ -1,16 +1,8 @@
 """Scrubbing of recorded HTTP interactions: no credential or token survives into a cassette.
 
 Every secret is replaced, before anything is kept, by a placeholder that keeps its shape, so a
-format change is still drift while the value never reaches disk (docs/architecture.md). Placeholder grammar::
-
-    <secret len=N>       a credential the user supplies: password, client secret, api key, known secret
-    <basic>              HTTP Basic credentials (base64 of user:password)
-    <token#N SHAPE>      a token; N numbers distinct values per Scrubber (= per cassette) by first appearance
-    SHAPE := jwt ALG[ kid=KID] claims=[NAME,...]    claim names sorted, never values; claims=? if unreadable
-           | hexN | uuid4 | uuid | opaque len=N
-
-Placeholders are plain strings: they stay valid JSON string values, and are percent-encoded inside form
-bodies, query strings and URL paths.
+format change is still drift while the value never reaches disk (docs/architecture.md). The placeholder grammar
+and the shapes of tokens are `authcanary.recording.shapes`.
 """
 from __future__ import annotations
 
@@ -25,28 +17,18 @@ from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit, url
 from vcr.request import Request
 
 from authcanary.credentials import decode_basic
+# is_placeholder and PLACEHOLDER_RE are also imported from here
+from authcanary.recording.shapes import PLACEHOLDER_RE, classify_token, is_placeholder  # noqa: F401
+from authcanary.tokens import jwt_header
 
-_NAME = r"[A-Za-z0-9._:+/=-]+"
-_SHAPE = rf"jwt {_NAME}(?: kid={_NAME})? claims=(?:\[[A-Za-z0-9._:+/=,-]*\]|\?)|hex\d+|uuid4?|opaque len=\d+"
-PLACEHOLDER_BODY = rf"secret len=\d+|basic|token#\d+ (?:{_SHAPE})"
-#: a placeholder as written into headers and JSON
-PLACEHOLDER_RE = re.compile(f"<(?:{PLACEHOLDER_BODY})>")
-
-
-def is_placeholder(text: str) -> bool:
-    """Whether `text` is a placeholder the scrubber wrote (a replayed recording holds these, never values)."""
-    return bool(PLACEHOLDER_RE.fullmatch(text))
 #: a placeholder as written into form bodies, query strings and paths (percent-encoded, `+` or `%20` for spaces)
 ENCODED_PLACEHOLDER_RE = re.compile(r"(?i:%3C(?:secret|basic|token%23)[A-Za-z0-9%+._~-]*?%3E)")
 #: `${NAME}`: how a curl repro refers to a secret; a reference, not a value
 SHELL_VARIABLE_RE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 _ANY_PLACEHOLDER = f"{PLACEHOLDER_RE.pattern}|{ENCODED_PLACEHOLDER_RE.pattern}"
 
-#: 32 or more hex digits: a hex token (Bimplus tokens have 32; longer ones are hashes used as tokens)
+#: 32 or more hex digits: a hex token (a random 128-bit token has 32; longer ones are hashes used as tokens)
 HEX_TOKEN = "[0-9a-fA-F]{32,}"
-_HEX_RE = re.compile(r"[0-9a-fA-F]{16,}")
-_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-([0-9a-fA-F])[0-9a-fA-F]{3}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_B64URL_SEGMENT_RE = re.compile(r"[A-Za-z0-9_-]+")
 JWT_RE = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*(?![A-Za-z0-9_-])")
 _LONG_HEX_RE = re.compile(rf"(?<![0-9A-Za-z]){HEX_TOKEN}(?![0-9A-Za-z])")
 
@@ -85,7 +67,6 @@ _TOKEN_NAMES = frozenset(
 # `code` is also an error code in JSON error bodies; outside forms and query strings only random-looking
 # values are treated as authorization codes.
 _AMBIGUOUS_NAMES = frozenset({"code"})
-_SAFE_CHARS_RE = re.compile(r"[^A-Za-z0-9._:+/=-]")
 # Discovered values shorter than this are replaced where found but not searched for elsewhere:
 # a short value would match innocent text everywhere.
 _MIN_ECHO_LEN = 6
@@ -119,60 +100,6 @@ def iter_key_values(text: str, kind_of: Callable[[str], str | None] = key_kind) 
         if value:
             group = value.lastgroup
             yield match["key"], value.start(group), value.end(group)
-
-
-def classify_token(value: str) -> str:
-    """Shape label of a token: ``jwt ALG kid=KID claims=[...]``, ``hexN``, ``uuid4``, ``uuid`` or ``opaque len=N``.
-
-    JWT headers and payloads are decoded to read alg, kid and claim names; signatures are not verified.
-    """
-    jwt = _jwt_shape(value)
-    if jwt:
-        return jwt
-    if _HEX_RE.fullmatch(value):
-        return f"hex{len(value)}"
-    uuid = _UUID_RE.fullmatch(value)
-    if uuid:
-        return "uuid4" if uuid.group(1) == "4" else "uuid"
-    return f"opaque len={len(value)}"
-
-
-def decode_jwt_header(token: str) -> dict | None:
-    """The JSON header of a compact JWS (three base64url segments), or None if ``token`` is not one."""
-    parts = token.split(".")
-    if len(parts) != 3 or not all(_B64URL_SEGMENT_RE.fullmatch(p) for p in parts[:2]):
-        return None
-    if parts[2] and not _B64URL_SEGMENT_RE.fullmatch(parts[2]):
-        return None
-    header = _b64url_json(parts[0])
-    if isinstance(header, dict) and isinstance(header.get("alg"), str) and header["alg"]:
-        return header
-    return None
-
-
-def _jwt_shape(value: str) -> str | None:
-    header = decode_jwt_header(value)
-    if header is None:
-        return None
-    label = f"jwt {_safe(header['alg'])}"
-    kid = header.get("kid")
-    if isinstance(kid, (str, int)) and str(kid):
-        label += f" kid={_safe(str(kid))}"
-    claims = _b64url_json(value.split(".")[1])
-    names = "[" + ",".join(sorted({_safe(str(k)) for k in claims})) + "]" if isinstance(claims, dict) else "?"
-    return f"{label} claims={names}"
-
-
-def _b64url_json(segment: str) -> object:
-    try:
-        return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (binascii.Error, ValueError, RecursionError):
-        return None
-
-
-def _safe(text: str) -> str:
-    """Text from a token header reduced to characters the placeholder grammar allows."""
-    return _SAFE_CHARS_RE.sub("_", text)[:64] or "_"
 
 
 def _looks_random(value: str) -> bool:
@@ -341,7 +268,7 @@ class Scrubber:
             if kind and not inside and not _is_placeholder(unquote_plus(text[start:end])):
                 found.append((start, end, 0, kind))
         found += [(*m.span(), 1, "token") for m in _JWT_OUTSIDE.finditer(text)
-                  if not m["_ph"] and decode_jwt_header(m.group(0))]
+                  if not m["_ph"] and jwt_header(m.group(0))]
         if self._secrets:
             found += [(*m.span(), 2, "base64") for m in _BASE64_RUN_OUTSIDE.finditer(text)
                       if not m["_ph"] and self._base64_secret(m.group(0))]

@@ -14,15 +14,17 @@ written at the very end of a run, a crash here would lose everything the run fou
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from markupsafe import Markup
+
+from authcanary.files import write_atomically
+from authcanary.findings import SEVERITIES
+from authcanary.summary import SCHEMA
 
 __all__ = [
     "SCHEMA",
@@ -33,13 +35,9 @@ __all__ = [
     "write_reports",
 ]
 
-SCHEMA = "authcanary.summary/1"
 #: Long values are cut to this many characters in tables (Markdown) and previews (HTML).
 TRUNCATE_AT = 300
 ELLIPSIS = "\u2026"
-
-SEVERITY_ORDER = ("breaking", "warning", "info")
-SEVERITY_LABELS = {"breaking": "Breaking", "warning": "Warning", "info": "Info"}
 
 # status -> (label, css class, html symbol, markdown symbol)
 STATUS_STYLES: dict[str, tuple[str, str, str, str]] = {
@@ -197,15 +195,15 @@ def _join_words(parts: list[str]) -> str:
 
 def _severity_rank(severity: str) -> int:
     try:
-        return SEVERITY_ORDER.index(severity)
+        return SEVERITIES.index(severity)
     except ValueError:
-        return len(SEVERITY_ORDER)
+        return len(SEVERITIES)
 
 
 def _severity(value: Any) -> dict[str, str]:
     key = (_text(value) or "").strip().lower()
     css, symbol, md_symbol = SEVERITY_STYLES.get(key, UNKNOWN_SEVERITY)
-    label = SEVERITY_LABELS.get(key) or (key.capitalize() if key else "Unspecified")
+    label = key.capitalize() if key else "Unspecified"
     return {"key": key or "unspecified", "label": label, "css": css, "symbol": symbol, "md_symbol": md_symbol}
 
 
@@ -311,7 +309,7 @@ def _vendor(name: str, raw: Any, index: int, md_slugs: dict[str, int], run_day: 
         if not groups or groups[-1]["severity"]["key"] != item["severity"]["key"]:
             groups.append({"severity": item["severity"], "entries": []})
         groups[-1]["entries"].append(item)
-    drift_by_severity = {sev: 0 for sev in SEVERITY_ORDER}
+    drift_by_severity = {sev: 0 for sev in SEVERITIES}
     for item in drift:
         if item["severity"]["key"] in drift_by_severity:
             drift_by_severity[item["severity"]["key"]] += 1
@@ -572,22 +570,6 @@ def render_markdown(summary: dict[str, Any]) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).rstrip("\n") + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a report."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; reports are ordinary, shareable files (CI artifacts)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def write_reports(run_dir: Path, summary: dict[str, Any]) -> list[Path]:
     """Write ``report.html`` and ``report.md`` into ``run_dir`` and return their paths (HTML first)."""
     run_dir = Path(run_dir)
@@ -596,6 +578,6 @@ def write_reports(run_dir: Path, summary: dict[str, Any]) -> list[Path]:
     md_text_ = render_markdown(summary)
     html_path = run_dir / "report.html"
     md_path = run_dir / "report.md"
-    _write_atomic(html_path, html_text)
-    _write_atomic(md_path, md_text_)
+    write_atomically(html_path, html_text)
+    write_atomically(md_path, md_text_)
     return [html_path, md_path]
