@@ -1,17 +1,18 @@
 """The named checks of a vendor (`contracts/<vendor>/checks.yaml`): what each check holds the vendor to, where the
-documentation says so, how serious a breach is, and which simulator deviation profiles prove that it fires.
+documentation says so, how serious a breach is, and which simulator deviation profiles prove that it fires. For
+example:
 
     checks:
-      autodesk.v2.token_type_bearer:
+      acme.token.token_type_bearer:
         title: token_type is exactly "Bearer"
-        source: "seed 002 §Response; VENDORS.md §1"        # or an RFC section, e.g. "RFC 6749 §5.1"
+        source: "Acme API reference, Response"             # or an RFC section, e.g. "RFC 6749 §5.1"
         severity: breaking                                   # breaking | warning | info
         profiles: [lowercase-token-type]                     # deviations that make it fire
     other_profiles:                                          # deviations proven by another kind of finding
       v1-removed: {deprecation: "removed (410)"}             # a deprecation whose `observed` starts so
       server-error: {outage: true}                           # the vendor is unreachable, never a violation
 
-Suites call checks by id (`expect.that(ok, "autodesk.v2.token_type_bearer", ...)`); a violation carries the id, the
+Suites call checks by id (for example `expect.that(ok, "acme.token.token_type_bearer", ...)`); a violation carries the id, the
 title and the declared severity. The ids are stable: history and waivers key on them.
 """
 from __future__ import annotations

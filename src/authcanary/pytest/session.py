@@ -16,6 +16,7 @@ from authcanary.catalog import UNEXPECTED, Catalog, load_catalog
 from authcanary.contracts import Contract, load_contract
 from authcanary.credentials import reveal
 from authcanary.errors import ConfigError, TargetUnreachable
+from authcanary.files import write_atomically
 from authcanary.findings import VendorFindings, Violation, outage_counts
 from authcanary.http import (BudgetExhausted, ControlTransport, GuardedTransport, InProcessTransport, RetryPolicy,
                              VendorStats, bind_client)
@@ -115,7 +116,7 @@ class CanarySession:
         return vendor_target.base_url or f"http://{vendor}.sim"
 
     def base_path(self, vendor: str) -> str:
-        """The path part of the vendor's base URL (`/aps` of `https://host/aps`), left out of recordings."""
+        """The path part of the vendor's base URL (`/api` of `https://host/api`), left out of recordings."""
         return httpx.URL(self.base_url(vendor)).path.rstrip("/")
 
     def inner_transport(self, vendor: str) -> httpx.BaseTransport:
@@ -237,7 +238,7 @@ class CanarySession:
                 findings.ambiguities = self.contract(vendor).ambiguities()
             vendors[vendor] = findings.as_dict()
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "findings.json").write_text(json.dumps({"vendors": vendors}, indent=2), encoding="utf-8")
+        write_atomically(self.out / "findings.json", json.dumps({"vendors": vendors}, indent=2))
 
     # -- hooks ----------------------------------------------------------------------------------------------
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
@@ -405,7 +406,7 @@ def _first_line(text: str, limit: int = 400) -> str:
 
 def hypothesis_settings(vendor: str) -> "hypothesis.settings":
     """The vendor's hypothesis settings for this run (examples sized for the target, deterministic, no database):
-    decorate property tests with them, `@hypothesis_settings("autodesk")`."""
+    decorate property tests with them, for example `@hypothesis_settings(VENDOR)`."""
     import hypothesis
 
     try:
