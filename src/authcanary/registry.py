@@ -1,11 +1,13 @@
 """The list of vendors the harness knows: the one engine module allowed to name them (docs/architecture.md).
 
-Adding a vendor means adding a `VendorSpec` here, plus its contract folder, simulator, strategies and suites.
+Adding a vendor means adding a `VendorSpec` here, or in another package through the `authcanary.vendors` entry
+point, plus its contract folder, simulator, strategies and suites (docs/adding-a-vendor.md).
 """
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -102,9 +104,24 @@ class VendorSpec:
         return getattr(importlib.import_module(module), cls)
 
 
-VENDORS: dict[str, VendorSpec] = {
-    spec.name: spec
-    for spec in (
+#: entry point group through which another package adds a vendor (the entry point names a `VendorSpec`), so a new
+#: vendor needs no edit of the engine: `[project.entry-points."authcanary.vendors"] acme = "acme_vendor:SPEC"`
+VENDOR_ENTRY_POINTS = "authcanary.vendors"
+
+
+def _added_vendors() -> list[VendorSpec]:
+    """The vendors installed packages add (`VENDOR_ENTRY_POINTS`); a broken entry point fails loudly, naming it."""
+    specs = []
+    for entry_point in entry_points(group=VENDOR_ENTRY_POINTS):
+        spec = entry_point.load()
+        if not isinstance(spec, VendorSpec):
+            raise TypeError(f"entry point {entry_point.name} = {entry_point.value} ({VENDOR_ENTRY_POINTS}) is not a "
+                            "VendorSpec")
+        specs.append(spec)
+    return specs
+
+
+BUILT_IN: tuple[VendorSpec, ...] = (
         VendorSpec(
             name="autodesk",
             title="Autodesk Platform Services authentication (v1 and v2)",
@@ -144,8 +161,8 @@ VENDORS: dict[str, VendorSpec] = {
             auth_schemes=("BimPlus",),  # `Authorization: BimPlus <token>`, the legacy tokens' scheme
             failed_logins_key="wrong_password_probes",
         ),
-    )
-}
+)
+VENDORS: dict[str, VendorSpec] = {spec.name: spec for spec in (*BUILT_IN, *_added_vendors())}
 
 
 def vendor_spec(name: str) -> VendorSpec:
