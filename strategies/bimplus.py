@@ -14,8 +14,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from authcanary.checks import hostile as checks
-from authcanary.credentials import Secret, reveal
+from authcanary.suite import HostileRequest as BaseHostileRequest, Secret, reveal
 
 AUTHORIZE = "/v2/authorize"
 CROSS_TOKEN = "/v2/cross-token"
@@ -39,7 +38,7 @@ class Login:
 
 
 @dataclass(frozen=True, repr=False)
-class HostileRequest(checks.HostileRequest):
+class HostileRequest(BaseHostileRequest):
     """A hostile Bimplus request: what the documentation allows for it, and whether a 200 must honour a remember_me
     sent as a string."""
 

@@ -1,6 +1,9 @@
 """`authcanary run --vendor bimplus` catches every deviation profile of the Bimplus simulator (exit 1 and a
-violation of the check meant to catch it) and passes the documented profile (exit 0, the documentation's
-ambiguities reported), in-process and over loopback HTTP.
+violation of every check whose declaration lists it, by check id and with the declared severity:
+contracts/bimplus/checks.yaml) and passes the documented profile (exit 0, the documentation's ambiguities
+reported), in-process and over loopback HTTP. The declarations themselves are checked too: every check names a
+deviation that proves it, every deviation proves a check, every named deviation exists, and the suites call only
+declared checks.
 
 The in-process runs the selected tests need all start with the module, two at a time, and overlap with the
 loopback test. By default: the documented profile and the profiles issue 4 names in-process, and
@@ -17,43 +20,28 @@ from typing import Any, Iterator
 
 import httpx
 import pytest
+import yaml
 
+from authcanary.catalog import UNEXPECTED, Catalog, load_catalog
+from authcanary.contracts import load_contract
+from authcanary.findings import FAILING_SEVERITIES
 from authcanary.simulators.bimplus import BimplusSimulator
 
 from conftest import RunResult, files_containing, run_authcanary, serve_simulator
 
+ROOT = Path(__file__).resolve().parents[1]
+CONTRACTS = ROOT / "contracts"
+CATALOG: Catalog = load_catalog(CONTRACTS, "bimplus")
+DEVIATIONS = list(BimplusSimulator.deviations)
 DEFAULTS = BimplusSimulator.default_settings()
 SECRETS = [DEFAULTS["password"], DEFAULTS["second_password"]]
 MAX_EXAMPLES = "2"
 BUDGET = 150
 
-# deviation -> the check (name pattern) that must report it
-CAUGHT_BY = {
-    "bearer-token-type": r"token_type is exactly 'BimPlus'",
-    "expires-in-string": r"matches the contract schema Token",
-    "frozen-token-info-lifetime": r"remaining lifetime (follows|runs down with) the clock",
-    "token-info-lifetime-inflated": r"remaining lifetime <= the issued expires_in",
-    "user-id-unstable": r"user_id is stable per user",
-    "audience-nil-uuid": r"audience is the token's client_id",
-    "client-id-not-echoed": r"returns the client_id it was given",
-    "reusable-cross-token": r"cross-authorize: used cross tokens get 401",
-    "cross-token-one-hour": r"cross_token lifetime is a documented value|older than 299 s",
-    "logout-presented-token-only": r"logged-out .*tokens get 401",
-    "teams-accepts-logged-out-token": r"GET /v2/teams: logged-out tokens get 401",
-    "expired-tokens-accepted": r"expired tokens get 401",
-    "dead-token-403": r"tokens get 401|answered 401",
-    "missing-remember-me-token": r"remember_me true yields a remember_me_token",
-    "remember-me-string-ignored": r"remember_me .*string.* is honoured or refused",
-    "stale-remember-me-login": r"remember-me login yields a fresh token",
-    "application-id-optional": r"application_id is mandatory|missing application_id",
-    "bad-credentials-400": r"(wrong password|unknown user).*401",
-    "any-content-type": r"Content-Type",
-    "mistyped-fields-coerced": r"mistyped",
-    "nfkc-email-login": r"look-alike e-mail",
-    # a crash on one documented shape (remember_me left out) while the endpoint answers others: a violation, not an
-    # outage (docs/architecture.md "Outage or bug")
-    "remember-me-absent-crash": r"POST /v2/authorize: answers 200",
-}
+# Which checks a deviation must make fire is declared in contracts/bimplus/checks.yaml (`profiles` of each check,
+# `authcanary checks --vendor bimplus`). E.g. remember-me-absent-crash (a crash on one documented shape, remember_me
+# left out, while the endpoint answers others) is a violation of bimplus.answers.status_200, not an outage
+# (docs/architecture.md "Outage or bug").
 # The profiles issue 4 names: they run in the default test run.
 REQUIRED = {"bearer-token-type", "frozen-token-info-lifetime", "reusable-cross-token", "logout-presented-token-only",
             "missing-remember-me-token", "application-id-optional", "cross-token-one-hour",
@@ -61,7 +49,10 @@ REQUIRED = {"bearer-token-type", "frozen-token-info-lifetime", "reusable-cross-t
 # VENDORS.md "Documentation ambiguities the harness should surface" (Bimplus), as `where` fragments.
 VENDORS_MD_AMBIGUITIES = ["Token info (GET /v2/authorize) expires_in", "default token validity", "remeber_me_token",
                           "Logout path"]
-PROFILE_PARAMS = [pytest.param(name, marks=() if name in REQUIRED else pytest.mark.slow) for name in CAUGHT_BY]
+PROFILE_PARAMS = [pytest.param(name, marks=() if name in REQUIRED else pytest.mark.slow) for name in DEVIATIONS]
+#: the check ids the suites name literally (constants and schemas are named by the engine from the contract)
+CHECK_ID_LITERAL = re.compile(r"""["'](bimplus\.[a-z0-9_]+\.[a-z0-9_]+)["']""")
+SUITE_SOURCES = [*sorted((ROOT / "suites" / "bimplus").glob("*.py")), ROOT / "strategies" / "bimplus.py"]
 EXAMPLE_READING = "example-reading"  # the embedded target with the access-lifetime option of the examples
 
 
@@ -99,7 +90,7 @@ def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     targets = write_targets(folder / "targets.toml", EXAMPLE_READING, {"options": {"access_lifetime": 2592000}},
                             embedded=True)
     arguments = {"documented": [], EXAMPLE_READING: ["--targets", str(targets), "--target", EXAMPLE_READING],
-                 **{profile: ["--profile", profile] for profile in CAUGHT_BY}}
+                 **{profile: ["--profile", profile] for profile in DEVIATIONS}}
     wanted = {item.callspec.params["run"] for item in request.session.items
               if getattr(item, "module", None) is request.module and hasattr(item, "callspec")
               and "run" in item.callspec.params}
@@ -109,9 +100,24 @@ def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 
 
 def assert_caught(result: RunResult, profile: str) -> None:
-    assert result.code == 1, result.output
-    checks = [violation["check"] for violation in bimplus(result)["violations"]]
-    assert any(re.search(CAUGHT_BY[profile], check) for check in checks), checks
+    """Every check declaring `profile` fired, with its declared severity (matched by check id); a deviation proven
+    otherwise (`other_profiles`) shows as declared."""
+    violations = bimplus(result)["violations"]
+    fired = {(violation["check_id"], violation["severity"]) for violation in violations}
+    proving = CATALOG.proving(profile)
+    if any(spec.severity in FAILING_SEVERITIES for spec in proving):
+        assert result.code == 1, result.output
+    missing = [spec.id for spec in proving if (spec.id, spec.severity) not in fired]
+    assert not missing, f"{profile} did not fire {missing} (with the declared severity); fired: {sorted(fired)}"
+    other = CATALOG.other_profiles.get(profile, {})
+    if "deprecation" in other:
+        observed = [deprecation["observed"] for deprecation in bimplus(result)["deprecations"]]
+        assert any(text.startswith(other["deprecation"]) for text in observed), observed
+    if other.get("outage"):
+        assert bimplus(result)["status"] == "unreachable", result.output
+    assert proving or other, f"{profile} proves nothing (contracts/bimplus/checks.yaml)"
+    unexpected = [violation for violation in violations if violation["check_id"] == f"bimplus.{UNEXPECTED}"]
+    assert not unexpected, unexpected
 
 
 def assert_clean(result: RunResult) -> None:
@@ -143,15 +149,57 @@ def test_loopback_documented_is_clean_within_budget_and_live_safe(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("profile", CAUGHT_BY)
+@pytest.mark.parametrize("profile", DEVIATIONS)
 def test_loopback_profile_is_caught(tmp_path, profile):
     with serve_simulator("bimplus", profile, log_dir=tmp_path) as served:
         assert_caught(run_against(served.base_url, tmp_path, "--max-examples", MAX_EXAMPLES), profile)
 
 
+# -- the declarations (contracts/bimplus/checks.yaml) ------------------------------------------------------------
+def test_every_declared_check_has_a_profile():
+    """A check no deviation makes fire is not known to be able to fail."""
+    assert [spec.id for spec in CATALOG.checks.values() if not spec.profiles] == []
+
+
+def test_every_deviation_proves_a_check():
+    """Each deviation of the simulator is listed by a check it makes fire, or proven otherwise (other_profiles)."""
+    proven = {profile for spec in CATALOG.checks.values() for profile in spec.profiles} | set(CATALOG.other_profiles)
+    assert [deviation for deviation in DEVIATIONS if deviation not in proven] == []
+
+
+def test_profiles_name_known_deviations():
+    named = {profile: spec.id for spec in CATALOG.checks.values() for profile in spec.profiles}
+    named.update({profile: "other_profiles" for profile in CATALOG.other_profiles})
+    assert {profile: where for profile, where in named.items() if profile not in DEVIATIONS} == {}
+
+
+def test_declarations_are_complete_and_unique():
+    """The YAML has no duplicate ids (yaml keeps the last silently), and each check says where it comes from."""
+    text = (CONTRACTS / "bimplus" / "checks.yaml").read_text(encoding="utf-8")
+    ids = re.findall(r"^  (bimplus\.[a-z0-9_.]+):", text, flags=re.MULTILINE)
+    assert len(ids) == len(set(ids)) == len(CATALOG.checks)
+    assert set(yaml.safe_load(text)) <= {"checks", "other_profiles"}
+    for spec in CATALOG.checks.values():
+        assert spec.id.startswith("bimplus.") and spec.title and spec.source
+        assert "VENDORS.md §2" in spec.source or "seed 001" in spec.source or "RFC" in spec.source, spec.id
+
+
+def test_suites_name_only_declared_checks_and_every_declared_check_is_named():
+    """The ids the Bimplus suites and strategies name, plus the ones the engine names from the contract
+    (`<vendor>.constant.<field>`, `<vendor>.schema.<schema>`), are exactly the declared ones."""
+    sources = "\n".join(path.read_text("utf-8") for path in SUITE_SOURCES)
+    literal = set(CHECK_ID_LITERAL.findall(sources))
+    contract = load_contract(CONTRACTS, "bimplus")
+    constants = {f"bimplus.constant.{path.removeprefix('$.').lower()}"
+                 for endpoint in contract.semantics["endpoints"].values()
+                 for fields in endpoint.get("constants", {}).values() for path in fields}
+    schemas = {f"bimplus.schema.{name.lower()}" for name in contract.openapi["components"]["schemas"]
+               if f'"{name}"' in sources}  # the suites check a body against a schema they name
+    assert literal - set(CATALOG.checks) == set(), "named but not declared"
+    assert set(CATALOG.checks) - literal - constants - schemas == set(), "declared but named nowhere"
+
+
 # -- in-process (results of the runs started with the module) ----------------------------------------------------
-def test_every_deviation_has_a_catching_check():
-    assert set(CAUGHT_BY) == set(BimplusSimulator.deviations)
 
 
 @pytest.mark.parametrize("run", ["documented"])

@@ -172,3 +172,33 @@ def test_remember_me_absent_crash_answers_500_to_password_logins_without_remembe
     assert crashing.post("/v2/authorize", json={"remember_me": True, "remember_me_token": renew["remember_me_token"],
                                                 "client_id": renew["client_id"]}).status_code == 200
     assert crashing.post("/v2/authorize", json=USER, headers={"Content-Type": "text/plain"}).status_code == 415
+
+
+def test_token_info_deviations():
+    shared = make_client(profile="shared-user-id")
+    infos = [shared.get("/v2/authorize", headers=auth(body["access_token"])).json()
+             for body in (login(shared), shared.post("/v2/authorize", json=SECOND).json())]
+    assert infos[0]["user_id"] == infos[1]["user_id"] and uuid.UUID(infos[0]["user_id"])
+    numeric = make_client(profile="numeric-user-id")
+    token = login(numeric)["access_token"]
+    user_ids = [numeric.get("/v2/authorize", headers=auth(token)).json()["user_id"] for _ in range(2)]
+    assert isinstance(user_ids[0], int) and user_ids[0] == user_ids[1]
+    growing = make_client(profile="token-info-lifetime-grows")
+    token = login(growing)["access_token"]
+    assert [growing.get("/v2/authorize", headers=auth(token)).json()["expires_in"] for _ in range(3)] == [
+        7199, 7199 + 3600, 7199 + 7200]
+    advance(growing, 7200)  # the token itself still expires as issued
+    assert growing.get("/v2/authorize", headers=auth(token)).status_code == 401
+
+
+def test_cross_token_and_teams_deviations():
+    untyped = make_client(profile="cross-token-no-token-type")
+    cross = untyped.post("/v2/cross-token", headers=auth(login(untyped)["access_token"])).json()
+    assert set(cross) == {"cross_token", "expires_in"} and cross["expires_in"] == 299
+    wrapped = make_client(profile="teams-wrapped")
+    teams = wrapped.get("/v2/teams", headers=auth(login(wrapped)["access_token"]))
+    assert teams.status_code == 200 and isinstance(teams.json()["teams"], list) and teams.json()["teams"]
+    xml = make_client(profile="teams-xml")
+    teams = xml.get("/v2/teams", headers=auth(login(xml)["access_token"]))
+    assert teams.status_code == 200 and teams.headers["content-type"].startswith("application/xml")
+    assert teams.text.startswith("<?xml") and "<ArrayOfTeam>" in teams.text

@@ -5,10 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from authcanary.contracts import Contract
-from authcanary.findings import VendorFindings
-from authcanary.plugin import Expect
-from authcanary.targets import VendorTarget
+from authcanary.suite import Contract, Expect, VendorFindings, VendorTarget
 from suites.bimplus.legacy import Account, LegacyApi, LegacyChecks, accounts
 
 

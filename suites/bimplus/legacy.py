@@ -1,6 +1,6 @@
 """Shared steps and checks of the Bimplus legacy suites: the calls as documented and what a documented answer is
 (contracts/bimplus/). The generic parts (the target's clock, status sets, constants, body schemas) are the engine's
-`authcanary.checks`."""
+(`authcanary.suite`). Every check is named: its id is declared in contracts/bimplus/checks.yaml."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,11 +8,8 @@ from typing import Any
 
 import httpx
 
-from authcanary.checks import Timed, check_constants, check_schema, refused
-from authcanary.contracts import Contract
-from authcanary.credentials import Secret, reveal
-from authcanary.findings import VendorFindings
-from authcanary.plugin import Expect
+from authcanary.suite import (Contract, Expect, Secret, Timed, VendorFindings, check_constants, check_schema,
+                              refused, reveal)
 from strategies.bimplus import AUTHORIZE, CROSS_AUTHORIZE, CROSS_TOKEN, Login, bimplus_auth
 
 
@@ -113,13 +110,12 @@ class LegacyChecks:
     # -- building blocks ------------------------------------------------------------------------------------------
     def body(self, response: httpx.Response, schema: str, status: int = 200) -> Any:
         """The answer's JSON when it has `status` and matches the contract's `schema`, else None (after recording)."""
-        endpoint = self.expect.endpoint(response.request)
-        if not self.expect.status(response, status, f"{endpoint}: answers {status}"):
+        if not self.expect.status(response, status, "bimplus.answers.status_200"):
             return None
         try:
             body = response.json()
         except ValueError:
-            self.expect.that(False, f"{endpoint}: {status} body is JSON", response=response, expected="a JSON body",
+            self.expect.that(False, "bimplus.answers.json_body", response=response, expected="a JSON body",
                              observed=f"{response.headers.get('content-type')}: {self.expect.excerpt(response)!r}")
             return None
         if isinstance(body, dict):
@@ -142,19 +138,19 @@ class LegacyChecks:
             self.report.add_note(f"{endpoint}: the {name} lifetime follows {spec['reading']} (a documented "
                                  "ambiguity, not a violation)")
             return
-        self.expect.that(False, f"{endpoint}: {name} lifetime is a documented value", response=response,
+        self.expect.that(False, "bimplus.lifetime.documented_value", response=response, detail=name,
                          expected=f"expires_in {' or '.join(map(str, spec['documented']))} "
                                   f"(±{spec['tolerance_seconds']} s)",
                          observed=f"expires_in {value}", severity=spec["on_mismatch"])
 
     def dead(self, response: httpx.Response, why: str) -> bool:
-        """A dead, unknown or malformed token is refused with the documented status."""
-        endpoint = self.expect.endpoint(response.request)
-        return self.expect.status(response, self.dead_status, f"{endpoint}: {why} tokens get {self.dead_status}")
+        """A dead, unknown or missing token is refused with the documented status; `why` (which token: an expired
+        one, a used cross token, a logged-out one ...) is the case of the check."""
+        return self.expect.status(response, self.dead_status, "bimplus.tokens.dead_refused", detail=why)
 
-    def refused(self, response: httpx.Response, allowed: frozenset[int], check: str) -> bool:
-        """`response` has one of the `allowed` statuses."""
-        return refused(self.expect, response, allowed, check)
+    def refused(self, response: httpx.Response, allowed: frozenset[int], check: str, detail: str = "") -> bool:
+        """`response` has one of the `allowed` statuses (`check`: a declared check id)."""
+        return refused(self.expect, response, allowed, check, detail)
 
     # -- token answers --------------------------------------------------------------------------------------------
     def token(self, timed: Timed, account: Account, lifetime: str = "access",
@@ -172,12 +168,11 @@ class LegacyChecks:
                     client_id: str | None = None) -> tuple[Issued, Issued] | None:
         """A 200 answer to authorize with remember_me true: (access token, remember-me token)."""
         response = timed.response
-        endpoint = self.expect.endpoint(response.request)
-        if not self.expect.status(response, 200, f"{endpoint}: answers 200"):
+        if not self.expect.status(response, 200, "bimplus.answers.status_200"):
             return None
-        body = self.expect.json_object(response, f"{endpoint}: 200 body is a JSON object")
+        body = self.expect.json_object(response, "bimplus.answers.json_body")
         if body is None or not self.expect.that(
-                "remember_me_token" in body, f"{endpoint}: remember_me true yields a remember_me_token",
+                "remember_me_token" in body, "bimplus.remember_me.token_issued",
                 response=response, expected="remember_me_token and remember_me_expires_in in the answer",
                 observed=f"fields: {sorted(body)}"):
             return None
@@ -201,8 +196,7 @@ class LegacyChecks:
         return Issued("cross", body["cross_token"], source.account, source.client_id, timed, expires_in)
 
     def _echoes_client_id(self, response: httpx.Response, body: dict[str, Any], client_id: str) -> None:
-        endpoint = self.expect.endpoint(response.request)
-        self.expect.that(body.get("client_id") == client_id, f"{endpoint}: returns the client_id it was given",
+        self.expect.that(body.get("client_id") == client_id, "bimplus.authorize.client_id_echoed",
                          response=response, expected=f"client_id = {client_id}",
                          observed=f"client_id = {body.get('client_id')!r}")
 
@@ -215,30 +209,30 @@ class LegacyChecks:
         if body is None:
             return
         known = self.user_ids.setdefault(token.account.name, body["user_id"])
-        self.expect.that(body["user_id"] == known, "token info: user_id is stable per user", response=response,
+        self.expect.that(body["user_id"] == known, "bimplus.token_info.user_id_stable", response=response,
                          expected=f"user_id {known} (earlier answers for {token.account.name})",
                          observed=f"user_id {body['user_id']}")
         others = {name: user_id for name, user_id in self.user_ids.items() if name != token.account.name}
-        self.expect.that(body["user_id"] not in others.values(), "token info: user_id differs between users",
+        self.expect.that(body["user_id"] not in others.values(), "bimplus.token_info.user_id_per_user",
                          response=response, expected=f"a user_id other than {others}",
                          observed=f"user_id {body['user_id']} for {token.account.name}")
-        self.expect.that(body["audience"] == token.client_id, "token info: audience is the token's client_id",
+        self.expect.that(body["audience"] == token.client_id, "bimplus.token_info.audience_client_id",
                          response=response, expected=f"audience {token.client_id}",
                          observed=f"audience {body['audience']}")
         remaining = seconds(body["expires_in"])
         self.expect.that(remaining <= token.expires_in + self.tolerance,
-                         "token info: remaining lifetime <= the issued expires_in", response=response,
+                         "bimplus.token_info.remaining_within_issued", response=response,
                          expected=f"expires_in <= {token.expires_in}", observed=f"expires_in {remaining}")
         if token.last_remaining is not None:
             self.expect.that(remaining <= token.last_remaining + self.tolerance,
-                             "token info: remaining lifetime never increases", response=response,
+                             "bimplus.token_info.remaining_never_increases", response=response,
                              expected=f"expires_in <= {token.last_remaining} (the previous answer)",
                              observed=f"expires_in {remaining}")
         # An honest service counts from some instant between our issue request and its answer to some instant
         # between this probe's request and its answer.
         low = token.expires_in - (probe.received - token.timing.sent) - self.tolerance
         high = token.expires_in - (probe.sent - token.timing.received) + self.tolerance
-        self.expect.that(low <= remaining <= high, "token info: remaining lifetime follows the clock",
+        self.expect.that(low <= remaining <= high, "bimplus.token_info.remaining_follows_clock",
                          response=response,
                          expected=f"expires_in between {low:.1f} and {high:.1f} "
                                   f"({probe.sent - token.timing.received:.1f} s after it was issued)",

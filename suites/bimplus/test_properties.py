@@ -12,13 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from authcanary.checks import describe_statuses
-from authcanary.plugin import current_session
+from authcanary.suite import hypothesis_settings
 from strategies.bimplus import AUTHORIZE, CROSS_TOKEN, KINDS, hostile_requests, malformed_authorizations
 from suites.bimplus.legacy import login
 
 VENDOR = "bimplus"
-SETTINGS = current_session().hypothesis_settings(VENDOR)
+SETTINGS = hypothesis_settings(VENDOR)
 PER_KIND = settings(SETTINGS, max_examples=max(2, SETTINGS.max_examples // 4))
 
 
@@ -31,14 +30,13 @@ def test_hostile_requests_are_refused_as_documented(kind, client, target, expect
         if hostile.risks_lockout:
             login_probes.spend()
         response = hostile.send(client)
-        if not checks.refused(response, hostile.allowed,
-                              f"{hostile.describe()}: answered {describe_statuses(hostile.allowed)}"):
+        if not checks.refused(response, hostile.allowed, "bimplus.hostile.refused", hostile.kind):
             return
         if hostile.remember_me is not None and response.status_code == 200:
-            body = expect.json_object(response, f"{hostile.describe()}: 200 body is a JSON object")
+            body = expect.json_object(response, "bimplus.answers.json_body", hostile.kind)
             if body is not None:
-                expect.that(("remember_me_token" in body) == hostile.remember_me,
-                            f"{hostile.kind} (the examples' string) is honoured or refused", response=response,
+                expect.that(("remember_me_token" in body) == hostile.remember_me, "bimplus.remember_me.string_honoured",
+                            response=response, detail=hostile.kind,
                             expected="honoured like the bool (remember_me_token iff true), or a 4xx",
                             observed=f"200 with fields {sorted(body)}")
 
@@ -50,6 +48,4 @@ def test_malformed_tokens_get_401_everywhere(client, target, expect, checks, dat
              ("DELETE", target.settings["logout_path"])]
     hostile = data.draw(malformed_authorizations(paths), label="request")
     with expect.example():
-        response = hostile.send(client)
-        allowed = describe_statuses(hostile.allowed)
-        checks.refused(response, hostile.allowed, f"{hostile.describe()}: answered {allowed}")
+        checks.refused(hostile.send(client), hostile.allowed, "bimplus.hostile.refused", hostile.kind)

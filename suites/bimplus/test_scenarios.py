@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from authcanary.credentials import reveal
+from authcanary.suite import reveal
 from strategies.bimplus import AUTHORIZE, CLIENT_ERRORS, CROSS_TOKEN, bimplus_auth
 from suites.bimplus.legacy import Account
 
@@ -34,7 +34,7 @@ def test_authorize_returns_the_client_id_it_was_given(api, checks, clock, users)
 
 def test_application_id_is_mandatory(api, checks, users):
     checks.refused(api.authorize(users[0], omit=("application_id",)), CLIENT_ERRORS,
-                   f"POST {AUTHORIZE}: application_id is mandatory (4xx without it)")
+                   "bimplus.authorize.application_id_mandatory")
 
 
 def test_remember_me_login_yields_fresh_working_tokens(api, checks, clock, expect, users):
@@ -47,7 +47,7 @@ def test_remember_me_login_yields_fresh_working_tokens(api, checks, clock, expec
                              users[0], lifetime="remember_me_access", client_id=remember.client_id)
         if token is None:
             return
-        expect.that(token.value != previous.value, "remember-me login yields a fresh token",
+        expect.that(token.value != previous.value, "bimplus.remember_me.fresh_access_token",
                     response=token.timing.response, expected="an access token not issued before",
                     observed="the previous access token again")
         checks.token_info(clock.timed(lambda: api.token_info(token.value)), token)
@@ -59,11 +59,11 @@ def test_remember_me_as_the_examples_string(api, expect, users):
     response = api.authorize(users[0], remember_me="true")
     if response.status_code in CLIENT_ERRORS:
         return
-    body = expect.json_object(response, f"POST {AUTHORIZE}: 200 body is a JSON object")
+    body = expect.json_object(response, "bimplus.answers.json_body")
     if body is not None:
-        expect.that("remember_me_token" in body,
-                    f"POST {AUTHORIZE}: remember_me \"true\" (the examples' string) is honoured or refused",
-                    response=response, expected="a remember_me_token, or a 4xx", observed=f"fields: {sorted(body)}")
+        expect.that("remember_me_token" in body, "bimplus.remember_me.string_honoured", response=response,
+                    detail='remember_me "true"', expected="a remember_me_token, or a 4xx",
+                    observed=f"fields: {sorted(body)}")
 
 
 def test_cross_token_is_single_use(api, checks, clock, users):
@@ -75,7 +75,7 @@ def test_cross_token_is_single_use(api, checks, clock, users):
     if second is not None:
         checks.token_info(clock.timed(lambda: api.token_info(token.value)), token)
         checks.token_info(clock.timed(lambda: api.token_info(second.value)), second)  # the same user_id
-    checks.dead(api.cross_authorize(cross.value), "used cross")
+    checks.dead(api.cross_authorize(cross.value), "used cross token")
 
 
 def test_cross_token_dies_after_299_seconds(api, checks, clock, contract, users, sim):
@@ -85,7 +85,7 @@ def test_cross_token_dies_after_299_seconds(api, checks, clock, contract, users,
         return
     dead_after = contract.semantics["lifetimes"]["cross_token"]["dead_after_seconds"]
     clock.advance(dead_after + checks.tolerance + 1)
-    checks.dead(api.cross_authorize(cross.value), f"expired (older than {dead_after} s) cross")
+    checks.dead(api.cross_authorize(cross.value), f"expired (older than {dead_after} s) cross token")
 
 
 def test_access_token_dies_when_it_expires(api, checks, clock, users, sim):
@@ -94,7 +94,7 @@ def test_access_token_dies_when_it_expires(api, checks, clock, users, sim):
         return
     clock.advance(token.expires_in + checks.tolerance + 1)
     for response in (api.token_info(token.value), api.teams(token.value), api.cross_token(token.value)):
-        checks.dead(response, "expired")
+        checks.dead(response, "expired token")
 
 
 def test_logout_ends_every_token_of_the_user(api, checks, clock, expect, users):
@@ -110,14 +110,14 @@ def test_logout_ends_every_token_of_the_user(api, checks, clock, expect, users):
     bystander = checks.token(clock.timed(lambda: api.authorize(users[1])), users[1]) if len(users) > 1 else None
     if not (presented and other_client and remembered and cross):
         return
-    if not expect.status(api.logout(presented.value), 200, f"DELETE {api.logout_path}: logout answers 200"):
+    if not expect.status(api.logout(presented.value), 200, "bimplus.answers.status_200"):
         return
     for response in (api.token_info(presented.value), api.teams(presented.value), api.cross_token(presented.value)):
-        checks.dead(response, "logged-out")
-    checks.dead(api.token_info(other_client.value), "logged-out (another client of the same user)")
-    checks.dead(api.token_info(remembered[0].value), "logged-out (remember-me access of the same user)")
-    checks.dead(api.remember_me_login(remembered[1].value, remembered[1].client_id), "logged-out remember-me")
-    checks.dead(api.cross_authorize(cross.value), "logged-out cross")
+        checks.dead(response, "logged-out token")
+    checks.dead(api.token_info(other_client.value), "logged-out token (another client of the same user)")
+    checks.dead(api.token_info(remembered[0].value), "logged-out token (remember-me access of the same user)")
+    checks.dead(api.remember_me_login(remembered[1].value, remembered[1].client_id), "logged-out remember-me token")
+    checks.dead(api.cross_authorize(cross.value), "logged-out cross token")
     if bystander is not None:
         checks.token_info(clock.timed(lambda: api.token_info(bystander.value)), bystander)
     clock.wait(1.0)  # a service that keeps whole seconds: the next token is unambiguously issued after the logout
@@ -133,18 +133,18 @@ def test_missing_and_unknown_tokens_get_401(api, checks, client, token):
     header = bimplus_auth("0" * 32) if token == "unknown" else {}
     for method, path in (("GET", AUTHORIZE), ("GET", api.teams_path), ("POST", CROSS_TOKEN),
                          ("DELETE", api.logout_path)):
-        checks.dead(client.request(method, path, headers=header), token)
+        checks.dead(client.request(method, path, headers=header), f"{token} token")
 
 
 def test_bad_credentials_get_401(api, contract, expect, users, login_probes):
     status = contract.endpoint(f"POST {AUTHORIZE}")["bad_credentials_status"]
     stranger = Account("stranger", "nobody@unknown.invalid", users[0].password)
-    expect.status(api.authorize(stranger), status, f"POST {AUTHORIZE}: an unknown user gets {status}")
+    expect.status(api.authorize(stranger), status, "bimplus.authorize.bad_credentials_refused", "unknown user")
     if not login_probes.available():
         pytest.skip("the failed-login budget of this run is spent (accounts lock)")
     login_probes.spend()
     wrong = Account(users[0].name, users[0].user, reveal(users[0].password) + "-wrong")
-    expect.status(api.authorize(wrong), status, f"POST {AUTHORIZE}: a wrong password gets {status}")
+    expect.status(api.authorize(wrong), status, "bimplus.authorize.bad_credentials_refused", "wrong password")
 
 
 def test_wrong_content_type_is_refused(api, checks, client, contract, users):
@@ -152,4 +152,4 @@ def test_wrong_content_type_is_refused(api, checks, client, contract, users):
     body = json.dumps({"user_id": users[0].user, "password": reveal(users[0].password),
                        "application_id": api.application_id})
     checks.refused(client.post(AUTHORIZE, content=body, headers={"Content-Type": "text/plain"}), CLIENT_ERRORS,
-                   f"POST {AUTHORIZE}: a Content-Type other than {content_type} is refused (4xx)")
+                   "bimplus.authorize.json_content_type", f"text/plain instead of {content_type}")

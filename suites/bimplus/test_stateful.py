@@ -10,7 +10,7 @@ exceeds the issued one, never increases and runs down with the clock; cross toke
 remember-me logins yield fresh working tokens; dead tokens get 401 everywhere.
 
 Each step is one `expect.example()`: a violation ends the sequence, hypothesis shrinks it (on the embedded target),
-and the violation names the sequence that produced it (`authcanary.checks.stateful`).
+and the violation names the sequence that produced it (`CheckedMachine`, `explore` of `authcanary.suite`).
 """
 from __future__ import annotations
 
@@ -20,11 +20,7 @@ from dataclasses import dataclass
 from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 
-from authcanary.checks import Clock
-from authcanary.checks.stateful import CheckedMachine, explore
-from authcanary.contracts import Contract
-from authcanary.findings import VendorFindings
-from authcanary.plugin import Expect
+from authcanary.suite import CheckedMachine, Clock, Contract, Expect, VendorFindings, explore
 from suites.bimplus.legacy import Account, Issued, LegacyApi, LegacyChecks
 
 VENDOR = "bimplus"
@@ -84,7 +80,7 @@ class LegacyTokenMachine(CheckedMachine):
         return tokens[index % len(tokens)]
 
     def refused(self, response, token: Held, fate: str) -> None:
-        self.checks.dead(response, f"{fate}{KIND_NAMES[token.kind]}")
+        self.checks.dead(response, f"{fate}{KIND_NAMES[token.kind]} token")
         token.confirmed_dead = True
 
     def verify(self, token: Held, everywhere: bool = False) -> None:
@@ -198,7 +194,7 @@ class LegacyTokenMachine(CheckedMachine):
             if issued is None:
                 return
             self.expect.that(all(issued.value != token.value for token in self.held),
-                             "remember-me login yields a fresh token", response=timed.response,
+                             "bimplus.remember_me.fresh_access_token", response=timed.response,
                              expected="an access token not issued before", observed="a token issued earlier")
             for token in self.tokens("access"):
                 if token.client_id == remember.client_id:
@@ -216,7 +212,7 @@ class LegacyTokenMachine(CheckedMachine):
                 self.refused(response, token, fate)
                 return
             if (fate is None and response.status_code != 200) or not self.expect.status(
-                    response, 200, f"DELETE {self.api.logout_path}: logout with a live token answers 200"):
+                    response, 200, "bimplus.answers.status_200", "logout with a live token"):
                 return
             for held in self.held:
                 if held.account == token.account and held.timing.received <= started:

@@ -33,6 +33,7 @@ FAILED_LOGINS = f"{CONTROL_PREFIX}/failed-logins"
 JSON = "application/json"
 TOKEN_TYPE = "BimPlus"
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
+SHARED_USER_ID = "5d0c6a52-3c52-4c4e-9d0e-6f1f3e0b7a11"  # deviation shared-user-id: one user_id for every user
 # Lifetimes in seconds. Answers report the remaining whole seconds minus one, as every example of the seed
 # does (28799, 2591999, 299): a 2-hour token is issued with expires_in 7199.
 ACCESS_LIFETIME = 2 * 3600  # "the token validity is 2 hours by default" (the text; the example shows 2591999)
@@ -62,6 +63,7 @@ class Grant:
     serial: int  # issue order: a logout ends every token of the user with a serial up to its own
     revoked: bool = False
     last_access_token: str | None = None  # remember-me tokens: the access token they last produced
+    info_calls: int = 0  # token info calls so far (deviation token-info-lifetime-grows)
 
 
 def _stable_uuid4(*parts: str) -> str:
@@ -77,12 +79,19 @@ class BimplusSimulator(Simulator):
         "frozen-token-info-lifetime": "token info always reports the issued expires_in: the lifetime never runs down",
         "token-info-lifetime-inflated": "token info reports an hour more than the token has left",
         "user-id-unstable": "token info returns a new user_id on every call",
+        "shared-user-id": "token info returns the same user_id for every user",
+        "numeric-user-id": "token info's user_id is the account's number (a JSON integer) instead of a uuid string",
+        "token-info-lifetime-grows": "every token info call of a token reports an hour more than the call before "
+                                     "(the token itself still expires as issued)",
         "audience-nil-uuid": "token info audience is the nil UUID instead of the token's client_id",
         "client-id-not-echoed": "a client_id given to authorize is replaced by a new one",
         "reusable-cross-token": "cross-authorize does not consume the cross token",
         "cross-token-one-hour": "cross tokens live an hour (expires_in 3599) instead of 299 s",
+        "cross-token-no-token-type": "cross token answers leave out token_type",
         "logout-presented-token-only": "logout ends only the presented token, not every token of the user",
         "teams-accepts-logged-out-token": "GET /v2/teams accepts tokens a logout ended",
+        "teams-wrapped": "GET /v2/teams answers an object {\"teams\": [...]} instead of the array of teams",
+        "teams-xml": "GET /v2/teams answers XML (application/xml) instead of JSON",
         "expired-tokens-accepted": "access tokens keep working after they expire",
         "dead-token-403": "dead, unknown or malformed tokens get 403 instead of 401",
         "missing-remember-me-token": "remember_me: true returns no remember_me_token",
@@ -202,8 +211,18 @@ class BimplusSimulator(Simulator):
             expires_in = grant.issued_expires_in
         elif self.deviates("token-info-lifetime-inflated"):
             expires_in += 3600
+        if self.deviates("token-info-lifetime-grows"):
+            expires_in += 3600 * grant.info_calls
+            grant.info_calls += 1
+        user_id: str | int = grant.account.user_id
+        if self.deviates("user-id-unstable"):
+            user_id = str(uuid.uuid4())
+        elif self.deviates("shared-user-id"):
+            user_id = SHARED_USER_ID
+        elif self.deviates("numeric-user-id"):
+            user_id = int(grant.account.user_id.replace("-", "")[:7], 16)
         return JSONResponse({
-            "user_id": str(uuid.uuid4()) if self.deviates("user-id-unstable") else grant.account.user_id,
+            "user_id": user_id,
             "audience": NIL_UUID if self.deviates("audience-nil-uuid") else grant.client_id,
             "expires_in": expires_in,
         })
@@ -225,8 +244,11 @@ class BimplusSimulator(Simulator):
             return grant
         lifetime = 3600 if self.deviates("cross-token-one-hour") else CROSS_TOKEN_LIFETIME
         cross = self._issue("cross", grant.account, grant.client_id, lifetime)
-        return JSONResponse({"cross_token": cross.value, "expires_in": cross.issued_expires_in,
-                             "token_type": self._token_type()})
+        body: dict[str, Any] = {"cross_token": cross.value, "expires_in": cross.issued_expires_in,
+                                "token_type": self._token_type()}
+        if self.deviates("cross-token-no-token-type"):
+            del body["token_type"]
+        return JSONResponse(body)
 
     async def _cross_authorize(self, request: Request) -> Response:
         try:
@@ -250,7 +272,12 @@ class BimplusSimulator(Simulator):
         grant = self._presented(request, ignore_logout=self.deviates("teams-accepts-logged-out-token"))
         if isinstance(grant, Response):
             return grant
-        return JSONResponse([{"id": grant.account.team_id, "name": f"Team of {grant.account.email}"}])
+        teams = [{"id": grant.account.team_id, "name": f"Team of {grant.account.email}"}]
+        if self.deviates("teams-xml"):
+            items = "".join(f"<Team><Id>{team['id']}</Id><Name>{team['name']}</Name></Team>" for team in teams)
+            return Response(f'<?xml version="1.0" encoding="utf-8"?><ArrayOfTeam>{items}</ArrayOfTeam>',
+                            media_type="application/xml")
+        return JSONResponse({"teams": teams} if self.deviates("teams-wrapped") else teams)
 
     async def _failed_logins(self, request: Request) -> Response:
         """Control plane: wrong-password attempts per account since the last reset (live-safety tests read it)."""
