@@ -86,10 +86,14 @@ class VendorFindings:
         """Record a violation seen by `test` (a node id); the same one (check id and endpoint) seen again only gains
         the test's name."""
         key = violation.identity
-        known = next((v for v in self.violations if v.identity == key), None)
-        if known is None:
-            known = replace(violation, tests=[])
-            self.violations.append(known)
+        index = next((i for i, v in enumerate(self.violations) if v.identity == key), None)
+        if index is None:
+            self.violations.append(replace(violation, tests=[]))
+            index = len(self.violations) - 1
+        elif SEVERITIES.index(violation.severity) < SEVERITIES.index(self.violations[index].severity):
+            # the same finding seen more severely (a lifetime the contract rates per value): the worse one stands
+            self.violations[index] = replace(violation, tests=self.violations[index].tests)
+        known = self.violations[index]
         if test and test not in known.tests:
             known.tests.append(test)
 
