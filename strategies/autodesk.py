@@ -7,8 +7,7 @@ from urllib.parse import urlencode
 
 from hypothesis import strategies as st
 
-from authcanary.checks.hostile import HostileRequest
-from authcanary.credentials import Secret, reveal
+from authcanary.suite import HostileRequest, Secret, reveal
 
 V1 = "/authentication/v1/authenticate"
 V2 = "/authentication/v2/token"

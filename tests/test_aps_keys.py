@@ -1,4 +1,5 @@
-"""The Autodesk suites fetch the published JWKS once per client (= per test), and still catch a bad signature."""
+"""The Autodesk suites fetch the published JWKS once per client (= per test), only when a signature is to be verified,
+and still catch a bad signature."""
 from __future__ import annotations
 
 import time
@@ -8,7 +9,7 @@ import httpx
 
 from authcanary.contracts import load_contract
 from authcanary.simulators.keys import public_jwks, sign_jwt
-from suites.autodesk.aps import KEYS, check_jwt
+from suites.autodesk.aps import KEYS, check_jwt, keys_of
 
 from test_checks import FakeExpect
 
@@ -29,7 +30,7 @@ def token(key_name: str = "published") -> str:
 
 def check(expect: FakeExpect, client: httpx.Client, jwt: str) -> None:
     response = httpx.Response(200, request=httpx.Request("POST", "http://aps.sim/authentication/v2/token"))
-    check_jwt(expect, response, jwt, 3599, CONTRACT, client)
+    check_jwt(expect, response, jwt, 3599, CONTRACT, keys_of(client))
 
 
 def test_keys_are_fetched_once_per_client():
@@ -47,5 +48,12 @@ def test_a_token_signed_by_an_unpublished_key_fails_with_cached_keys():
     check(expect, client, token())
     check(expect, client, token("rogue"))
     assert asked == [KEYS]
-    assert [f["check"] for f in expect.failed] == [
-        "POST /authentication/v2/token: JWT signature verifies with the published keys"]
+    assert [f["check"] for f in expect.failed] == ["autodesk.token.jwt_signature"]
+
+
+def test_keys_are_not_fetched_when_no_signature_is_to_be_verified():
+    """A replayed recording's token is a placeholder: its shape is judged, and nothing is sent for the keys."""
+    asked: list[str] = []
+    expect = FakeExpect()
+    check(expect, keys_client(asked), "<token#1 jwt RS256 kid=k1 claims=[exp,iat]>")
+    assert asked == [] and expect.failed == []

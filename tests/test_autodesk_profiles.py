@@ -1,12 +1,16 @@
 """Every check can fail: `authcanary run` against each Autodesk simulator profile, in-process (embedded target,
 `--profile P`) and over loopback HTTP (`authcanary serve --profile P` plus a targets file pointing at it).
 
+What each profile must give is what contracts/autodesk/checks.yaml declares (`load_catalog`):
 - documented: exit 0, no violation, the v1 deprecation observed as "served (200)";
-- each deviation: exit 1 and at least one violation of the check that deviation breaks;
-- info-only deviations: exit 0, status ok, the info-severity violation listed (info never fails a run);
-- deprecation-only deviations: exit 0, the deprecation finding says what changed (v1-removed: the v1 checks skipped);
-- server-error: exit 3, unreachable after a 5xx storm, never a violation;
-- every run: requests counted, no secret and no raw token in any file of the run folder, nothing outside --out.
+- a deviation in a check's `profiles`: that check fires (matched on its `check_id`) with its declared severity; a
+  deviation that proves a breaking or warning check exits 1, one that proves only info checks exits 0, status ok
+  (info never fails a run);
+- `other_profiles` {deprecation: P}: exit 0, the deprecation finding's `observed` starts with P (v1-removed: the v1
+  checks skipped); {outage: true} (server-error): exit 3, unreachable after a 5xx storm, never a violation;
+- every run: requests counted, no secret and no raw token in any file of the run folder, nothing outside --out;
+- the declarations are complete: every check has a profile, every deviation proves something, every profile named
+  is a deviation of the simulator.
 """
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from authcanary.catalog import load_catalog
+from authcanary.contracts import load_contract
 from authcanary.findings import VendorFindings, Violation
 from authcanary.plugin import VIOLATIONS as RECORDED, ContractViolation, Expect
 from authcanary.simulators.autodesk import AutodeskSimulator
@@ -41,39 +47,18 @@ DEFAULTS = AutodeskSimulator.default_settings()
 SECRETS = [DEFAULTS["client_secret"], DEFAULTS["forbidden_client_secret"]]
 RAW_JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}")
 
-#: deviation -> (a substring of the name of the check it must break, the severity of that violation)
-VIOLATIONS: dict[str, tuple[str, str]] = {
-    "lowercase-token-type": ("token_type is exactly 'Bearer'", "breaking"),
-    "expires-in-string": ("expires_in is a positive integer", "breaking"),
-    "400-instead-of-415": ("gets 415", "breaking"),
-    "403-instead-of-401": ("gets 401", "breaking"),
-    "password-grant-accepted": ("grant_type 'password' gets 400", "breaking"),
-    "v2-double-credentials-accepted": ("credentials in both header and body get 400", "breaking"),
-    "access-token-renamed": ("access_token is a non-empty string", "breaking"),
-    "exp-mismatch": ("JWT exp - iat equals expires_in", "breaking"),
-    "opaque-access-token": ("access_token is a JWT", "breaking"),
-    "missing-cache-headers": ("Cache-Control header as documented", "warning"),
-    "no-rate-limit": ("within a minute gets 429", "breaking"),
-    "429-without-retry-after": ("429 carries Retry-After", "breaking"),
-    "v2-basic-rejected": (f"{V2}: valid client credentials get 200", "breaking"),
-    "v2-extra-field": ("v2 answers with the same shape as v1", "breaking"),
-    "jwt-bad-signature": ("JWT signature verifies with the published keys", "breaking"),
-    "html-errors": ("error body is a JSON object", "breaking"),
-    "echo-secret-in-errors": ("the answer does not quote the credentials back", "warning"),
-    # a crash when the optional scope is left out (issue 8 §5): caught because requests without it are sent too
-    "optional-scope-crash": ("no scope) gets a token", "breaking"),
-}
-#: deviations whose only violations are of severity `info`: reported, but compliant (exit 0, status ok)
-INFO_ONLY: dict[str, str] = {
-    "longer-expiry": "expires_in matches the documented example",
-}
+CATALOG = load_catalog(ROOT / "contracts", "autodesk")
+DEVIATIONS = set(AutodeskSimulator.deviations)
+#: deviations some declared check names in its `profiles`: each must make those checks fire
+PROVING = sorted({profile for spec in CATALOG.checks.values() for profile in spec.profiles})
+#: ... whose checks are all of severity `info`: reported, but compliant (exit 0, status ok)
+INFO_ONLY = [profile for profile in PROVING if {spec.severity for spec in CATALOG.proving(profile)} == {"info"}]
+#: ... the others: a violation fails the run (exit 1)
+VIOLATIONS = [profile for profile in PROVING if profile not in INFO_ONLY]
 #: deviations that change only the deprecation state: compliant (exit 0), reported under deprecations
-DEPRECATION_ONLY: dict[str, str] = {
-    "v1-removed": "removed (410)",
-    "deprecation-headers": "served (200) with Deprecation and Sunset header(s)",
-    "extra-response-field": "served (200)",
-}
-OUTAGES = {"server-error"}
+DEPRECATION_ONLY: dict[str, str] = {profile: how["deprecation"] for profile, how in CATALOG.other_profiles.items()
+                                    if "deprecation" in how}
+OUTAGES = {profile for profile, how in CATALOG.other_profiles.items() if how.get("outage")}
 #: loopback runs in the default (not slow) selection: the documented profile at the root and under a prefix, and
 #: one deviation; the others are `-m slow`
 FAST_LOOPBACK = {("loopback", "documented"), ("loopback-prefix", "documented"), ("loopback", "lowercase-token-type")}
@@ -181,15 +166,53 @@ def modes(profiles, *, extra: tuple[str, ...] = ()) -> list:
 ALL_PROFILES = ["documented", *sorted(AutodeskSimulator.deviations)]
 
 
-# -- the profile table is complete -----------------------------------------------------------------------------
-def test_every_deviation_has_an_expectation():
-    tables = [set(VIOLATIONS), set(INFO_ONLY), set(DEPRECATION_ONLY), OUTAGES]
-    classified = set().union(*tables)
-    missing = sorted(set(AutodeskSimulator.deviations) - classified)
-    assert not missing, f"say what `authcanary run` must report for the new deviation(s) {missing} (VIOLATIONS, " \
-                        "INFO_ONLY, DEPRECATION_ONLY or OUTAGES)"
-    assert classified <= set(AutodeskSimulator.deviations), "stale entries in the expectation tables"
-    assert sum(map(len, tables)) == len(classified), "a deviation is in two expectation tables"
+# -- the declarations are complete ---------------------------------------------------------------------------
+def test_the_catalog_declares_checks_and_profiles():
+    assert CATALOG.checks and PROVING and VIOLATIONS and INFO_ONLY and DEPRECATION_ONLY and OUTAGES
+
+
+@pytest.mark.parametrize("check_id", sorted(CATALOG.checks))
+def test_every_declared_check_has_a_profile_that_proves_it_fires(check_id):
+    assert CATALOG.checks[check_id].profiles, (
+        f"{check_id} names no deviation that makes it fire: add one to its `profiles` in "
+        "contracts/autodesk/checks.yaml (or a deviation to the simulator that breaks exactly this check)")
+
+
+def test_every_deviation_proves_a_check():
+    accounted = set(PROVING) | set(CATALOG.other_profiles)
+    missing = sorted(DEVIATIONS - accounted)
+    assert not missing, f"say what `authcanary run` must report for the deviation(s) {missing}: list each in the " \
+                        "`profiles` of the check(s) it breaks, or under `other_profiles` (deprecation or outage)"
+    both = sorted(set(PROVING) & set(CATALOG.other_profiles))
+    assert not both, f"{both}: a deviation proves checks or is proven otherwise, not both"
+
+
+def test_every_profile_named_is_a_deviation_of_the_simulator():
+    named = {f"{spec.id} profiles": set(spec.profiles) for spec in CATALOG.checks.values()}
+    named["other_profiles"] = set(CATALOG.other_profiles)
+    unknown = {where: sorted(names - DEVIATIONS) for where, names in named.items() if names - DEVIATIONS}
+    assert not unknown, f"not deviations of AutodeskSimulator (see `authcanary profiles --vendor autodesk`): {unknown}"
+
+
+def test_every_declared_check_is_one_a_suite_calls():
+    """A declaration no suite uses is stale: its id appears in suites/autodesk/ or strategies/autodesk.py, or it is a
+    contract constant (`check_constants`) or a schemathesis check of test_properties.py (`autodesk.contract.<name>`)."""
+    sources = "\n".join(path.read_text(encoding="utf-8") for path in [*sorted((ROOT / "suites" / "autodesk")
+                                                                             .glob("*.py")),
+                                                                      ROOT / "strategies" / "autodesk.py"])
+    contract = load_contract(ROOT / "contracts", "autodesk")
+    constants = {path.removeprefix("$.") for semantics in contract.semantics["endpoints"].values()
+                 for fields in semantics.get("constants", {}).values() for path in fields}
+    properties = (ROOT / "suites" / "autodesk" / "test_properties.py").read_text(encoding="utf-8")
+    stale = []
+    for check_id in CATALOG.checks:
+        _, area, name = check_id.split(".")
+        used = (name in constants if area == "constant" else
+                re.search(rf"\b{name}\b", properties) is not None if area == "contract" else
+                f'"{check_id}"' in sources)
+        if not used:
+            stale.append(check_id)
+    assert not stale, f"declared but called by no suite: {stale}"
 
 
 # -- documented: compliant -------------------------------------------------------------------------------------
@@ -213,37 +236,40 @@ def test_documented_profile_is_compliant(runs, mode, profile):
 
 
 # -- each deviation: a violation of the check it breaks --------------------------------------------------------
-@pytest.mark.parametrize("mode, profile", modes(sorted(VIOLATIONS)))
+@pytest.mark.parametrize("mode, profile", modes(VIOLATIONS))
 def test_deviation_is_reported_as_a_violation(runs, mode, profile):
     run = runs.get(mode, profile)
     autodesk = run.autodesk
-    check, severity = VIOLATIONS[profile]
     assert run.result.code == 1, run.describe()
     assert run.result.summary["exit_code"] == 1
     assert autodesk["status"] == "violations"
-    matching = [v for v in autodesk["violations"] if check in v["check"]]
-    assert matching, f"no violation of a check containing {check!r}\n{run.describe()}"
-    assert any(v["severity"] == severity for v in matching), run.describe()
-    assert all(v["tests"] and all(t.startswith("suites/autodesk/test_") for t in v["tests"]) for v in matching)
-    assert len({t for v in autodesk["violations"] for t in v["tests"]}) <= autodesk["checks"]["failed"] + \
-        autodesk["checks"]["passed"]
     for violation in autodesk["violations"]:
         assert violation["severity"] in {"breaking", "warning", "info"}
         assert violation["check"] and violation["expected"] and violation["observed"], violation
-    with_repro = [v for v in matching if v["repro"]]
-    assert with_repro, "a violation of a request/response check comes with a curl reproduction"
-    repro = with_repro[0]["repro"]
-    assert "curl" in repro
-    if mode == "inprocess":
-        assert repro.startswith(f"# authcanary serve --vendor autodesk --profile {profile}\n"), repro
-        assert "http://127.0.0.1:8700" in repro
-    else:
-        assert re.search(r"http://127\.0\.0\.1:\d+/authentication/v[12]/", repro), repro
+        assert violation["check_id"] in CATALOG.checks, f"undeclared check in a violation: {violation}"
+    assert len({t for v in autodesk["violations"] for t in v["tests"]}) <= autodesk["checks"]["failed"] + \
+        autodesk["checks"]["passed"]
+    for spec in CATALOG.proving(profile):
+        matching = [v for v in autodesk["violations"] if v["check_id"] == spec.id]
+        assert matching, f"{profile} must make {spec.id} fire\n{run.describe()}"
+        assert any(v["severity"] == spec.severity for v in matching), f"{spec.id}: not {spec.severity}\n" \
+                                                                        f"{run.describe()}"
+        assert all(v["check"].startswith(spec.title) for v in matching), matching
+        assert all(v["tests"] and all(t.startswith("suites/autodesk/test_") for t in v["tests"]) for v in matching)
+        with_repro = [v for v in matching if v["repro"]]
+        assert with_repro, f"{spec.id}: a violation of a request/response check comes with a curl reproduction"
+        repro = with_repro[0]["repro"]
+        assert "curl" in repro
+        if mode == "inprocess":
+            assert repro.startswith(f"# authcanary serve --vendor autodesk --profile {profile}\n"), repro
+            assert "http://127.0.0.1:8700" in repro
+        else:
+            assert re.search(r"http://127\.0\.0\.1:\d+/authentication/v[12]/", repro), repro
     assert autodesk["requests"] > 0
 
 
 # -- info-only deviations: reported with severity info, and compliant ------------------------------------------
-@pytest.mark.parametrize("mode, profile", modes(sorted(INFO_ONLY)))
+@pytest.mark.parametrize("mode, profile", modes(INFO_ONLY))
 def test_info_violation_is_reported_but_does_not_fail_the_run(runs, mode, profile):
     run = runs.get(mode, profile)
     autodesk = run.autodesk
@@ -253,11 +279,13 @@ def test_info_violation_is_reported_but_does_not_fail_the_run(runs, mode, profil
     assert autodesk["checks"]["failed"] == 0 and autodesk["checks"]["passed"] > 0, run.describe()
     assert autodesk["violations"], f"the info finding is listed\n{run.describe()}"
     assert {v["severity"] for v in autodesk["violations"]} == {"info"}, run.describe()
-    matching = [v for v in autodesk["violations"] if INFO_ONLY[profile] in v["check"]]
-    assert matching, run.describe()
-    assert all(v["expected"] and v["observed"] and "curl" in v["repro"] for v in matching), matching
+    for spec in CATALOG.proving(profile):
+        matching = [v for v in autodesk["violations"] if v["check_id"] == spec.id]
+        assert matching, f"{profile} must make {spec.id} fire\n{run.describe()}"
+        assert all(v["expected"] and v["observed"] and "curl" in v["repro"] for v in matching), matching
     if profile == "longer-expiry":
-        assert any("7199" in v["observed"] and "1799" in v["expected"] for v in matching), matching
+        assert any("7199" in v["observed"] and "1799" in v["expected"] for v in autodesk["violations"]
+                   if v["check_id"] == "autodesk.token.expires_in_example"), run.describe()
     junit = (run.out / "junit.xml").read_text(encoding="utf-8")
     assert "<failure" not in junit and "<error" not in junit, "an info finding fails no test"
 
@@ -271,8 +299,10 @@ def test_info_and_breaking_violations_together_fail_the_run(runs, mode, profile)
     assert autodesk["status"] == "violations"
     severities = {v["severity"] for v in autodesk["violations"]}
     assert {"info", "breaking"} <= severities, run.describe()
-    assert any(INFO_ONLY["longer-expiry"] in v["check"] and v["severity"] == "info"
-               for v in autodesk["violations"]), run.describe()
+    fired = {(v["check_id"], v["severity"]) for v in autodesk["violations"]}
+    for deviation in profile.split(","):
+        for spec in CATALOG.proving(deviation):
+            assert (spec.id, spec.severity) in fired, run.describe()
 
 
 # -- the severity policy itself (summary.py, plugin.py Expect), without a run ----------------------------------
@@ -329,6 +359,9 @@ class _Canary:
     def lost_count(self, vendor: str) -> int:
         return self.lost
 
+    def catalog(self, vendor: str):
+        return CATALOG
+
 
 @pytest.mark.filterwarnings("ignore:Using `reject` outside a property-based test")
 def test_an_example_that_lost_an_interaction_to_an_outage_is_rejected_not_a_violation():
@@ -340,7 +373,7 @@ def test_an_example_that_lost_an_interaction_to_an_outage_is_rejected_not_a_viol
     with pytest.raises(UnsatisfiedAssumption):
         with expect.example():
             canary.lost += 1  # the transport marked this example's answer lost (a 503 after its retries)
-            expect.that(False, "status", endpoint=V2, observed="503")
+            expect.that(False, "autodesk.token.valid_credentials_200", endpoint=V2, observed="503")
     assert item.stash[RECORDED] == []
     with pytest.raises(UnsatisfiedAssumption):
         with expect.example():  # also when the outage made the check raise
@@ -348,24 +381,38 @@ def test_an_example_that_lost_an_interaction_to_an_outage_is_rejected_not_a_viol
             raise KeyError("access_token")
     with pytest.raises(ContractViolation):
         with expect.example():  # an example that lost nothing is judged as usual
-            expect.that(False, "token_type", endpoint=V2, observed="bearer")
+            expect.that(False, "autodesk.constant.token_type", endpoint=V2, observed="bearer")
 
 
 def test_expect_example_keeps_info_violations_and_fails_only_on_failing_ones():
     item = type("Item", (), {"stash": pytest.Stash()})()
     expect = Expect(_Canary(), "autodesk", item)  # type: ignore[arg-type]
+    lifetime, token_type = "autodesk.token.expires_in_example", "autodesk.constant.token_type"
+    assert CATALOG.check(lifetime).severity == "info" and CATALOG.check(token_type).severity == "breaking"
     with expect.example():  # an example with an info finding passes, and the finding stays
-        expect.that(False, "lifetime", endpoint=V2, observed="7199", severity="info")
+        expect.that(False, lifetime, endpoint=V2, observed="7199")
     with expect.example():  # the same info finding in the next example is not listed again
-        expect.that(False, "lifetime", endpoint=V2, observed="7198", severity="info")
+        expect.that(False, lifetime, endpoint=V2, observed="7198")
     with pytest.raises(ContractViolation) as info:
         with expect.example():  # a breaking one fails the example; its message lists only the failing ones
-            expect.that(False, "token_type", endpoint=V2, observed="bearer")
-            expect.that(False, "another info", endpoint=V2, observed="x", severity="info")
-    assert "token_type" in str(info.value) and "lifetime" not in str(info.value)
+            expect.that(False, token_type, endpoint=V2, observed="bearer")
+            # a severity set per value (the contract's `on_mismatch`) overrides the declared one
+            expect.that(False, "autodesk.token.cache_headers", endpoint=V2, observed="x", severity="info")
+    assert token_type in str(info.value) and lifetime not in str(info.value)
+    assert "autodesk.token.cache_headers" not in str(info.value)
     with expect.example():  # the next example replaces the breaking one (hypothesis keeps the minimal one last)
         pass
-    assert [(v.check, v.observed) for v in item.stash[RECORDED]] == [("lifetime", "7199"), ("another info", "x")]
+    assert [(v.check_id, v.severity, v.observed) for v in item.stash[RECORDED]] == [
+        (lifetime, "info", "7199"), ("autodesk.token.cache_headers", "info", "x")]
+    assert item.stash[RECORDED][0].check == CATALOG.check(lifetime).title
+
+
+def test_expect_refuses_an_undeclared_check_even_when_it_holds():
+    from authcanary.catalog import UndeclaredCheck
+
+    expect = Expect(_Canary(), "autodesk", type("Item", (), {"stash": pytest.Stash()})())  # type: ignore[arg-type]
+    with pytest.raises(UndeclaredCheck, match="checks.yaml"):
+        expect.that(True, "autodesk.token.not_declared", endpoint=V2)
 
 
 # -- deprecation-only deviations: compliant, and the deprecation says what changed -----------------------------

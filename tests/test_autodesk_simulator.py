@@ -493,6 +493,22 @@ def _after_limit(aps: Aps):
     return aps.v2()
 
 
+def _429s_within_the_limit(aps: Aps) -> int:
+    return [aps.v2(CID, "wrong-secret", credentials="body").status_code
+            for _ in range(RATE_LIMIT_PER_MINUTE)].count(429)
+
+
+def _after_the_minute(aps: Aps) -> tuple[int, int]:
+    limited = _after_limit(aps).status_code
+    aps.control("clock", {"advance": 61})
+    return limited, aps.v2().status_code
+
+
+def _status_of_an_injected_500(aps: Aps) -> int:
+    assert aps.control("fault", {"status": 500}).status_code == 200
+    return aps.v2().status_code
+
+
 #: deviation -> (what to observe, what the deviation makes it): documented must observe something else
 DEVIATION_PROBES: dict[str, tuple[Callable[[Aps], Any], Any]] = {
     "lowercase-token-type": (lambda aps: _token_body(aps)["token_type"], "bearer"),
@@ -533,6 +549,24 @@ DEVIATION_PROBES: dict[str, tuple[Callable[[Aps], Any], Any]] = {
     "optional-scope-crash": (lambda aps: (aps.v1(scope=None).status_code, aps.v2(scope=None).status_code,
                                           aps.v2(scope="").status_code, aps.v1().status_code),
                              (500, 500, 200, 200)),
+    "form-encoded-token": (lambda aps: (lambda r: (r.headers["content-type"].split(";")[0], r.text.count("=")))(
+        aps.v2()), (FORM, 3)),
+    "401-instead-of-400": (lambda aps: (aps.v1(CID, "").status_code, aps.v2(CID, "", credentials="body").status_code),
+                           (401, 401)),
+    "401-instead-of-403": (lambda aps: (aps.v1(FORBIDDEN_ID, FORBIDDEN_SECRET).status_code,
+                                        aps.v2(FORBIDDEN_ID, FORBIDDEN_SECRET).status_code), (401, 401)),
+    "502-instead-of-500": (_status_of_an_injected_500, 502),
+    "rate-limit-off-by-one": (_429s_within_the_limit, 1),
+    "rate-limit-lockout": (_after_the_minute, (429, 403)),
+    "v2-body-credentials-extra-field": (lambda aps: (sorted(aps.v2(credentials="basic").json()),
+                                                     aps.v2(credentials="body").json().get("client_id")),
+                                        (["access_token", "expires_in", "token_type"], CID)),
+    "unknown-client-404": (lambda aps: (aps.v2("not-a-registered-client", "x").status_code,
+                                        aps.v2(CID, "wrong").status_code), (404, 401)),
+    "json-string-errors": (lambda aps: aps.v2(CID, "wrong").json(),
+                           "The client_id and client_secret combination is not valid."),
+    "token-stub": (lambda aps: (aps.v2("anyone", "anything").status_code, aps.v1(grant_type="password").status_code),
+                   (200, 200)),
 }
 
 

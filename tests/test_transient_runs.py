@@ -86,7 +86,7 @@ def test_a_violations_curl_repro_runs_as_printed_against_a_prefixed_target(tmp_p
     targets = write_loop_targets(tmp_path / "targets.toml", served.base_url, max_examples=2)
     result = run_authcanary(["run", "--targets", str(targets), "--target", "loop"], tmp_path / "run")
     repro = next(v["repro"] for v in result.summary["vendors"]["autodesk"]["violations"]
-                 if "token_type" in v["check"] and v["repro"])
+                 if v["check_id"] == "autodesk.constant.token_type" and v["repro"])
     assert "/autodesk/autodesk/" not in repro and f"{served.base_url}/authentication/" in repro, repro
     secret = AutodeskSimulator.default_settings()["client_secret"]
     completed = subprocess.run(["bash", "-c", repro + " --silent --output /dev/null --write-out '%{http_code}'"],

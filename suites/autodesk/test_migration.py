@@ -3,9 +3,15 @@ from __future__ import annotations
 
 import pytest
 
-from authcanary.findings import Deprecation
-from suites.autodesk.aps import ENDPOINT, check_error_response, check_token_response, request_token
-from suites.autodesk.conftest import skip_if_v1_removed
+from authcanary.suite import Deprecation
+from suites.autodesk.aps import (
+    ENDPOINT,
+    check_error_response,
+    check_token_response,
+    keys_of,
+    request_token,
+    skip_if_v1_removed,
+)
 
 pytestmark = pytest.mark.scenario
 
@@ -19,30 +25,30 @@ def test_v1_and_v2_answer_with_the_same_shape(client, target, expect, contract):
     cid, secret = target.settings["client_id"], target.settings["client_secret"]
     v1 = request_token(client, 1, cid, secret)
     v2 = request_token(client, 2, cid, secret, credentials="basic")
-    v1_body = check_token_response(expect, v1, 1, contract, client)
-    v2_body = check_token_response(expect, v2, 2, contract, client)
+    v1_body = check_token_response(expect, v1, 1, contract, keys_of(client))
+    v2_body = check_token_response(expect, v2, 2, contract, keys_of(client))
     if v1_body is not None and v2_body is not None:
-        expect.that(_shape(v1_body) == _shape(v2_body), "migration: v2 answers with the same shape as v1",
+        expect.that(_shape(v1_body) == _shape(v2_body), "autodesk.migration.same_shape",
                     response=v2, expected=f"v1 shape {_shape(v1_body)}", observed=f"v2 shape {_shape(v2_body)}")
 
 
 def test_v2_basic_header_and_body_credentials_are_equivalent(client, target, expect, contract):
     cid, secret = target.settings["client_id"], target.settings["client_secret"]
-    in_header = check_token_response(expect, request_token(client, 2, cid, secret, credentials="basic"), 2,
-                                     contract, client)
-    in_body = check_token_response(expect, request_token(client, 2, cid, secret, credentials="body"), 2,
-                                   contract, client)
+    header_answer = request_token(client, 2, cid, secret, credentials="basic")
+    in_header = check_token_response(expect, header_answer, 2, contract, keys_of(client))
+    body_answer = request_token(client, 2, cid, secret, credentials="body")
+    in_body = check_token_response(expect, body_answer, 2, contract, keys_of(client))
     if in_header is not None and in_body is not None:
-        expect.that(_shape(in_header) == _shape(in_body), "migration: Basic header and body credentials answer alike",
-                    expected=f"shape {_shape(in_header)}", observed=f"shape {_shape(in_body)}",
-                    endpoint=ENDPOINT[2])
+        expect.that(_shape(in_header) == _shape(in_body), "autodesk.migration.basic_equals_body",
+                    response=body_answer, expected=f"shape {_shape(in_header)} (Basic header credentials)",
+                    observed=f"shape {_shape(in_body)} (body credentials)")
 
 
 def test_v2_credentials_in_header_and_body_get_400(client, target, expect, contract):
     response = request_token(client, 2, target.settings["client_id"], target.settings["client_secret"],
                              credentials="both")
     status = contract.endpoint(ENDPOINT[2]).get("both_credentials_status", 400)
-    check_error_response(expect, response, status, "v2: credentials in both header and body get 400")
+    check_error_response(expect, response, status, "autodesk.v2.both_credentials_400")
 
 
 def test_v1_deprecation_state(client, target, contract, report):

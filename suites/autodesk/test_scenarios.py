@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from authcanary.http import RAW
-from suites.autodesk.aps import check_error_response, check_token_response, request_token
-from suites.autodesk.conftest import skip_if_v1_removed
+from authcanary.suite import RAW
+from suites.autodesk.aps import check_error_response, check_token_response, keys_of, request_token, skip_if_v1_removed
 
 pytestmark = pytest.mark.scenario
 
@@ -14,14 +13,14 @@ def test_v1_happy_path(client, target, expect, contract):
     skip_if_v1_removed(client, target)
     response = request_token(client, 1, target.settings["client_id"], target.settings["client_secret"],
                              scope=target.settings["scope"])
-    check_token_response(expect, response, 1, contract, client)
+    check_token_response(expect, response, 1, contract, keys_of(client))
 
 
 @pytest.mark.parametrize("credentials", ["basic", "body"])
 def test_v2_happy_path(client, target, expect, contract, credentials):
     response = request_token(client, 2, target.settings["client_id"], target.settings["client_secret"],
                              scope=target.settings["scope"], credentials=credentials)
-    check_token_response(expect, response, 2, contract, client)
+    check_token_response(expect, response, 2, contract, keys_of(client))
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -31,7 +30,7 @@ def test_happy_path_without_the_optional_scope(client, target, expect, contract,
         skip_if_v1_removed(client, target)
     response = request_token(client, version, target.settings["client_id"], target.settings["client_secret"],
                              scope=None, credentials="body" if version == 1 else "basic")
-    check_token_response(expect, response, version, contract, client)
+    check_token_response(expect, response, version, contract, keys_of(client))
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -41,7 +40,8 @@ def test_415_unsupported_media_type(client, target, expect, version, content_typ
         skip_if_v1_removed(client, target)
     response = request_token(client, version, target.settings["client_id"], target.settings["client_secret"],
                              content_type=content_type)
-    check_error_response(expect, response, 415, f"v{version}: Content-Type {content_type or 'missing'} gets 415")
+    check_error_response(expect, response, 415, "autodesk.errors.unsupported_media_type_415",
+                         detail=f"Content-Type {content_type or 'missing'}")
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -51,7 +51,8 @@ def test_400_invalid_grant_type(client, target, expect, version, grant_type):
         skip_if_v1_removed(client, target)
     response = request_token(client, version, target.settings["client_id"], target.settings["client_secret"],
                              grant_type=grant_type)
-    check_error_response(expect, response, 400, f"v{version}: grant_type {grant_type!r} gets 400")
+    check_error_response(expect, response, 400, "autodesk.errors.invalid_grant_type_400",
+                         detail=f"grant_type {grant_type!r}")
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -59,7 +60,7 @@ def test_400_missing_client_secret(client, target, expect, version):
     if version == 1:
         skip_if_v1_removed(client, target)
     response = request_token(client, version, target.settings["client_id"], "")
-    check_error_response(expect, response, 400, f"v{version}: a missing client_secret gets 400")
+    check_error_response(expect, response, 400, "autodesk.errors.missing_parameter_400", detail="client_secret")
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -68,7 +69,8 @@ def test_401_bad_secret(client, target, expect, version):
         skip_if_v1_removed(client, target)
     response = request_token(client, version, target.settings["client_id"], "not-the-secret-0000",
                              credentials="body" if version == 1 else "basic")
-    check_error_response(expect, response, 401, f"v{version}: a bad client_id/client_secret pair gets 401")
+    check_error_response(expect, response, 401, "autodesk.errors.invalid_client_401",
+                         detail="credentials in the body" if version == 1 else "credentials in a Basic header")
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -80,7 +82,7 @@ def test_403_client_not_authorized(client, target, expect, version):
     if version == 1:
         skip_if_v1_removed(client, target)
     response = request_token(client, version, forbidden_id, forbidden_secret)
-    check_error_response(expect, response, 403, f"v{version}: a client not authorized for the endpoint gets 403")
+    check_error_response(expect, response, 403, "autodesk.errors.unauthorized_client_403")
 
 
 def test_500_generic_error(client, target, expect, sim):
@@ -88,4 +90,4 @@ def test_500_generic_error(client, target, expect, sim):
     # RAW: the injected 500 is the subject of this check, not a transient failure to retry
     response = request_token(client, 2, target.settings["client_id"], target.settings["client_secret"],
                              extensions={RAW: True})
-    check_error_response(expect, response, 500, "v2: a generic server error is a JSON 500")
+    check_error_response(expect, response, 500, "autodesk.errors.server_error_500")

@@ -6,7 +6,7 @@ import html
 import math
 import secrets
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -59,7 +59,23 @@ class AutodeskSimulator(Simulator):
         "server-error": "every call answers 500",
         "optional-scope-crash": "a v1 or v2 token request whose form has no `scope` field answers 500 (the generic "
                                 "error body), every time; with `scope` (even empty) it works",
+        "form-encoded-token": "the 200 token answer is form-encoded (`access_token=...&token_type=Bearer&...`, "
+                              "Content-Type application/x-www-form-urlencoded) instead of a JSON object",
+        "401-instead-of-400": "a request missing client_id or client_secret gets 401 instead of 400",
+        "401-instead-of-403": "a registered client not authorized for the endpoint gets 401 instead of 403",
+        "502-instead-of-500": "a generic server error answers 502 (Bad Gateway) instead of the documented 500",
+        "rate-limit-off-by-one": "the limiter refuses the 500th call of a minute (499 served instead of 500)",
+        "rate-limit-lockout": "a client that exceeded the rate limit is refused (403) for an hour, even once the "
+                              "minute has passed",
+        "v2-body-credentials-extra-field": "v2 answers to credentials sent in the body carry an extra `client_id` "
+                                           "field that answers to Basic-header credentials do not",
+        "unknown-client-404": "an unregistered client_id gets 404 (client not found) instead of 401",
+        "json-string-errors": "error answers are a bare JSON string (the message) instead of a JSON object",
+        "token-stub": "every form-encoded token request gets a token: neither the parameters nor the client "
+                      "credentials are checked (a stub left in front of the service)",
     }
+    #: how long a client that exceeded the rate limit stays refused under `rate-limit-lockout`
+    LOCKOUT_SECONDS = 3600
     option_defaults = {
         "v1_decommission": "",  # ISO date after which v1 is gone; empty = still served
         "v1_removed_status": 410,  # 404 or 410
@@ -77,7 +93,9 @@ class AutodeskSimulator(Simulator):
         }
 
     def reset_state(self) -> None:
-        self.limiter = SlidingWindowLimiter(self.clock, RATE_LIMIT_PER_MINUTE)
+        limit = RATE_LIMIT_PER_MINUTE - (1 if self.deviates("rate-limit-off-by-one") else 0)
+        self.limiter = SlidingWindowLimiter(self.clock, limit)
+        self.locked_out: dict[str, float] = {}  # client_id -> until (virtual time), `rate-limit-lockout`
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -89,9 +107,14 @@ class AutodeskSimulator(Simulator):
     def error_response(self, request: Request | None, status: int, error: str, description: str,
                        headers: dict[str, str] | None = None) -> Response:
         """APS error body: `developerMessage`, `errorCode`, `moreInfo` (same on v1 and v2)."""
+        if self.deviates("502-instead-of-500") and status == 500:
+            status = 502
         if self.deviates("html-errors"):
             return HTMLResponse(f"<html><body><h1>{status}</h1><p>{error}</p></body></html>", status_code=status,
                                 headers=headers)
+        if self.deviates("json-string-errors"):
+            return JSONResponse(description, status_code=status, headers={**NO_CACHE, **(headers or {})},
+                                media_type="application/json;charset=UTF-8")
         body = {"developerMessage": description, "errorCode": error,
                 "moreInfo": "https://aps.autodesk.com/en/docs/oauth/v2/developers_guide/error_handling/"}
         echoed = getattr(request.state, "client_secret", None) if request is not None else None
@@ -145,6 +168,8 @@ class AutodeskSimulator(Simulator):
         request.state.client_secret = form.get("client_secret")
         if "scope" not in form and self.deviates("optional-scope-crash"):
             return self._server_error(request)
+        if self.deviates("token-stub"):
+            return self._issue(version, form.get("client_id") or self.settings["client_id"], [])
 
         header_credentials = None
         authorization = request.headers.get("authorization")
@@ -170,29 +195,39 @@ class AutodeskSimulator(Simulator):
             return self._bad_request(request, f"Unsupported grant_type '{grant_type}'; use client_credentials.",
                                      code="AUTH-003")
         if not client_id or not client_secret:
+            if self.deviates("401-instead-of-400"):
+                return self.error_response(request, 401, "AUTH-001",
+                                           "The client_id and client_secret combination is not valid.")
             return self._bad_request(request, "The required parameters 'client_id' and 'client_secret' are missing.")
 
+        if self.locked_out.get(client_id, -math.inf) > self.clock.now():
+            return self.error_response(request, 403, "AUTH-LOCKED",
+                                       "The client exceeded the rate limit and is blocked for an hour.")
         wait = None if self.deviates("no-rate-limit") else self.limiter.hit(client_id)
         if wait is not None:
+            if self.deviates("rate-limit-lockout"):
+                self.locked_out[client_id] = self.clock.now() + self.LOCKOUT_SECONDS
             headers = {} if self.deviates("429-without-retry-after") else {"Retry-After": str(math.ceil(wait))}
             return self.error_response(request, 429, "AUTH-429",
                                        "Rate limit exceeded; wait some time before retrying.", headers)
 
         registered = {self.settings["client_id"]: self.settings["client_secret"],
                       self.settings["forbidden_client_id"]: self.settings["forbidden_client_secret"]}
+        if client_id not in registered and self.deviates("unknown-client-404"):
+            return self.error_response(request, 404, "AUTH-404", "The client_id is not registered.")
         if registered.get(client_id) != client_secret:
             status = 403 if self.deviates("403-instead-of-401") else 401
             return self.error_response(request, status, "AUTH-001",
                                        "The client_id and client_secret combination is not valid.")
         if client_id == self.settings["forbidden_client_id"]:
-            return self.error_response(request, 403, "AUTH-002",
+            return self.error_response(request, 401 if self.deviates("401-instead-of-403") else 403, "AUTH-002",
                                        "The client_id is not authorized to access this endpoint.")
 
         scopes = form.get("scope", "").split()
         unknown = [scope for scope in scopes if scope not in SCOPES]
         if unknown:
             return self._bad_request(request, f"Invalid scope: {' '.join(unknown)}.", code="AUTH-004")
-        return self._issue(version, client_id, scopes)
+        return self._issue(version, client_id, scopes, body_credentials=header_credentials is None)
 
     def _server_error(self, request: Request) -> Response:
         return self.error_response(request, 500, "AUTH-500", "Generic internal server error.")
@@ -200,7 +235,7 @@ class AutodeskSimulator(Simulator):
     def _bad_request(self, request: Request, description: str, code: str = "AUTH-002") -> Response:
         return self.error_response(request, 400, code, description)
 
-    def _issue(self, version: int, client_id: str, scopes: list[str]) -> Response:
+    def _issue(self, version: int, client_id: str, scopes: list[str], body_credentials: bool = True) -> Response:
         now = int(self.clock.now())
         expires_in = 7199 if self.deviates("longer-expiry") else EXPIRES_IN[version]
         exp = now + expires_in + (600 if self.deviates("exp-mismatch") else 0)
@@ -218,7 +253,12 @@ class AutodeskSimulator(Simulator):
         }
         if self.deviates("extra-response-field") or (version == 2 and self.deviates("v2-extra-field")):
             body["scope"] = " ".join(scopes)
+        if version == 2 and body_credentials and self.deviates("v2-body-credentials-extra-field"):
+            body["client_id"] = client_id
         headers = {} if self.deviates("missing-cache-headers") else NO_CACHE
+        if self.deviates("form-encoded-token"):
+            return Response(urlencode({key: str(value) for key, value in body.items()}), headers=headers,
+                            media_type=FORM)
         return JSONResponse(body, headers=headers, media_type="application/json;charset=UTF-8")
 
 
