@@ -1,5 +1,5 @@
-"""The Autodesk suites fetch the published JWKS once per client (= per test), only when a signature is to be verified,
-and still catch a bad signature."""
+"""The Autodesk suites fetch the published JWKS once per `ApsApi` (= per client, per test), only when a signature is
+to be verified, and still catch a bad signature."""
 from __future__ import annotations
 
 import time
@@ -9,7 +9,8 @@ import httpx
 
 from authcanary.contracts import load_contract
 from authcanary.simulators.keys import public_jwks, sign_jwt
-from suites.autodesk.aps import KEYS, check_jwt, keys_of
+from suites.autodesk.api import KEYS, ApsApi
+from suites.autodesk.checks import ApsChecks
 
 from test_checks import FakeExpect
 
@@ -23,30 +24,35 @@ def keys_client(asked: list[str]) -> httpx.Client:
     return httpx.Client(transport=httpx.MockTransport(answer), base_url="http://aps.sim")
 
 
+def keys_api(asked: list[str]) -> ApsApi:
+    return ApsApi(keys_client(asked), {"client_id": "c", "client_secret": "s", "scope": "data:read"})
+
+
 def token(key_name: str = "published") -> str:
     now = int(time.time())
     return sign_jwt({"iat": now, "exp": now + 3599, "scope": "data:read"}, key_name)
 
 
-def check(expect: FakeExpect, client: httpx.Client, jwt: str) -> None:
+def check(expect: FakeExpect, api: ApsApi, jwt: str) -> None:
+    """What the suites' `checks` fixture does: the checks take the api's published keys, asked for lazily."""
     response = httpx.Response(200, request=httpx.Request("POST", "http://aps.sim/authentication/v2/token"))
-    check_jwt(expect, response, jwt, 3599, CONTRACT, keys_of(client))
+    ApsChecks(expect, CONTRACT, api.published_keys).jwt(response, jwt, 3599)
 
 
 def test_keys_are_fetched_once_per_client():
     asked: list[str] = []
     expect = FakeExpect()
-    first, second = keys_client(asked), keys_client(asked)
-    for client in (first, first, second):
-        check(expect, client, token())
+    first, second = keys_api(asked), keys_api(asked)
+    for api in (first, first, second):
+        check(expect, api, token())
     assert asked == [KEYS, KEYS] and expect.failed == []
 
 
 def test_a_token_signed_by_an_unpublished_key_fails_with_cached_keys():
     asked: list[str] = []
-    expect, client = FakeExpect(), keys_client(asked)
-    check(expect, client, token())
-    check(expect, client, token("rogue"))
+    expect, api = FakeExpect(), keys_api(asked)
+    check(expect, api, token())
+    check(expect, api, token("rogue"))
     assert asked == [KEYS]
     assert [f["check"] for f in expect.failed] == ["autodesk.token.jwt_signature"]
 
@@ -55,5 +61,5 @@ def test_keys_are_not_fetched_when_no_signature_is_to_be_verified():
     """A replayed recording's token is a placeholder: its shape is judged, and nothing is sent for the keys."""
     asked: list[str] = []
     expect = FakeExpect()
-    check(expect, keys_client(asked), "<token#1 jwt RS256 kid=k1 claims=[exp,iat]>")
+    check(expect, keys_api(asked), "<token#1 jwt RS256 kid=k1 claims=[exp,iat]>")
     assert asked == [] and expect.failed == []

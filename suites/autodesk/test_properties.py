@@ -21,7 +21,7 @@ from schemathesis.errors import FailureGroup
 
 from authcanary.suite import hypothesis_settings, refused
 from strategies.autodesk import V1, V2, token_requests, valid_token_requests
-from suites.autodesk.aps import V1_REMOVED_SKIP
+from suites.autodesk.api import V1_REMOVED_SKIP
 
 VENDOR = "autodesk"
 #: each schemathesis check is the declared check `autodesk.contract.<its function name>`
