@@ -26,7 +26,7 @@ import pytest
 from authcanary.catalog import load_catalog
 from authcanary.contracts import load_contract
 from authcanary.findings import VendorFindings, Violation
-from authcanary.plugin import VIOLATIONS as RECORDED, ContractViolation, Expect
+from authcanary.pytest.expectations import VIOLATIONS as RECORDED, ContractViolation, Expect
 from authcanary.simulators.autodesk import AutodeskSimulator
 from authcanary.summary import exit_code, vendor_entry
 

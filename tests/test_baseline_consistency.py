@@ -50,7 +50,32 @@ def make_run(folder: Path, drift: list[dict[str, str]] | None = None) -> Path:
     vendors = {"autodesk": vendor_entry(findings(), drift or [], []),
                "bimplus": vendor_entry(None, [], ["not selected with --vendor: skipped"])}
     seal(run, {"schema": SCHEMA, "target": "sim", "mode": "live", "exit_code": exit_code(vendors), "vendors": vendors})
+    write_finished_outputs(run)
     return run
+
+
+def write_finished_outputs(run: Path) -> None:
+    """What a finished run writes besides summary.json and cassettes (accept refuses a folder without them)."""
+    (run / "report.html").write_text("<html></html>", encoding="utf-8")
+    (run / "report.md").write_text("# authcanary report\n", encoding="utf-8")
+    (run / "junit.xml").write_text('<testsuites><testsuite name="pytest"/></testsuites>', encoding="utf-8")
+
+
+def test_a_folder_without_the_reports_of_a_finished_run_is_refused(run, baseline):
+    (run / "report.html").unlink()
+    refused(run, baseline, "did not finish writing its outputs")
+
+
+def test_an_unobserved_scenario_the_junit_report_shows_as_run_is_refused(run, baseline):
+    """Listing a scenario as unobserved would keep its old baseline cassette: it must have been skipped."""
+    summary = read(run)
+    summary["vendors"]["autodesk"]["unobserved"] = ["autodesk/test_scenarios.test_v1_happy_path"]
+    seal(run, summary)
+    refused(run, baseline, "unobserved")
+    (run / "junit.xml").write_text('<testsuites><testsuite name="pytest"><testcase classname="suites.autodesk.'
+                                   'test_scenarios" name="test_v1_happy_path"><skipped message="x"/></testcase>'
+                                   '</testsuite></testsuites>', encoding="utf-8")
+    accept(run, baseline)
 
 
 @pytest.fixture

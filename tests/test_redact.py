@@ -117,3 +117,43 @@ def test_a_curl_repro_of_a_target_with_a_path_prefix_keeps_the_path_once():
     assert " http://127.0.0.1:8700/autodesk/authentication/v2/token " in curl_command(request, {}) + " "
     embedded = httpx.Request("POST", "http://autodesk.sim/authentication/v2/token")
     assert "http://127.0.0.1:8700/authentication/v2/token" in curl_command(embedded, {}, "http://127.0.0.1:8700")
+
+
+@pytest.mark.skipif(not shutil.which("curl") or not shutil.which("bash"), reason="needs curl and bash")
+@pytest.mark.parametrize("content_type", [None, "application/json", "text/plain"])
+def test_a_curl_repro_sends_the_content_type_the_check_sent_and_the_body_intact(echo_headers_server, content_type):
+    """A request without Content-Type is repeated without one (curl would add a form type), and a form body sent
+    under another type keeps its secret whole."""
+    url, seen = echo_headers_server
+    secret = "a&b+c%20d=e f-CNRY"
+    fields = [("client_id", "my-client"), ("client_secret", secret), ("grant_type", "client_credentials")]
+    headers = {"Content-Type": content_type} if content_type else {}
+    request = httpx.Request("POST", "http://testserver/token", content=urlencode(fields).encode(), headers=headers)
+    command = curl_command(request, {secret: "APS_CLIENT_SECRET"}, url)
+    assert secret not in command and "<secret" not in command, command
+    subprocess.run(["bash", "-c", command + " --silent --output /dev/null"], check=True, timeout=30,
+                   env={**os.environ, "APS_CLIENT_SECRET": secret})
+    sent_type, body = seen[0]
+    assert sent_type == content_type
+    assert parse_qsl(body.decode(), keep_blank_values=True) == fields
+
+
+@pytest.fixture
+def echo_headers_server():
+    """A loopback HTTP server that keeps the Content-Type and body of what it is sent."""
+    seen: list[tuple[str | None, bytes]] = []
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            seen.append((self.headers.get("Content-Type"), self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", seen
+    server.shutdown()
+    server.server_close()

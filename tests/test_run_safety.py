@@ -389,7 +389,8 @@ def new_run(canary_run, tmp_path) -> Path:
     """A finished run folder that recorded only Autodesk, one scenario fewer than the baseline, one changed."""
     run_dir = tmp_path / "new-run"
     shutil.copytree(canary_run.out / "cassettes" / "autodesk", run_dir / "cassettes" / "autodesk")
-    shutil.copy2(canary_run.out / "summary.json", run_dir / "summary.json")
+    for name in ("summary.json", "report.html", "report.md", "junit.xml"):
+        shutil.copy2(canary_run.out / name, run_dir / name)
     cassettes = sorted((run_dir / "cassettes" / "autodesk").glob("*.yaml"))
     cassettes[0].unlink()
     cassettes[1].write_bytes(cassettes[1].read_bytes().replace(b"message: OK", b"message: Fine"))
@@ -425,6 +426,10 @@ def test_accept_keeps_the_baseline_cassettes_of_scenarios_the_run_skipped(baseli
         {p.name for p in (new_run / "cassettes" / "autodesk").glob("*.yaml")}
     kept = (baseline / "autodesk" / skipped).read_bytes()
     _edit_summary(new_run, "autodesk", unobserved=[f"autodesk/{Path(skipped).stem}"])
+    module, _, name = Path(skipped).stem.partition(".")  # what junit.xml of a run that skipped it says
+    (new_run / "junit.xml").write_text(f'<testsuites><testsuite name="pytest"><testcase classname="suites.autodesk.'
+                                       f'{module}" name="{name}"><skipped message="live target"/></testcase>'
+                                       '</testsuite></testsuites>', encoding="utf-8")
     result = run_authcanary(["baseline", "accept", str(new_run), "--baseline", str(baseline)])
     assert result.code == 0, result.output
     assert (baseline / "autodesk" / skipped).read_bytes() == kept

@@ -463,13 +463,31 @@ def test_secrets_are_masked_in_every_printed_form_of_a_target(tmp_path):
     assert reveal(vendor.settings["client_secret"]) == canary and vendor.secret_values == (canary,)
 
 
-def test_credentials_inside_a_base_url_are_a_config_error_that_does_not_print_them(tmp_path):
+@pytest.mark.parametrize("url", ["https://me:CNRYpw9@h/aps", "http://u:CNRYsl/ash@127.0.0.1:8721/autodesk",
+                                 "http://u:CNRY#frag@h", "http://u:CNRY?q@h", "http://u:CNRY[6@h",
+                                 "http:/\\u:CNRYbs@127.0.0.1", "http//u:CNRYnoc@h"])
+def test_credentials_inside_a_base_url_are_a_config_error_that_does_not_print_them(tmp_path, url):
+    """Also when the password breaks URL parsing (`/`, `#`, `?`, `[`) or the URL is malformed around it."""
     path = tmp_path / "targets.toml"
-    path.write_text('[targets.t.autodesk]\nbase_url = "https://me:Pass-w0rd-9@h/aps"\nclient_id = "c"\n'
-                    'client_secret = "s"\n')
+    path.write_text('[targets.t.autodesk]\nbase_url = "${BU}"\nclient_id = "c"\nclient_secret = "s"\n')
+    with pytest.raises(ConfigError) as error:
+        load_target(path, "t", {"BU": url})
+    assert "credentials" in error.value.cause and "CNRY" not in str(error.value)
+
+
+def test_a_literal_secret_that_looks_like_a_variable_is_not_printed(tmp_path):
+    path = tmp_path / "targets.toml"
+    path.write_text('[targets.t.autodesk]\nbase_url = "https://h"\nclient_id = "c"\nclient_secret = "$CNRYWHOLE"\n')
     with pytest.raises(ConfigError) as error:
         load_target(path, "t", {})
-    assert "credentials" in error.value.cause and "Pass-w0rd-9" not in str(error.value)
+    assert "malformed variable" in error.value.cause and "CNRY" not in str(error.value)
+
+
+def test_an_empty_required_secret_is_a_config_error(tmp_path):
+    path = tmp_path / "targets.toml"
+    path.write_text('[targets.t.autodesk]\nbase_url = "https://h"\nclient_id = "c"\nclient_secret = ""\n')
+    with pytest.raises(ConfigError, match="client_secret is empty"):
+        load_target(path, "t", {})
 
 
 # -- vendor capabilities (registry) ----------------------------------------------------------------------------

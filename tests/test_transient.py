@@ -150,3 +150,25 @@ def test_a_5xx_every_time_on_an_endpoint_that_answers_a_bare_request_is_a_crash_
     assert seen.count(b"") == 1 and stats.lost == []
     client.post("token", data={"grant_type": "client_credentials"})
     assert seen.count(b"") == 1, "the endpoint is known to work: no second probe"
+
+
+def test_once_the_retry_budget_is_spent_a_5xx_is_an_outage_never_taken_for_a_crash():
+    """Only a 5xx that came back on a retry can be the vendor's answer; one that could not be retried is not known."""
+    client, stats = guarded(Script(200, 500, 500, 500, 500), retry=RetryPolicy(retries=2, budget=0))
+    assert client.post("token").status_code == 200
+    answer = client.post("token")
+    assert OUTAGE in answer.extensions and stats.crashes == 0 and len(stats.lost) == 1
+
+
+def test_a_crash_is_counted():
+    client, stats = guarded(Script(200, 500))
+    client.post("token")
+    client.post("token")
+    assert stats.crashes == 1 and stats.lost == []
+
+
+def test_a_raw_5xx_from_an_endpoint_that_answers_nothing_is_counted_as_lost():
+    client, stats = guarded(Script(500))
+    answer = client.post("token", extensions={RAW: True})
+    assert answer.status_code == 500 and OUTAGE in answer.extensions
+    assert [lost.reason for lost in stats.lost] == ["500 (not retried: the check asked for the first answer)"]

@@ -12,10 +12,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 from authcanary import __version__
 from authcanary.errors import ConfigError
-from authcanary.recording.cassette import CassetteError, load_cassette
+from authcanary.recording.cassette import CassetteError, load_cassette, scenario_name
 from authcanary.recording.scan import scan_paths
 from authcanary.simulators.framework import DOCUMENTED
 from authcanary.summary import EXIT_CONFIG, EXIT_INTERRUPTED, SCHEMA, exit_code, vendor_entry
@@ -113,7 +114,8 @@ def _finished_run(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "summary.json"
     summary = _read_json(path)
     entries = summary.get("vendors") if isinstance(summary, dict) else None
-    if not isinstance(entries, dict) or not all(isinstance(entry, dict) for entry in entries.values()):
+    if not isinstance(summary, dict) or not isinstance(entries, dict) \
+            or not all(isinstance(entry, dict) for entry in entries.values()):
         raise ConfigError(f"{path}: unreadable (no vendor entries).", _UNREADABLE_FIX)
     if summary.get("schema") != SCHEMA:
         raise ConfigError(f"{path}: schema {summary.get('schema')!r}, not {SCHEMA}.", _UNREADABLE_FIX)
@@ -164,11 +166,31 @@ def _check_consistent(run_dir: Path, summary: dict[str, Any], folders: list[str]
         raise ConfigError(f"{path}: inconsistent: " + (status or f"exit_code {summary.get('exit_code')!r}, but the "
                                                        f"vendors' statuses make it {code}") + ".", _TAMPERED_FIX)
     _check_drift_json(run_dir / "drift.json", entries)
+    if missing := [name for name in ("report.html", "report.md", "junit.xml") if not (run_dir / name).is_file()]:
+        raise ConfigError(f"{run_dir}: no {', '.join(missing)}: the run did not finish writing its outputs.",
+                          "Accept the folder of a finished `authcanary run`; the baseline was not changed.")
+    _check_unobserved(run_dir / "junit.xml", entries)
     recordings = {vendor: entry.get("recordings", {}) for vendor, entry in entries.items()}
     if bad := [vendor for vendor, listed in recordings.items() if not isinstance(listed, dict)]:
         raise ConfigError(f"{path}: the recordings of {', '.join(bad)} are not a list of file hashes.",
                           _TAMPERED_FIX)
     return recordings
+
+
+def _check_unobserved(junit: Path, entries: dict[str, dict]) -> None:
+    """A scenario listed as unobserved (its baseline cassette is kept) was skipped in junit.xml, or lost
+    interactions to an outage (`outage_scenarios`): an edited list would keep or drop baseline scenarios."""
+    try:
+        cases = ElementTree.parse(junit).getroot().iter("testcase")
+    except (ElementTree.ParseError, OSError) as exc:
+        raise ConfigError(f"{junit}: unreadable ({exc}).", _TAMPERED_FIX) from None
+    skipped = {scenario_name(case.get("classname", "").rpartition(".")[2], case.get("name", "")) for case in cases
+               if case.find("skipped") is not None}
+    for vendor, entry in entries.items():
+        explained = {s.partition("/")[2] for s in entry.get("outage_scenarios", [])} | skipped
+        if stray := sorted(s for s in entry.get("unobserved", []) if s.partition("/")[2] not in explained):
+            raise ConfigError(f"{junit.parent / 'summary.json'}: {vendor} lists as unobserved {', '.join(stray)}, "
+                              "which junit.xml shows as run.", _TAMPERED_FIX)
 
 
 def _check_drift_json(path: Path, entries: dict[str, dict]) -> None:

@@ -12,14 +12,14 @@ example:
       v1-removed: {deprecation: "removed (410)"}             # a deprecation whose `observed` starts so
       server-error: {outage: true}                           # the vendor is unreachable, never a violation
 
-Suites call checks by id (for example `expect.that(ok, "acme.token.token_type_bearer", ...)`); a violation carries the id, the
-title and the declared severity. The ids are stable: history and waivers key on them.
+Suites call checks by id (for example `expect.that(ok, "acme.token.token_type_bearer", ...)`); a violation carries
+the id, the title and the declared severity. The ids are stable: history and waivers key on them.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ def load_catalog(contracts_dir: Path, vendor: str) -> Catalog:
     return _load(contracts_dir.resolve(), vendor)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(contracts_dir: Path, vendor: str) -> Catalog:
     path = contracts_dir / vendor / "checks.yaml"
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -48,15 +48,15 @@ def _app(version: Annotated[bool, typer.Option("--version", callback=_print_vers
 def run(
     target: Annotated[str, typer.Option(help="Target name in the targets file.")] = "sim",
     targets: Annotated[Path, typer.Option(help="Targets file (TOML).")] = Path("targets.toml"),
-    vendor: Annotated[Optional[list[str]], typer.Option(
+    vendor: Annotated[list[str] | None, typer.Option(
         help=f"Only this vendor (repeatable): {VENDOR_NAMES}.", show_default="every vendor of the target")] = None,
     baseline: Annotated[Path, typer.Option(help="Accepted baseline cassettes to compare with.")] = Path("cassettes"),
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run folder.",
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Run folder.",
                                                     show_default="reports/<UTC time>-<target>/")] = None,
-    profile: Annotated[Optional[str], typer.Option(
+    profile: Annotated[str | None, typer.Option(
         help="Embedded target only: simulator profile (documented or deviations joined with `,`; see "
              "`authcanary profiles`).", show_default="the target's profile")] = None,
-    max_examples: Annotated[Optional[int], typer.Option(help="Hypothesis examples per property test.", min=1,
+    max_examples: Annotated[int | None, typer.Option(help="Hypothesis examples per property test.", min=1,
                                                         show_default="the target's max_examples")] = None,
     mode: Annotated[str, typer.Option(
         help="`live`: send requests, record and compare with the baseline; `replay`: no network at all, the "
@@ -66,7 +66,8 @@ def run(
     """Run every suite for TARGET and write the run folder.
 
     The run folder holds summary.json, junit.xml, allure-results/, report.html and report.md."""
-    from authcanary.runner import RunRequest, run as run_suites
+    from authcanary.runner import RunRequest
+    from authcanary.runner import run as run_suites
 
     request = RunRequest(target=target, targets_file=targets, vendors=vendor or [], baseline=baseline, out=out_dir,
                          profile=profile, max_examples=max_examples, mode=mode)
@@ -84,14 +85,14 @@ def serve(
              "deviation goes to the vendor that has it.")] = "documented",
     prefix: Annotated[str, typer.Option(help="Serve under this path prefix, e.g. /api.", show_default="the root")
                       ] = "",
-    option: Annotated[Optional[list[str]], typer.Option(
+    option: Annotated[list[str] | None, typer.Option(
         help="Simulator option or registered credential KEY=VALUE (repeatable), e.g. v1_decommission=2024-04-30, "
              "fault_rate=0.1, latency=0.2, client_id=..., password=... (overrides --options-file and the "
              "environment).", show_default="none")] = None,
-    options_file: Annotated[Optional[Path], typer.Option(
+    options_file: Annotated[Path | None, typer.Option(
         help="File of KEY=VALUE lines (# comments allowed) with the same keys as --option, so secrets stay out of "
              "the process list; overrides AUTHCANARY_SERVE_<KEY> variables.", show_default="none")] = None,
-    cors_origin: Annotated[Optional[list[str]], typer.Option(
+    cors_origin: Annotated[list[str] | None, typer.Option(
         help="Origin browsers may call the simulators from, e.g. http://localhost:3000 (repeatable).",
         show_default="any origin")] = None,
 ) -> None:
@@ -116,7 +117,7 @@ def serve(
 
 
 @app.command()
-def profiles(vendor: Annotated[Optional[str], typer.Option(help=f"Only this vendor: {VENDOR_NAMES}.",
+def profiles(vendor: Annotated[str | None, typer.Option(help=f"Only this vendor: {VENDOR_NAMES}.",
                                                            show_default="every vendor")] = None) -> None:
     """List the simulator profiles: `documented` and each deviation a check must catch."""
     names = [vendor] if vendor else sorted(VENDORS)
@@ -135,7 +136,7 @@ def profiles(vendor: Annotated[Optional[str], typer.Option(help=f"Only this vend
 
 @app.command("checks")
 def list_checks(
-    vendor: Annotated[Optional[str], typer.Option(help=f"Only this vendor: {VENDOR_NAMES}.",
+    vendor: Annotated[str | None, typer.Option(help=f"Only this vendor: {VENDOR_NAMES}.",
                                                   show_default="every vendor")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     contracts: Annotated[Path, typer.Option(help="Contracts folder (checks.yaml per vendor).")] = Path("contracts"),
@@ -166,7 +167,7 @@ def list_checks(
 def drift(
     baseline: Annotated[Path, typer.Argument(help="Baseline cassettes folder (<dir>/<vendor>/*.yaml).")],
     current: Annotated[Path, typer.Argument(help="Current cassettes: a run folder or its cassettes/ folder.")],
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Where drift.json and drift.md go.",
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Where drift.json and drift.md go.",
                                                     show_default="the current folder")] = None,
     contracts: Annotated[Path, typer.Option(help="Contracts folder: the constant values to compare.")
                          ] = Path("contracts"),
@@ -240,7 +241,8 @@ def scan(paths: Annotated[list[Path], typer.Argument(help="Files or folders (cas
     except OSError as exc:
         raise ConfigError(f"{exc}.".removeprefix("scan: "), "Pass existing, readable files or folders.") from None
     for hit in hits:
-        out.print(f"{hit.file}:{hit.line}: {hit.kind}: {hit.excerpt}", highlight=False, markup=False)
+        out.print(f"{hit.file}:{hit.line}: {hit.kind}: {hit.excerpt}", highlight=False, markup=False,
+                  soft_wrap=True)  # one hit, one line, however narrow the terminal
     out.print(f"{len(hits)} secret(s) found" if hits else "no secrets found", highlight=False)
     raise typer.Exit(1 if hits else 0)
 
@@ -249,7 +251,7 @@ def scan(paths: Annotated[list[Path], typer.Argument(help="Files or folders (cas
 def baseline_accept(
     run_dir: Annotated[Path, typer.Argument(help="A run folder whose cassettes become the baseline.")],
     baseline: Annotated[Path, typer.Option(help="Baseline folder to update.")] = Path("cassettes"),
-    vendor: Annotated[Optional[list[str]], typer.Option(
+    vendor: Annotated[list[str] | None, typer.Option(
         help=f"Only this vendor (repeatable): {VENDOR_NAMES}.", show_default="every vendor recorded in the run")
     ] = None,
 ) -> None:

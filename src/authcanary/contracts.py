@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,7 @@ def contract_constants(contracts_dir: Path, vendors: Iterable[str]) -> dict[str,
     return constants
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(contracts_dir: Path, vendor: str) -> Contract:
     folder = contracts_dir / vendor
     documents = {}

@@ -14,7 +14,8 @@ class ConfigError(Exception):
 
 
 class TargetUnreachable(Exception):
-    """The vendor endpoint could not be reached (connection refused, timeout, 5xx storm): an outage, never a violation."""
+    """The vendor endpoint could not be reached (connection refused, timeout, 5xx storm): an outage, never a
+    violation."""
 
     def __init__(self, vendor: str, cause: str) -> None:
         self.vendor = vendor

@@ -79,6 +79,8 @@ class VendorFindings:
     #: recorded scenarios (cassette ids `<vendor>/<module>.<test>`) that were skipped, wholly or in part: their
     #: missing steps were not observed, which is not drift
     unobserved: list[str] = field(default_factory=list)
+    #: recorded scenarios that lost interactions to outages (also `unobserved`): none of their drift is breaking
+    outage_scenarios: list[str] = field(default_factory=list)
     #: the simulator's profile (`documented` or deviations), embedded or served; None on a real vendor
     simulator_profile: str | None = None
 
@@ -117,6 +119,7 @@ class VendorFindings:
             "notes": list(self.notes),
             "unreachable": self.unreachable,
             "unobserved": sorted(set(self.unobserved)),
+            "outage_scenarios": sorted(set(self.outage_scenarios)),
             "simulator_profile": self.simulator_profile,
         }
 

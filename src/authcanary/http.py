@@ -1,15 +1,18 @@
 """httpx clients bound to a vendor of a target: in-process ASGI for the embedded target, real HTTP otherwise.
 
 Every request a suite sends goes through `GuardedTransport`, which counts it, enforces the live-safety rules of
-docs/architecture.md (request budget, pacing) and applies the one transient-failure policy of the harness (`RetryPolicy`):
+docs/architecture.md (request budget, pacing) and applies the one transient-failure policy of the harness
+(`RetryPolicy`):
 
 - `429` and `503` are outages by definition: retried after `Retry-After`, at most `retries` times per request and
   `retry_budget` times per run (every retry is a request of the budget); if the answer stays `429`/`503` the
   interaction is *lost to an outage*.
-- any other `5xx` is retried the same way; one that goes away was an outage; one that comes back every time, while
-  the same endpoint answers other requests normally (an earlier answer, or a bare request with no body and no
+- any other `5xx` is retried the same way; one that goes away was an outage; one that comes back on every retry,
+  while the same endpoint answers other requests normally (an earlier answer, or a bare request with no body and no
   credentials that gets a 4xx), is the vendor crashing on that request: a behaviour, handed to the checks. One that
-  comes back on an endpoint that answers nothing is an outage.
+  could not be retried (the run's retry budget is spent), or that comes back on an endpoint that answers nothing, is
+  an outage. A `RAW` request (the check wants the first answer) is never retried; its 5xx is an outage only where
+  the endpoint answers nothing.
 - a lost interaction carries `OUTAGE` in its response extensions; the plugin never reports it as a violation or
   drift. `SERVER_ERROR_STORM` lost interactions in a row, or a connection that cannot be made, mark the vendor
   unreachable (`TargetUnreachable`).
@@ -21,8 +24,9 @@ import datetime as dt
 import email.utils
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
@@ -78,6 +82,9 @@ class VendorStats:
     consecutive_lost: int = 0
     #: endpoint -> answers that were not server errors (the endpoint works: a 5xx that persists there is a crash)
     answered: Counter[str] = field(default_factory=Counter)
+    #: 5xx answers that came back on every retry from an endpoint that works: handed to the checks as the vendor's
+    #: (a hypothesis example that then passes on replay was not a crash but an outage: see the plugin)
+    crashes: int = 0
     unreachable: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -125,16 +132,18 @@ class GuardedTransport(httpx.BaseTransport):
             retried += 1
             self.stats.retries += 1
             response = self._send(request)
-        status, works = response.status_code, bool(self.stats.answered[endpoint])
-        if status >= 500 and status not in UNAVAILABLE and not works:
-            works = self._answers_a_bare_request(request, endpoint)
-        if raw and status >= 500 and not works:
-            self._count_towards_storm(endpoint, f"{status}")  # handed over as it is, but the vendor may be down
-        elif not raw and _transient(status) and (status in UNAVAILABLE or not works):
-            self._lose(response, endpoint, retried)
-        elif status < 500:
+        status = response.status_code
+        if not _transient(status) or (raw and status < 500):
             self.stats.consecutive_lost = 0
             self.stats.answered[endpoint] += 1
+        elif raw:
+            if not self._works(request, endpoint):  # handed over as it is, unless the endpoint answers nothing
+                self._lose(response, endpoint, retried, raw)
+        elif status in UNAVAILABLE or not retried or not self._works(request, endpoint):
+            # "not now", a 5xx there was no retry to confirm, or an endpoint that answers nothing: an outage
+            self._lose(response, endpoint, retried, raw)
+        else:
+            self.stats.crashes += 1  # it came back on every retry while the endpoint works: the vendor's answer
         return response
 
     def endpoint(self, request: httpx.Request) -> str:
@@ -144,10 +153,12 @@ class GuardedTransport(httpx.BaseTransport):
             path = path[len(self.base_path):]
         return f"{request.method} {path}"
 
-    def _answers_a_bare_request(self, request: httpx.Request, endpoint: str) -> bool:
-        """Whether the endpoint is up although it keeps failing `request`: the same method and URL with no body
-        and no credentials must get any answer but a server error (a 4xx says the endpoint works). One request, the
-        first time an endpoint that never answered fails; never recorded."""
+    def _works(self, request: httpx.Request, endpoint: str) -> bool:
+        """Whether the endpoint is up although it keeps failing `request`: it answered before, or the same method
+        and URL with no body and no credentials gets any answer but a server error (a 4xx says the endpoint works;
+        one request, the first time an endpoint that never answered fails; never recorded)."""
+        if self.stats.answered[endpoint]:
+            return True
         probe = self._send(httpx.Request(request.method, request.url, extensions={RAW: True}))
         probe.read()
         if probe.status_code < 500:
@@ -161,15 +172,15 @@ class GuardedTransport(httpx.BaseTransport):
         retry_after = _retry_after_seconds(response)
         return min(self.retry.backoff if retry_after is None else retry_after, self.retry.max_wait)
 
-    def _lose(self, response: httpx.Response, endpoint: str, retried: int) -> None:
-        reason = f"{response.status_code} after {retried} retr{'y' if retried == 1 else 'ies'}"
-        if retried < self.retry.retries:
-            reason += " (retry budget of the run spent)"
+    def _lose(self, response: httpx.Response, endpoint: str, retried: int, raw: bool) -> None:
+        if raw:
+            reason = f"{response.status_code} (not retried: the check asked for the first answer)"
+        else:
+            reason = f"{response.status_code} after {retried} retr{'y' if retried == 1 else 'ies'}"
+            if retried < self.retry.retries:
+                reason += " (retry budget of the run spent)"
         response.extensions[OUTAGE] = reason
         self.stats.lost.append(LostInteraction(endpoint, response.status_code, reason))
-        self._count_towards_storm(endpoint, reason)
-
-    def _count_towards_storm(self, endpoint: str, reason: str) -> None:
         self.stats.consecutive_lost += 1
         if self.stats.consecutive_lost >= SERVER_ERROR_STORM:
             self.stats.unreachable = f"{SERVER_ERROR_STORM} interactions in a row lost to outages (5xx or 429 " \
@@ -252,8 +263,8 @@ def _retry_after_seconds(response: httpx.Response) -> float | None:
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
 def bind_client(transport: httpx.BaseTransport, base_url: str, timeout: float = 15.0) -> httpx.Client:

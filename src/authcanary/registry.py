@@ -33,8 +33,8 @@ class Key:
 TRANSIENT_KEYS: dict[str, Key] = {
     "retries": Key("times one request is re-sent after 429, 503 or another 5xx (after Retry-After)", kind=int,
                    default=2, minimum=0),
-    "retry_budget": Key("most retries per run for this vendor (each is a request of request_budget)", kind=int,
-                        default=50, minimum=0),
+    "retry_budget": Key("most retries per run for this vendor (each is a request of request_budget); default 50 on a "
+                        "shared live target, unlimited on a simulator", kind=int, minimum=0),
     "outage_threshold": Key("share of interactions lost to outages (0-1) above which the vendor counts as "
                             "unreachable (exit 3); at least 3 must be lost", kind=float, default=0.05, minimum=0,
                             maximum=1),
@@ -45,7 +45,8 @@ COMMON_KEYS: dict[str, Key] = {
     "base_url": Key("root URL of the vendor API (http or https), e.g. https://developer.api.autodesk.com",
                     required=True),
     "simulator": Key("true when base_url is an `authcanary serve` simulator: enables time travel, fault "
-                     "injection and rate-limit probes; request_budget and rate_limit_per_minute do not apply", kind=bool, default=False),
+                     "injection and rate-limit probes; request_budget and rate_limit_per_minute do not apply",
+                     kind=bool, default=False),
     "request_budget": Key("most requests the run may send to this vendor", kind=int, default=300),
     "rate_limit_per_minute": Key("most requests per minute the harness sends", kind=int, default=120),
     "timeout": Key("seconds before a request counts as a timeout", kind=float, default=15.0, minimum=0.1),
@@ -99,7 +100,7 @@ class VendorSpec:
     def secret_keys(self) -> set[str]:
         return {name for name, key in self.all_keys.items() if key.secret}
 
-    def simulator_class(self) -> type["Simulator"]:
+    def simulator_class(self) -> type[Simulator]:
         module, _, cls = self.simulator_path.partition(":")
         return getattr(importlib.import_module(module), cls)
 

@@ -11,6 +11,7 @@ from authcanary.credentials import decode_basic
 from authcanary.recording.scrub import SHELL_VARIABLE_RE, Scrubber
 from authcanary.redact import mask_secrets
 
+FORM = "application/x-www-form-urlencoded"
 _SKIPPED_HEADERS = {"host", "content-length", "accept-encoding", "connection", "user-agent", "accept"}
 
 
@@ -21,8 +22,8 @@ def curl_command(request: httpx.Request, secrets: dict[str, str], origin: str | 
     request's path is kept whole, so a target whose base URL has a path is not given its prefix twice."""
     url = str(request.url)
     if origin:
-        parts = httpx.URL(origin)
-        url = str(request.url.copy_with(scheme=parts.scheme, host=parts.host, port=parts.port))
+        origin_url = httpx.URL(origin)
+        url = str(request.url.copy_with(scheme=origin_url.scheme, host=origin_url.host, port=origin_url.port))
     parts = ["curl", "-i", "-X", request.method, mask_secrets(url, secrets)]
     for name, value in request.headers.items():
         if name.lower() in _SKIPPED_HEADERS:
@@ -33,11 +34,20 @@ def curl_command(request: httpx.Request, secrets: dict[str, str], origin: str | 
         parts += ["-H", mask_secrets(f"{name}: {value}", secrets)]
     body = request.content.decode("utf-8", "replace") if request.content else ""
     if body:
-        # Known secrets become variables; any other credential (a generated hostile password) a placeholder.
-        content_type = request.headers.get("content-type", "")
-        body = Scrubber().scrub_body_text(mask_secrets(body, secrets), content_type)
-        parts += _form_data(body) if "x-www-form-urlencoded" in content_type.lower() else ["--data-raw", body]
+        if "content-type" not in request.headers:
+            parts += ["-H", "Content-Type:"]  # curl adds a form Content-Type to a body: send none, as the check did
+        # Known secrets become variables; any other credential (a generated hostile password) a placeholder. What
+        # the body is decides how (a form sent under a JSON Content-Type is still a form), not what the header says.
+        as_form = _looks_like_form(body)
+        body = Scrubber().scrub_body_text(mask_secrets(body, secrets), FORM if as_form else
+                                          request.headers.get("content-type", ""))
+        parts += _form_data(body) if as_form else ["--data-raw", body]
     return " ".join(_quote(part) for part in parts)
+
+
+def _looks_like_form(body: str) -> bool:
+    """`name=value&...` rather than JSON or free text."""
+    return not body.lstrip().startswith(("{", "[", '"')) and all("=" in pair for pair in body.split("&") if pair)
 
 
 def _form_data(body: str) -> list[str]:

@@ -1,4 +1,5 @@
-"""`authcanary run`: one run of the suites against a target, written to a run folder (docs/architecture.md "Flow of one run")."""
+"""`authcanary run`: one run of the suites against a target, written to a run folder (docs/architecture.md "Flow of
+one run")."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,10 +7,11 @@ import json
 import signal
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -20,16 +22,16 @@ from authcanary.errors import ConfigError
 from authcanary.files import write_atomically
 from authcanary.recording.scan import scan_paths
 from authcanary.registry import VENDORS, example_vendor
+from authcanary.simulators.profiles import split_profile
 from authcanary.summary import EXIT_CONFIG, EXIT_INTERRUPTED, SCHEMA, exit_code, vendor_entry
 from authcanary.targets import Target, load_target
-
 
 #: The pytest plugins a run needs, loaded explicitly instead of autoloading every installed pytest11 entry point.
 #: With autoload, pytest marks every module of every plugin *distribution* for assertion rewriting -- all of
 #: hypothesis and schemathesis (~400 modules) -- and re-parses and recompiles them at each start whenever it cannot
 #: cache the result (PYTHONDONTWRITEBYTECODE, read-only site-packages): ~3.5 s of CPU per run. `-p` marks only the
 #: named module, so the suites' own tests and conftests keep their assertion rewriting.
-PLUGIN_ARGS = ["--disable-plugin-autoload", "-p", "authcanary.plugin", "-p", "_hypothesis_pytestplugin",
+PLUGIN_ARGS = ["--disable-plugin-autoload", "-p", "authcanary.pytest.plugin", "-p", "_hypothesis_pytestplugin",
                "-p", "schemathesis.pytest.plugin", "-p", "allure_pytest.plugin"]
 
 
@@ -56,7 +58,7 @@ MODES = ("live", "replay")
 
 
 def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def prepare(request: RunRequest) -> tuple[Target, Path]:
@@ -86,12 +88,8 @@ def prepare(request: RunRequest) -> tuple[Target, Path]:
         raise ConfigError(f"--profile needs an embedded target; '{target.name}' is live.",
                           "Drop --profile, or serve a profile with `authcanary serve --profile` and point a target "
                           "at it.")
-    if request.profile:
-        for vendor in request.vendors or target.vendors:
-            try:
-                VENDORS[vendor].simulator_class().parse_profile(request.profile)
-            except ValueError as exc:
-                raise ConfigError(f"{exc}.", "See `authcanary profiles`.") from None
+    if request.profile:  # each deviation goes to the vendors that define it, as `authcanary serve` does
+        split_profile(request.profile, sorted(request.vendors or target.vendors))
     check_baseline(request, request.vendors or sorted(target.vendors))
     if request.mode == "live":
         check_simulator_targets(target, request)
@@ -151,15 +149,39 @@ class Interrupted:
 
 
 def run(request: RunRequest) -> int:
-    """Run the suites, write summary.json, junit.xml, allure-results/ and the reports; return the exit code."""
+    """Run the suites, write summary.json, junit.xml, allure-results/ and the reports; return the exit code.
+
+    Ctrl-C (SIGINT) at any moment, in the tests or while the outputs are written, ends the run with 130 and a
+    summary.json marked `interrupted` (`finish_interrupted`)."""
     target, run_dir = prepare(request)
     run_dir = claim_run_folder(run_dir, exclusive=request.out is None)
     started = _utc_now()
+    interrupted = Interrupted()
+    findings: dict[str, Any] | None = None
+    with interrupted.watching():
+        try:
+            pytest_exit = _run_pytest(request, target, run_dir)
+            if interrupted.seen or pytest_exit == pytest.ExitCode.INTERRUPTED:
+                raise KeyboardInterrupt
+            if pytest_exit in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
+                print(f"authcanary: the test run stopped early (pytest exit {int(pytest_exit)}); see above.",
+                      file=sys.stderr)
+                report_leaks(run_dir, target)  # what it wrote so far stays behind
+                return EXIT_CONFIG
+            findings = _read_findings(run_dir)
+            return _write_outcome(request, target, run_dir, started, findings)
+        except KeyboardInterrupt:
+            pass
+    return finish_interrupted(request, target, run_dir, started, findings)
+
+
+def _run_pytest(request: RunRequest, target: Target, run_dir: Path) -> int | pytest.ExitCode:
     args = [
         str(request.root / "suites"), "--rootdir", str(request.root), "-o", "addopts=", "-p", "no:cacheprovider",
         *PLUGIN_ARGS, "--target", target.name, "--targets", str(request.targets_file.resolve()),
         "--authcanary-out", str(run_dir), "--junitxml", str(run_dir / "junit.xml"),
-        "--alluredir", str(run_dir / "allure-results"), "-W", "ignore::DeprecationWarning", "-W", "ignore::pytest.PytestAssertRewriteWarning", "--tb=line",
+        "--alluredir", str(run_dir / "allure-results"), "-W", "ignore::DeprecationWarning",
+        "-W", "ignore::pytest.PytestAssertRewriteWarning", "--tb=line",
     ]
     for vendor in request.vendors:
         args += ["--vendor", vendor]
@@ -172,21 +194,15 @@ def run(request: RunRequest) -> int:
     # Hypothesis caches into ./.hypothesis by default; a run writes nothing outside its run folder.
     from hypothesis.configuration import set_hypothesis_home_dir
 
-    interrupted = Interrupted()
-    with tempfile.TemporaryDirectory(prefix="authcanary-hypothesis-") as hypothesis_home, interrupted.watching():
+    with tempfile.TemporaryDirectory(prefix="authcanary-hypothesis-") as hypothesis_home:
         set_hypothesis_home_dir(hypothesis_home)
-        try:
-            pytest_exit = pytest.main(args)
-        except KeyboardInterrupt:  # arrived outside pytest's own handling (collection, session finish)
-            interrupted.seen, pytest_exit = True, pytest.ExitCode.INTERRUPTED
-    if interrupted.seen or pytest_exit == pytest.ExitCode.INTERRUPTED:
-        return finish_interrupted(request, target, run_dir, started)
-    if pytest_exit in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
-        print(f"authcanary: the test run stopped early (pytest exit {int(pytest_exit)}); see above.",
-              file=sys.stderr)
-        report_leaks(run_dir, target)  # what it wrote so far stays behind
-        return EXIT_CONFIG
-    findings = _read_findings(run_dir)
+        return pytest.main(args)
+
+
+def _write_outcome(request: RunRequest, target: Target, run_dir: Path, started: dt.datetime,
+                   findings: dict[str, Any]) -> int:
+    """Drift, summary.json, the reports and the secret scan of a finished test run; returns the exit code."""
+    drift: dict[str, list[dict[str, Any]]]
     if request.mode == "replay":
         drift, drift_notes = {}, replay_notes(request, sorted(findings))
     else:
@@ -202,19 +218,24 @@ def run(request: RunRequest) -> int:
     if all(entry["status"] == "skipped" for entry in summary["vendors"].values()):
         print("authcanary: no check ran (every test was skipped); the notes in the report say why.",
               file=sys.stderr)
-    return summary["exit_code"]
+    return int(summary["exit_code"])
 
 
-def finish_interrupted(request: RunRequest, target: Target, run_dir: Path, started: dt.datetime) -> int:
-    """Write what an interrupted run found so far, marked `interrupted` (never a baseline, drift not compared);
-    returns 130."""
-    findings = _read_findings(run_dir)
-    summary = build_summary(target, request, started, _utc_now(), findings, {},
-                            {vendor: ["the run was interrupted: these results are partial"] for vendor in findings})
-    summary["interrupted"] = True
-    summary["exit_code"] = EXIT_INTERRUPTED
-    write_run_outputs(run_dir, summary)
-    report_leaks(run_dir, target)
+def finish_interrupted(request: RunRequest, target: Target, run_dir: Path, started: dt.datetime,
+                       findings: dict[str, Any] | None = None) -> int:
+    """Write what an interrupted run found so far, marked `interrupted` (never a baseline, drift not compared),
+    whatever the run had written before; returns 130. A further Ctrl-C waits until this is written."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        findings = _read_findings(run_dir) if findings is None else findings
+        summary = build_summary(target, request, started, _utc_now(), findings, {},
+                                {vendor: ["the run was interrupted: these results are partial"] for vendor in findings})
+        summary["interrupted"] = True
+        summary["exit_code"] = EXIT_INTERRUPTED
+        write_run_outputs(run_dir, summary)
+        report_leaks(run_dir, target)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     print(f"\nauthcanary: interrupted; partial results in {run_dir} (exit {EXIT_INTERRUPTED})", file=sys.stderr)
     return EXIT_INTERRUPTED
 
@@ -343,7 +364,12 @@ def explain_expected_drift(result: DriftResult, findings: dict[str, Any], day: s
                         "accept a new baseline once the migration is reviewed")
                 if result.expect_removal(vendor, deprecation["endpoint"], note):
                     notes[vendor].append(note)
-        skipped = set(entry.get("unobserved", []))
+        lost = set(entry.get("outage_scenarios", []))
+        if result.downgrade(vendor, lost, "an interaction of this scenario was lost to an outage"):
+            # a lost step shifts the numbering of the steps after it: nothing of such a scenario is breaking drift
+            notes[vendor].append(f"{len(lost)} recorded scenario(s) lost interactions to outages: their drift is not "
+                                 "breaking")
+        skipped = set(entry.get("unobserved", [])) - lost
         if result.downgrade(vendor, skipped, "not observed: the test was skipped in this run", ("step_missing",)):
             notes[vendor].append(f"{len(skipped)} recorded scenario(s) skipped in this run: their missing steps "
                                  "are not drift")

@@ -6,8 +6,9 @@ import ipaddress
 import os
 import socket
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import uvicorn
 from rich.console import Console
@@ -16,21 +17,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authcanary.errors import ConfigError
 from authcanary.registry import VENDORS
-from authcanary.simulators.framework import ANY_ORIGIN, CONTROL_PREFIX, DOCUMENTED, Simulator, UnknownProfile, build_app
+from authcanary.simulators.framework import ANY_ORIGIN, CONTROL_PREFIX, Simulator, UnknownProfile, build_app
+from authcanary.simulators.profiles import split_profile
 
 #: `AUTHCANARY_SERVE_CLIENT_SECRET=...` sets the simulator key client_secret (under --options-file and --option)
 ENV_PREFIX = "AUTHCANARY_SERVE_"
-
-
-def split_profile(profile: str, names: list[str]) -> dict[str, str]:
-    """Vendor -> its part of `profile` (deviations joined by commas): each deviation goes to the vendors that
-    define it, the others are served `documented`. A deviation no vendor defines is a ConfigError."""
-    deviations = {name: VENDORS[name].simulator_class().deviations for name in names}
-    wanted = [d for d in (part.strip() for part in profile.split(",")) if d and d != DOCUMENTED]
-    if unknown := [d for d in wanted if not any(d in defined for defined in deviations.values())]:
-        raise ConfigError(f"no vendor has the profile {', '.join(unknown)}.",
-                          f"Use documented or a deviation of {' or '.join(names)}; `authcanary profiles` lists them.")
-    return {name: ",".join(d for d in wanted if d in defined) or DOCUMENTED for name, defined in deviations.items()}
 
 
 def simulator_keys() -> set[str]:

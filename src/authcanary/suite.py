@@ -18,7 +18,9 @@ from authcanary.contracts import Contract
 from authcanary.credentials import Secret, reveal
 from authcanary.findings import Deprecation, VendorFindings
 from authcanary.http import RAW
-from authcanary.plugin import Expect, SimulatorControl, hypothesis_settings
+from authcanary.pytest.control import SimulatorControl
+from authcanary.pytest.expectations import Expect
+from authcanary.pytest.session import hypothesis_settings
 from authcanary.recording.scrub import is_placeholder
 from authcanary.targets import VendorTarget
 from authcanary.tokens import decode_unverified, verify_jwt

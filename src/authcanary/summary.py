@@ -49,6 +49,8 @@ def vendor_entry(findings: dict[str, Any] | None, drift: list[dict[str, Any]], n
         entry["simulator_profile"] = findings["simulator_profile"]
     if findings.get("unobserved"):
         entry["unobserved"] = findings["unobserved"]  # recorded scenarios this run skipped (baseline accept keeps them)
+    if findings.get("outage_scenarios"):
+        entry["outage_scenarios"] = findings["outage_scenarios"]  # ... of which these lost interactions to outages
     return entry
 
 

@@ -77,7 +77,8 @@ def load_targets_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}).", "Fix the syntax; see the examples in targets.toml and docs/interfaces.md.")
+        raise ConfigError(f"{path}: not valid TOML ({exc}).",
+                          "Fix the syntax; see the examples in targets.toml and docs/interfaces.md.") from exc
     targets = data.get("targets")
     unknown_top = sorted(set(data) - {"targets"})
     if unknown_top:
@@ -97,7 +98,8 @@ def load_target(path: Path, name: str, environ: dict[str, str] | None = None) ->
         raise ConfigError(f"{path}: unknown target '{name}' (known: {known}).", "Pass --target with one of them.")
     raw = targets[name]
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: [targets.{name}] must be a table.", "See the examples in targets.toml and docs/interfaces.md.")
+        raise ConfigError(f"{path}: [targets.{name}] must be a table.",
+                          "See the examples in targets.toml and docs/interfaces.md.")
     embedded = raw.get("embedded", False)
     if not isinstance(embedded, bool):
         raise ConfigError(f"{path}: targets.{name}.embedded must be true or false.", "Write `embedded = true`.")
@@ -140,9 +142,11 @@ def _vendor_target(path: Path, target: str, vendor: str, section: dict[str, Any]
         if key in section:
             value = section[key]
             if isinstance(value, str):
-                value, env_name = _interpolate(value, environ, path, f"{where}.{key}")
+                value, env_name = _interpolate(value, environ, path, f"{where}.{key}", secret=meta.secret)
                 if meta.secret and env_name:
                     secret_env[value] = env_name
+                if meta.required and meta.secret and not value:  # (an empty URL gets the URL message below)
+                    raise ConfigError(f"{path}: {where}.{key} is empty.", f"Give it a value ({meta.help}).")
                 value = _coerce(value, meta, path, f"{where}.{key}")
             else:
                 value = _check_type(value, meta, path, f"{where}.{key}")
@@ -162,7 +166,8 @@ def _vendor_target(path: Path, target: str, vendor: str, section: dict[str, Any]
     return VendorTarget(vendor=vendor, embedded=embedded, settings=settings, secret_env=secret_env)
 
 
-def _interpolate(value: str, environ: dict[str, str], path: Path, where: str) -> tuple[str, str | None]:
+def _interpolate(value: str, environ: dict[str, str], path: Path, where: str, *, secret: bool = False
+                 ) -> tuple[str, str | None]:
     """Replace `${VAR}` by the environment value (`$$` is a literal `$`); returns the last variable used."""
     used: list[str] = []
 
@@ -181,7 +186,8 @@ def _interpolate(value: str, environ: dict[str, str], path: Path, where: str) ->
         return environ[name]
 
     if malformed := _MALFORMED_VAR.search(_VAR.sub("", value)):
-        raise ConfigError(f"{path}: {where} has a malformed variable reference near {malformed.group(0)!r}.",
+        near = "" if secret else f" near {malformed.group(0)!r}"  # a secret is never printed, even a wrong one
+        raise ConfigError(f"{path}: {where} has a malformed variable reference{near}.",
                           "Write ${NAME} (letters, digits, _), or $$ for a literal $.")
     return _VAR.sub(replace, value), (used[-1] if used else None)
 
@@ -201,9 +207,13 @@ def _check_type(value: Any, meta: Key, path: Path, where: str) -> Any:
         return float(value)
     elif isinstance(value, meta.kind):
         return value
-    shown = f"a {type(value).__name__}" if meta.secret else repr(value)  # never print a secret, even a wrong one
-    raise ConfigError(f"{path}: {where} must be a {_kind_name(meta)}, got {shown}.",
+    shown = _article(type(value).__name__) if meta.secret else repr(value)  # never print a secret, even a wrong one
+    raise ConfigError(f"{path}: {where} must be {_article(_kind_name(meta))}, got {shown}.",
                       f"Fix the value ({meta.help}).")
+
+
+def _article(noun: str) -> str:
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
 
 
 def _kind_name(meta: Key) -> str:
@@ -241,17 +251,18 @@ def _coerce(value: str, meta: Key, path: Path, where: str) -> Any:
             return value.lower() in {"true", "1", "yes"}
         return _check_type(meta.kind(value), meta, path, where)
     except ValueError:
-        raise ConfigError(f"{path}: {where} must be a {_kind_name(meta)}, got {value!r}.",
+        raise ConfigError(f"{path}: {where} must be {_article(_kind_name(meta))}, got {value!r}.",
                           f"Fix the value ({meta.help}).") from None
 
 
 def _check_url(url: str, path: Path, where: str, example: str) -> None:
-    parts = urlsplit(url)
-    if "@" in parts.netloc:  # user:password@host would be sent and shown in every report and repro
-        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
-        raise ConfigError(f"{path}: {where} has credentials in it ({shown!r} with a user:password@ part).",
+    if "@" in url:
+        # user:password@host would be sent and shown in every report and repro; a password holding `/`, `#`, `?` or
+        # `[` breaks URL parsing itself, so the URL is never printed once it has an `@`
+        raise ConfigError(f"{path}: {where} has credentials in it (a user:password@ part, or an @ in the URL).",
                           "Remove them from the URL; give credentials with the vendor's own keys (client_id, "
                           "client_secret, user, password ...), from ${VARIABLES}.")
+    parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ConfigError(f"{path}: {where} is not an http(s) URL: {url!r}.",
                           "Write the full root URL" + (f", e.g. {example}." if example else "."))

@@ -69,4 +69,7 @@ def verify_jwt(token: str, jwks: dict[str, Any], algorithms: tuple[str, ...] = (
     from joserfc import jwt
     from joserfc.jwk import KeySet
 
-    return dict(jwt.decode(token, KeySet.import_key_set(jwks), algorithms=list(algorithms)).claims)
+    # joserfc types the key set as its KeySetSerialization TypedDict; a JWKS parsed from JSON is a plain dict, and
+    # import_key_set validates it at runtime.
+    key_set = KeySet.import_key_set(jwks)  # type: ignore[arg-type]
+    return dict(jwt.decode(token, key_set, algorithms=list(algorithms)).claims)

@@ -12,7 +12,7 @@ import jsonschema_rs
 from authcanary.contracts import Contract
 
 if TYPE_CHECKING:
-    from authcanary.plugin import Expect
+    from authcanary.pytest.expectations import Expect
 
 
 def describe_statuses(statuses: Collection[int]) -> str:

@@ -12,7 +12,7 @@ import httpx
 from authcanary.simulators.framework import VirtualClock
 
 if TYPE_CHECKING:
-    from authcanary.plugin import SimulatorControl
+    from authcanary.pytest.control import SimulatorControl
 
 
 @dataclass(frozen=True)

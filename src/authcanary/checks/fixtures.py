@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from authcanary.checks.clock import Clock
-from authcanary.plugin import SimulatorControl
+from authcanary.pytest.control import SimulatorControl
 from authcanary.registry import vendor_spec
 from authcanary.targets import VendorTarget
 

@@ -26,9 +26,10 @@ plus the values of declared contract constants.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from authcanary.findings import SEVERITIES
 

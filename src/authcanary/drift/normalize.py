@@ -23,11 +23,12 @@ import os
 import re
 import sys
 import threading
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from authcanary.recording.cassette_file import CassetteError, load_cassette
@@ -512,7 +513,7 @@ def normalize_folders(folders: Sequence[str | Path], constants: Constants | Mapp
         for test_id, file in files
     ]
     grouped: dict[tuple[int, str], list[Step]] = {}
-    for (index, vendor, _, _), steps in zip(jobs, _normalize_jobs(jobs, constants, workers)):
+    for (index, vendor, _, _), steps in zip(jobs, _normalize_jobs(jobs, constants, workers), strict=True):
         grouped.setdefault((index, vendor), []).extend(steps)
     normalized: list[dict[str, dict[str, Step]]] = [{} for _ in folders]
     for (index, vendor), steps in grouped.items():
@@ -557,10 +558,11 @@ def _normalize_jobs(jobs: Sequence[tuple[int, str, str, Path]], constants: Const
         with ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("fork")) as pool:
             futures = [(share, pool.submit(_normalize_serial, [jobs[p] for p in share], constants))
                        for share in shares[1:]]
-            for position, steps in zip(shares[0], _normalize_serial([jobs[p] for p in shares[0]], constants)):
+            for position, steps in zip(shares[0], _normalize_serial([jobs[p] for p in shares[0]], constants),
+                                      strict=True):
                 results[position] = steps
             for share, future in futures:
-                for position, steps in zip(share, future.result()):
+                for position, steps in zip(share, future.result(), strict=True):
                     results[position] = steps
     except (OSError, BrokenProcessPool):  # no process could be forked, or a worker died: do it here
         return _normalize_serial(jobs, constants)

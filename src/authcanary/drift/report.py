@@ -3,6 +3,7 @@ run's report.md is: every value may come from a vendor's response)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ def drift_document(result: DriftResult) -> dict[str, Any]:
     }
 
 
-def _table(rows: list[list[str]], columns: tuple[str, ...]) -> list[str]:
+def _table(rows: Sequence[Sequence[str]], columns: tuple[str, ...]) -> list[str]:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines

@@ -2,8 +2,9 @@
 test at its end (`ContractViolation`), and tells an outage from a finding (`LostToOutage`)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -30,10 +31,11 @@ SERVE_DEFAULT_URL = "http://127.0.0.1:8700"
 class LostToOutage(Exception):
     """A check whose failure came from interactions lost to an outage: it did not run, it did not fail."""
 
-    def __init__(self, lost: list[LostInteraction]) -> None:
+    def __init__(self, lost: list[LostInteraction], why: str = "") -> None:
         self.lost = lost
-        super().__init__("lost to an outage: " + "; ".join(f"{i.endpoint} answered {i.reason}" for i in lost[:3])
-                         + (f" (and {len(lost) - 3} more)" if len(lost) > 3 else ""))
+        described = "; ".join(f"{i.endpoint} answered {i.reason}" for i in lost[:3]) + \
+            (f" (and {len(lost) - 3} more)" if len(lost) > 3 else "")
+        super().__init__("lost to an outage: " + "; ".join(filter(None, [described, why])))
 
 
 class ContractViolation(AssertionError):
@@ -41,7 +43,7 @@ class ContractViolation(AssertionError):
     `info` violations are recorded in the findings but fail nothing."""
 
     @classmethod
-    def of(cls, violations: list[Violation]) -> "ContractViolation":
+    def of(cls, violations: list[Violation]) -> ContractViolation:
         lines = "\n".join(f"- [{v.check_id}] {v.check}: expected {v.expected}; observed {v.observed}"
                           for v in violations)
         return cls(f"{len(violations)} contract violation(s):\n{lines}")
@@ -111,10 +113,6 @@ class Expect:
         failing = [violation for violation in new if violation.fails]
         if failing:
             raise ContractViolation.of(failing)
-
-    def lost(self) -> list[LostInteraction]:
-        """The interactions with this vendor lost to outages so far in the run."""
-        return self.canary.stats[self.vendor].lost
 
     def _forget_if_lost(self, lost_before: int, violations: list[Violation], keep: int, reject: bool) -> bool:
         lost_now = self.canary.lost_count(self.vendor)

@@ -3,7 +3,7 @@
 `login_probes`)."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -70,10 +70,11 @@ def client(request: pytest.FixtureRequest, canary: CanarySession, vendor: str, t
         with canary.client(vendor) as http:
             yield http
         return
+    out = canary.out  # set: only scenarios of a run with a run folder are recorded
     recorders: list[RecordingTransport] = []
 
     def record(guarded: httpx.BaseTransport) -> RecordingTransport:
-        recorders.append(RecordingTransport(guarded, canary.cassette_path(canary.out / "cassettes", vendor,
+        recorders.append(RecordingTransport(guarded, canary.cassette_path(out / "cassettes", vendor,
                                                                           request.node),
                                             Scrubber(canary.secrets(vendor)), canary.base_path(vendor)))
         return recorders[-1]

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import gc
 import json
-import re
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from hypothesis.errors import Flaky
 
 from authcanary.catalog import UNEXPECTED, Catalog, load_catalog
 from authcanary.contracts import Contract, load_contract
@@ -18,21 +19,31 @@ from authcanary.credentials import reveal
 from authcanary.errors import ConfigError, TargetUnreachable
 from authcanary.files import write_atomically
 from authcanary.findings import VendorFindings, Violation, outage_counts
-from authcanary.http import (BudgetExhausted, ControlTransport, GuardedTransport, InProcessTransport, RetryPolicy,
-                             VendorStats, bind_client)
+from authcanary.http import (
+    BudgetExhausted,
+    ControlTransport,
+    GuardedTransport,
+    InProcessTransport,
+    LostInteraction,
+    RetryPolicy,
+    VendorStats,
+    bind_client,
+)
 from authcanary.pytest.control import SimulatorControl
-from authcanary.pytest.expectations import (LOST_AT_START, LOST_HANDLED, VIOLATIONS, ContractViolation,
-                                            LostToOutage)
-from authcanary.recording.cassette import UnmatchedRequestError
+from authcanary.pytest.expectations import LOST_AT_START, LOST_HANDLED, VIOLATIONS, ContractViolation, LostToOutage
+from authcanary.recording.cassette import UnmatchedRequestError, scenario_name
 from authcanary.redact import redact_text
 from authcanary.registry import VENDORS
 from authcanary.simulators.framework import Simulator
+from authcanary.simulators.profiles import split_profile
 from authcanary.targets import Target, VendorTarget, load_target
 
 if TYPE_CHECKING:
     import hypothesis
 
 SESSION = pytest.StashKey["CanarySession"]()
+#: the vendor's crash count (VendorStats.crashes) when the test started
+CRASHES_AT_START = pytest.StashKey[int]()
 #: the vendor a collected test checks
 VENDOR = pytest.StashKey[str]()
 
@@ -91,8 +102,7 @@ class CanarySession:
 
     def cassette_path(self, root: Path, vendor: str, item: pytest.Item) -> Path:
         """`<root>/<vendor>/<module>.<test name>.yaml`, a stable file name for a test id."""
-        name = f"{Path(item.path).stem}.{item.name}"
-        return root / vendor / (re.sub(r"[^A-Za-z0-9_.=-]+", "_", name).strip("_") + ".yaml")
+        return root / vendor / (scenario_name(Path(item.path).stem, item.name) + ".yaml")
 
     def redact(self, vendor: str, text: str) -> str:
         """`text` without secret values or tokens, for findings, reports and logs."""
@@ -102,7 +112,13 @@ class CanarySession:
         """The in-process simulator of the embedded target (one per session, reset before each test)."""
         if vendor not in self._simulators:
             vendor_target = self.vendor_target(vendor)
-            profile = self.config.getoption("--sim-profile") or vendor_target.profile
+            wanted = self.config.getoption("--sim-profile")
+            # a profile of several vendors' deviations: this vendor's simulator takes the ones it defines
+            try:
+                profile = split_profile(wanted, sorted(self.target.vendors))[vendor] if wanted else \
+                    vendor_target.profile
+            except ConfigError as exc:
+                raise pytest.UsageError(str(exc)) from None
             try:
                 self._simulators[vendor] = VENDORS[vendor].simulator_class()(
                     profile=profile, options=vendor_target.settings.get("options"),
@@ -149,15 +165,16 @@ class CanarySession:
         return bind_client(transport, self.base_url(vendor), timeout=settings.get("timeout", 15.0))
 
     def retry_policy(self, vendor: str) -> RetryPolicy:
-        """The target's transient-failure policy; a simulator's faults do not depend on time, so a 5xx without
-        Retry-After is retried at once there."""
+        """The target's transient-failure policy. On a simulator (no shared staging at stake) retries are not
+        budgeted unless the target says so, and a 5xx without Retry-After is retried at once (its faults do not
+        depend on time)."""
         vendor_target = self.vendor_target(vendor)
         settings = vendor_target.settings
         return RetryPolicy(retries=settings.get("retries", RetryPolicy.retries),
-                           budget=settings.get("retry_budget", RetryPolicy.budget),
+                           budget=settings.get("retry_budget", None if vendor_target.simulated else RetryPolicy.budget),
                            backoff=0.0 if vendor_target.simulated else RetryPolicy.backoff)
 
-    def control(self, vendor: str) -> "SimulatorControl":
+    def control(self, vendor: str) -> SimulatorControl:
         """The simulator control plane, in-process or over HTTP alike; not counted as vendor requests, but an outage
         there (a `simulator = true` base_url nobody answers) is the vendor's outage: status unreachable, exit 3."""
         transport = ControlTransport(self.inner_transport(vendor), vendor, self.stats[vendor])
@@ -207,7 +224,7 @@ class CanarySession:
                 settings = hypothesis.settings(max_examples=1)
             hypothesis.settings.register_profile(f"authcanary.{vendor}", settings)
 
-    def hypothesis_settings(self, vendor: str) -> "hypothesis.settings":
+    def hypothesis_settings(self, vendor: str) -> hypothesis.settings:
         """Deterministic hypothesis settings sized for the target (far fewer examples on live vendors)."""
         import hypothesis
 
@@ -239,6 +256,15 @@ class CanarySession:
             vendors[vendor] = findings.as_dict()
         self.out.mkdir(parents=True, exist_ok=True)
         write_atomically(self.out / "findings.json", json.dumps({"vendors": vendors}, indent=2))
+
+    def _lost_since_start(self, item: pytest.Item) -> list[LostInteraction]:
+        return self.stats[item.stash[VENDOR]].lost[item.stash.get(LOST_AT_START, 0):]
+
+    def _saw_server_errors(self, item: pytest.Item) -> bool:
+        """Whether the test met a server error: an interaction lost to an outage, or a 5xx taken for a crash."""
+        stats = self.stats[item.stash[VENDOR]] if VENDOR in item.stash else None
+        return stats is not None and (bool(self._lost_since_start(item))
+                                      or stats.crashes > item.stash.get(CRASHES_AT_START, 0))
 
     # -- hooks ----------------------------------------------------------------------------------------------
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
@@ -274,11 +300,20 @@ class CanarySession:
         if self.stats[vendor].unreachable:
             pytest.skip(f"{vendor} unreachable: {self.stats[vendor].unreachable}")
         item.stash[LOST_AT_START] = item.stash[LOST_HANDLED] = len(self.stats[vendor].lost)
+        item.stash[CRASHES_AT_START] = self.stats[vendor].crashes
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
         try:
             result = yield
+        except Flaky as exc:
+            # hypothesis replayed a failing example and it passed: the failure did not come back, so a server error
+            # behind it (lost, or taken for a crash) was an outage, not the vendor's answer
+            if self._saw_server_errors(item):
+                raise LostToOutage(self._lost_since_start(item), "a server error that did not come back when "
+                                   "hypothesis replayed the example") from exc
+            _record_violations_unless_lost(item, failed=True)
+            raise
         except Exception:
             _record_violations_unless_lost(item, failed=True)
             raise
@@ -289,7 +324,8 @@ class CanarySession:
         return result
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Iterator[pytest.TestReport]:
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo
+                                  ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = _classified_report(item, call, (yield))
         vendor = item.stash.get(VENDOR, None)
         if vendor is not None and item.get_closest_marker("scenario") is not None:
@@ -299,6 +335,8 @@ class CanarySession:
                 # the recorder left the lost interactions out: their steps were not observed, which is not drift
                 self.findings[vendor].add_note(f"{scenario}: {lost} interaction(s) lost to outages were not "
                                                "recorded; drift skips them")
+            if lost:
+                self.findings[vendor].outage_scenarios.append(scenario)
             if report.skipped or lost:
                 self.findings[vendor].unobserved.append(scenario)
         return report
@@ -330,7 +368,7 @@ def _name_the_node_like_the_item(item: pytest.Item) -> None:
     if hasattr(item, "_id"):  # pytest 9: a structured NodeId (there is no public setter)
         item._id = type(item._id).parse(node_id)
     else:
-        item._nodeid = node_id
+        item._nodeid = node_id  # type: ignore[attr-defined]  # pytest < 9 only; the installed pytest 9 has no such attribute
 
 
 def _vendor_of_path(path: Path, root: Path) -> str | None:
@@ -383,9 +421,13 @@ def _classified_report(item: pytest.Item, call: pytest.CallInfo, report: pytest.
         return report
     if outage or (call.excinfo and call.excinfo.errisinstance((TargetUnreachable, BudgetExhausted, LostToOutage))):
         # An outage or a spent budget is not a behaviour of the vendor: the check did not run.
-        reason = f"{vendor} unreachable: {outage}" if outage else str(call.excinfo.value)
-        if not outage and not call.excinfo.errisinstance(LostToOutage):
-            canary.findings[vendor].add_note(reason)
+        if outage:
+            reason = f"{vendor} unreachable: {outage}"
+        else:
+            assert call.excinfo is not None  # no outage: the exception is why we are here
+            reason = str(call.excinfo.value)
+            if not call.excinfo.errisinstance(LostToOutage):
+                canary.findings[vendor].add_note(reason)
         report.outcome = "skipped"
         report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {reason}")
         return report
@@ -404,7 +446,7 @@ def _first_line(text: str, limit: int = 400) -> str:
     return line if len(line) <= limit else line[:limit] + "…"
 
 
-def hypothesis_settings(vendor: str) -> "hypothesis.settings":
+def hypothesis_settings(vendor: str) -> hypothesis.settings:
     """The vendor's hypothesis settings for this run (examples sized for the target, deterministic, no database):
     decorate property tests with them, for example `@hypothesis_settings(VENDOR)`."""
     import hypothesis

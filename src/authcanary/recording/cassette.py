@@ -13,6 +13,7 @@ recorded order, each at most once (vcrpy's ``allow_playback_repeats=False``).
 """
 from __future__ import annotations
 
+import re
 import threading
 from collections import defaultdict
 from pathlib import Path
@@ -78,6 +79,11 @@ def _multi_headers(headers: httpx.Headers) -> dict[str, list[str]]:
     return dict(grouped)
 
 
+def scenario_name(module: str, test_name: str) -> str:
+    """`<module>.<test name>`, made a file name: what a scenario's cassette (and its drift key) is called."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", f"{module}.{test_name}").strip("_")
+
+
 def without_base_path(url: httpx.URL, base_path: str) -> str:
     """``url`` with the target's base path (``/api`` of ``https://host/api``) removed: cassettes record paths as
     the vendor documents them, so a baseline compares across mount points (embedded, ``serve --prefix``)."""
@@ -117,10 +123,12 @@ class RecordingTransport(httpx.BaseTransport):
         response = self.inner.handle_request(request)
         if response.extensions.get(OUTAGE):
             return response  # lost to an outage: not the vendor's behaviour, so not part of the recording
+        stream = response.stream
+        assert isinstance(stream, httpx.SyncByteStream)  # a sync transport's answer (httpx.Client asserts it too)
         try:
-            content = b"".join(response.stream)
+            content = b"".join(stream)
         finally:
-            response.stream.close()  # releases the connection; the caller reads the buffered copy below
+            stream.close()  # releases the connection; the caller reads the buffered copy below
         response.stream = httpx.ByteStream(content)
         headers, body = _decoded(_multi_headers(response.headers), content)
         recorded_response = {
@@ -153,7 +161,7 @@ class RecordingTransport(httpx.BaseTransport):
 def scheme_less_path(incoming: Request, recorded: Request) -> None:
     """vcrpy matcher: equal paths, ignoring scheme, host and query; a recorded placeholder segment matches any."""
     got, want = _segments(incoming.path), _segments(recorded.path)
-    if len(got) != len(want) or any(g != w and not PLACEHOLDER_RE.fullmatch(w) for g, w in zip(got, want)):
+    if len(got) != len(want) or any(g != w and not PLACEHOLDER_RE.fullmatch(w) for g, w in zip(got, want, strict=True)):
         raise AssertionError(f"{incoming.path} != {recorded.path}")
 
 

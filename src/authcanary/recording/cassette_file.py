@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -61,7 +61,8 @@ def load_cassette(path: Path | str, *, only_headers: Iterable[str] | None = None
     """The interactions of a vcrpy YAML cassette as serialized (``{"request": {...}, "response": {...}}``).
 
     With ``only_headers`` (names, any case), request and response headers with other names may be left out
-    (faster: for readers that look at a few headers only). Raises `CassetteError` naming the file for anything that is not a complete, valid cassette.
+    (faster: for readers that look at a few headers only). Raises `CassetteError` naming the file for anything that
+    is not a complete, valid cassette.
     """
     path = Path(path)
     try:
@@ -132,7 +133,7 @@ def _invalid(interaction: object) -> str | None:
         return ": request.body is not text"
     status = response.get("status")
     code = status.get("code") if isinstance(status, dict) else None
-    if type(code) is not int or not 100 <= code <= 599:
+    if not isinstance(status, dict) or type(code) is not int or not 100 <= code <= 599:
         return ": response.status.code is missing or not an HTTP status"
     if not isinstance(status.get("message", ""), (str, type(None))):
         return ": response.status.message is not text"
@@ -211,7 +212,13 @@ def _without_headers_but(data: bytes, names: frozenset[str]) -> bytes:
 
 # -- parsing -------------------------------------------------------------------------------------------------------
 
-class _SafeCassetteLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+if TYPE_CHECKING:
+    from yaml import SafeLoader as _BaseSafeLoader
+else:  # the C loader when libyaml is there
+    _BaseSafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _SafeCassetteLoader(_BaseSafeLoader):
     """Safe loader that also reads the harmless python/str and python/tuple tags older vcrpy wrote."""
 
 

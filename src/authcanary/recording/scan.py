@@ -14,8 +14,9 @@ are followed, each file and folder once. Every line is searched for:
   header list under ``x-api-key:``), including a bare 32-hex token;
 - ``high-entropy``: a base64-alphabet run of >= 32 characters with Shannon entropy >= 4.0 bits/char.
 
-The user part of ``curl -u "user:..."`` and values of public keys (``client_id``, ``application_id``, ``audience``, a JWK's ``kid``, ``n``, ``e``, ``x``,
-``y``, ``x5t`` on a line with ``kty``) look random but are not secrets: they are never reported unless they contain a known secret.
+The user part of ``curl -u "user:..."`` and values of public keys (``client_id``, ``application_id``, ``audience``,
+a JWK's ``kid``, ``n``, ``e``, ``x``, ``y``, ``x5t`` on a line with ``kty``) look random but are not secrets: they are
+never reported unless they contain a known secret.
 
 Placeholders written by the Scrubber (raw, percent- or HTML-encoded) are never reported.
 
@@ -34,10 +35,9 @@ import binascii
 import codecs
 import itertools
 import math
-import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -271,8 +271,8 @@ def _scan_lines(file: Path, lines: Iterable[tuple[int, str, int, int]], known: r
                  for start, end, kind in spans if first <= start < bound]
         if binary_indent is None and (binary := _YAML_BINARY_RE.match(line)):
             binary_indent = len(binary["indent"])
-        if (key_only := _YAML_KEY_ONLY_RE.match(line)) and key_kind(key_only["key"]):
-            list_key = (len(key_only["indent"]), key_kind(key_only["key"]))
+        if (key_only := _YAML_KEY_ONLY_RE.match(line)) and (list_kind := key_kind(key_only["key"])):
+            list_key = (len(key_only["indent"]), list_kind)
         elif not (list_key and _YAML_ITEM_RE.match(line)):
             list_key = None
     return hits
@@ -290,7 +290,7 @@ def _find_spans(line: str, known: re.Pattern[str] | None, known_public: re.Patte
         taken += [m.span() for m in known_public.finditer(line)]
 
     def add(start: int, end: int, kind: str, inside_placeholder_ok: bool = False) -> None:
-        blocked = spans if inside_placeholder_ok else [*spans, *taken]
+        blocked: Sequence[tuple[int, int, str] | tuple[int, int]] = spans if inside_placeholder_ok else [*spans, *taken]
         if start < end and not any(start < b_end and b_start < end for b_start, b_end, *_ in blocked):
             spans.append((start, end, kind))
 
@@ -325,7 +325,7 @@ def _find_spans(line: str, known: re.Pattern[str] | None, known_public: re.Patte
 
 def _is_basic_credential(value: str) -> bool:
     decoded = decode_basic(value)
-    return bool(decoded and decoded[1]) and ":".join(decoded).isprintable()
+    return decoded is not None and bool(decoded[1]) and ":".join(decoded).isprintable()
 
 
 def _id_shaped(value: str) -> bool:

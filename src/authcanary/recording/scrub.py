@@ -7,16 +7,18 @@ and the shapes of tokens are `authcanary.recording.shapes`.
 from __future__ import annotations
 
 import base64
-import html
 import binascii
+import html
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
+from typing import cast
 from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit, urlunsplit
 
 from vcr.request import Request
 
 from authcanary.credentials import decode_basic
+
 # is_placeholder and PLACEHOLDER_RE are also imported from here
 from authcanary.recording.shapes import PLACEHOLDER_RE, classify_token, is_placeholder  # noqa: F401
 from authcanary.tokens import jwt_header
@@ -99,6 +101,7 @@ def iter_key_values(text: str, kind_of: Callable[[str], str | None] = key_kind) 
         value = _VALUE_RE.match(text, match.end())
         if value:
             group = value.lastgroup
+            assert group is not None  # every alternative of _VALUE_RE ends in a named group
             yield match["key"], value.start(group), value.end(group)
 
 
@@ -274,12 +277,14 @@ class Scrubber:
                       if not m["_ph"] and self._base64_secret(m.group(0))]
         if raw_body:
             found += [(*m.span(), 3, "token") for m in _LONG_HEX_OUTSIDE.finditer(text) if not m["_ph"]]
-        pieces, last = [], 0
+        pieces: list[str] = []
+        last = 0
         for start, end, _, kind in sorted(found, key=lambda f: (f[0], f[2])):
             if start >= last:
                 value = text[start:end]
-                pieces += [text[last:start],
-                           self._base64_secret(value) if kind == "base64" else self._placeholder(kind, value)]
+                replacement = self._base64_secret(value) if kind == "base64" else self._placeholder(kind, value)
+                assert replacement is not None  # a base64 run is in `found` only when _base64_secret replaces it
+                pieces += [text[last:start], replacement]
                 last = end
         return "".join(pieces) + text[last:]
 
@@ -438,7 +443,8 @@ def _body_bytes(body: object) -> bytes | None:
         return body.encode("utf-8")
     if hasattr(body, "read"):
         return body.read()
-    return b"".join(chunk if isinstance(chunk, bytes) else str(chunk).encode("utf-8") for chunk in body)
+    chunks = cast("Iterable[object]", body)  # what is left is an iterator of chunks
+    return b"".join(chunk if isinstance(chunk, bytes) else str(chunk).encode("utf-8") for chunk in chunks)
 
 
 def _content_type(headers: dict) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -156,8 +156,8 @@ def _parse_time(value: Any) -> datetime | None:
     except ValueError:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)  # the schema's timestamps are UTC
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)  # the schema's timestamps are UTC
+    return parsed.astimezone(UTC)
 
 
 def _format_time(value: Any) -> str:
@@ -413,7 +413,7 @@ def build_context(summary: dict[str, Any]) -> dict[str, Any]:
     started = _parse_time(summary.get("started"))
     finished = _parse_time(summary.get("finished"))
     duration = (finished - started).total_seconds() if started and finished else None
-    run_day = (started or finished).date() if (started or finished) else None
+    run_day = day.date() if (day := started or finished) else None
 
     raw_vendors = summary.get("vendors")
     if raw_vendors is None:

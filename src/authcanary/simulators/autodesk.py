@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from authcanary.credentials import decode_basic
-from authcanary.simulators.framework import SlidingWindowLimiter, Simulator
+from authcanary.simulators.framework import Simulator, SlidingWindowLimiter
 from authcanary.simulators.keys import public_jwks, sign_jwt
 
 V1_PATH = "/authentication/v1/authenticate"
@@ -145,7 +145,7 @@ class AutodeskSimulator(Simulator):
         date = self.options["v1_decommission"] or (V1_ANNOUNCED_REMOVAL if self.deviates("v1-removed") else "")
         if not date:
             return False
-        today = dt.datetime.fromtimestamp(self.clock.now(), dt.timezone.utc).date()
+        today = dt.datetime.fromtimestamp(self.clock.now(), dt.UTC).date()
         return today > dt.date.fromisoformat(str(date))
 
     async def _token(self, request: Request, version: int) -> Response:

@@ -17,7 +17,7 @@ import unicodedata
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -348,6 +348,12 @@ class BimplusSimulator(Simulator):
         if not isinstance(body, dict):
             raise Rejected(400, "The body must be a JSON object.")
         return body
+
+    @overload
+    def _string(self, body: dict[str, Any], name: str, required: Literal[True]) -> str: ...
+
+    @overload
+    def _string(self, body: dict[str, Any], name: str, required: bool = False) -> str | None: ...
 
     def _string(self, body: dict[str, Any], name: str, required: bool = False) -> str | None:
         value = body.get(name)

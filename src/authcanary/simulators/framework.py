@@ -21,8 +21,9 @@ import random
 import re
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Generic, Iterable, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
@@ -153,6 +154,11 @@ class Conditions:
     def defaults(cls) -> dict[str, Any]:
         return {"fault_rate": 0.0, "fault_status": "503", "fault_retry_after": 1, "fault_seed": 0, "latency": 0.0}
 
+    def as_options(self) -> dict[str, Any]:
+        """These conditions as option values (what `/__authcanary__/info` reports)."""
+        return {"fault_rate": self.fault_rate, "fault_status": ",".join(map(str, self.fault_statuses)),
+                "fault_retry_after": self.fault_retry_after, "fault_seed": self.fault_seed, "latency": self.latency}
+
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> Conditions:
         """The conditions of `options` (strings from `--option`, numbers from TOML); a bad value is a ValueError."""
@@ -179,7 +185,7 @@ def _option_number(options: dict[str, Any], name: str, low: float, high: float, 
                 integer and number != int(number)):
             raise ValueError
     except ValueError:
-        raise ValueError(f"simulator option {name} must be {expected}, not {value!r}") from None
+        raise ValueError(f"simulator option {name} must be {expected}, not {value!r}") from None  # (not a credential)
     return number
 
 
@@ -220,6 +226,7 @@ class Simulator:
                                  f"known: {', '.join(sorted(self.option_defaults)) or 'none'}")
         self.options = {**self.option_defaults, **(options or {})}
         self.conditions = Conditions.from_options(self.options)
+        self.options.update(self.conditions.as_options())  # /info shows what is in force: numbers, not the strings
         self.random = random.Random(self.conditions.fault_seed)
         self.settings = {**self.default_settings(), **(settings or {})}
         self.clock = VirtualClock()
@@ -332,10 +339,12 @@ async def control_body(request: Request, expected: str) -> dict[str, Any]:
         chunks.append(chunk)
     try:
         body = json.loads(b"".join(chunks))
-    except ValueError:
-        raise Rejected(400, f"the body is not JSON; expected {expected}") from None
+    except ValueError as exc:  # also a number too long to convert (Python's integer digit limit)
+        raise Rejected(400, f"the body is not JSON this plane can read ({type(exc).__name__}); expected "
+                            f"{expected}") from None
     if not isinstance(body, dict):
-        raise Rejected(400, f"the body is a JSON {type(body).__name__}, not an object; expected {expected}")
+        kind = {list: "an array", str: "a string", type(None): "null", bool: "a boolean"}.get(type(body), "a number")
+        raise Rejected(400, f"the body is {kind}, not a JSON object; expected {expected}")
     return body
 
 

@@ -6,7 +6,6 @@ from typing import Any
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-
 _KEYS: dict[str, RSAKey] = {}
 
 
