@@ -3,15 +3,17 @@
 
     python3 dev.py run [authcanary run options]   # run the harness (default: embedded simulators)
     python3 dev.py test [pytest options]          # run the harness's own tests
+    python3 dev.py lint                           # ruff (lint, format check) and mypy, as .ci/run does
     python3 dev.py <any authcanary command ...>   # e.g. serve, drift, scan, baseline accept
 
 Commands run in the caller's directory, so relative paths mean what the caller sees (`run` expects the checkout
 root or a folder laid out like it). `test` runs in the checkout, where pytest's configuration and tests live;
-its paths are relative to the checkout (e.g. `python3 dev.py test tests/test_cli.py`).
+its paths are relative to the checkout (e.g. `python3 dev.py test tests/unit/test_targets.py`).
 
 On first use (and whenever requirements.lock changes) it creates `.venv/` and installs the locked,
 hash-checked dependencies plus authcanary itself in editable mode. Nothing outside the checkout is touched.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -52,15 +54,28 @@ def ensure_environment() -> None:
     python = str(_venv_bin("python"))
     quiet = ["--quiet", "--disable-pip-version-check"]
     subprocess.run([python, "-m", "pip", "install", *quiet, "--require-hashes", "-r", str(LOCK)], check=True)
-    subprocess.run([python, "-m", "pip", "install", *quiet, "--no-deps", "--no-build-isolation", "-e", str(ROOT)],
-                   check=True)
+    subprocess.run(
+        [python, "-m", "pip", "install", *quiet, "--no-deps", "--no-build-isolation", "-e", str(ROOT)], check=True
+    )
     STAMP.write_text(wanted + "\n")
+
+
+def lint() -> int:
+    """The house rules (pyproject.toml): ruff's lint and format check over the code, mypy over the engine."""
+    python = str(_venv_bin("python"))
+    for command in (["-m", "ruff", "check", "."], ["-m", "ruff", "format", "--check", "."], ["-m", "mypy"]):
+        code = subprocess.call([python, *command], cwd=ROOT)
+        if code:
+            return code
+    return 0
 
 
 def main(argv: list[str]) -> int:
     ensure_environment()
     if argv[:1] == ["test"]:
         return subprocess.call([str(_venv_bin("python")), "-m", "pytest", *argv[1:]], cwd=ROOT)
+    if argv[:1] == ["lint"]:
+        return lint()
     return subprocess.call([str(_venv_bin("authcanary")), *argv])
 
 

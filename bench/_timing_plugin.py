@@ -5,6 +5,7 @@ started and the last test finished. The suite's "execution" time is that span: c
 building schemathesis' coverage examples, which the schemathesis CLI does inside its own `running_time`) plus the
 tests themselves — the same work the CLI's `running_time` covers, so neither side gets a shorter clock.
 """
+
 from __future__ import annotations
 
 import json

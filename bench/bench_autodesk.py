@@ -27,6 +27,7 @@ What is compared, so that neither side is favoured:
   * Repetitions interleave the runners, so load from other processes hits them alike; medians are printed, with
     how much CPU other processes took while the bench ran.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -123,15 +124,19 @@ def suite_plugin_args(mode: str) -> tuple[list[str], str]:
     from authcanary import runner
 
     args = list(getattr(runner, "PLUGIN_ARGS", []))
-    return args, (" ".join(args) + "  (authcanary.runner.PLUGIN_ARGS)" if args else
-                  "autoloaded (authcanary.runner defines no PLUGIN_ARGS)")
+    return args, (
+        " ".join(args) + "  (authcanary.runner.PLUGIN_ARGS)"
+        if args
+        else "autoloaded (authcanary.runner defines no PLUGIN_ARGS)"
+    )
 
 
 # -- (a) a full run ----------------------------------------------------------------------------------------------
 def full_run(work: Path) -> tuple[float, float, int, dict]:
     out = work / "full-run"
-    completed, wall, cpu = timed([str(AUTHCANARY), "run", "--target", "sim", "--vendor", "autodesk", "--out",
-                                  str(out)], cwd=ROOT, env=env())
+    completed, wall, cpu = timed(
+        [str(AUTHCANARY), "run", "--target", "sim", "--vendor", "autodesk", "--out", str(out)], cwd=ROOT, env=env()
+    )
     summary = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
     if completed.returncode != 0:
         print(completed.stdout[-2000:], completed.stderr[-2000:], sep="\n", file=sys.stderr)
@@ -142,16 +147,37 @@ def full_run(work: Path) -> tuple[float, float, int, dict]:
 def property_suite(work: Path, examples: int, name: str, plugin_args: list[str], select: str | None) -> Sample:
     out = work / name
     timing = work / f"{name}.timing.json"
-    command = [sys.executable, "-m", "pytest", "suites/autodesk/test_properties.py", "--target", "sim",
-               "--authcanary-out", str(out), "--max-examples", str(examples), "-o", "addopts=", "-p",
-               "no:cacheprovider", "-q", "-W", "ignore::DeprecationWarning", *plugin_args, "-p", "_timing_plugin"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "suites/autodesk/test_properties.py",
+        "--target",
+        "sim",
+        "--authcanary-out",
+        str(out),
+        "--max-examples",
+        str(examples),
+        "-o",
+        "addopts=",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "-W",
+        "ignore::DeprecationWarning",
+        *plugin_args,
+        "-p",
+        "_timing_plugin",
+    ]
     if select:
         command += ["-k", select]
     python_path = os.pathsep.join(filter(None, [str(BENCH), os.environ.get("PYTHONPATH")]))
     completed, wall, cpu = timed(command, cwd=ROOT, env=env(PYTHONPATH=python_path, BENCH_TIMING_FILE=str(timing)))
     if completed.returncode != 0:
-        raise SystemExit(f"property suite failed (exit {completed.returncode}):\n{completed.stdout[-3000:]}"
-                         f"\n{completed.stderr[-2000:]}")
+        raise SystemExit(
+            f"property suite failed (exit {completed.returncode}):\n{completed.stdout[-3000:]}"
+            f"\n{completed.stderr[-2000:]}"
+        )
     findings = json.loads((out / "findings.json").read_text())["vendors"]["autodesk"]
     marks = json.loads(timing.read_text())
     engine = marks["tests_end"] - marks["collection_start"]
@@ -164,8 +190,13 @@ class Server:
         self.port = free_port()
         self.log = work / f"serve-{self.port}.log"
         self.sink = self.log.open("wb")
-        self.process = subprocess.Popen([str(AUTHCANARY), "serve", "--vendor", "autodesk", "--port", str(self.port)],
-                                        stdout=self.sink, stderr=subprocess.STDOUT, env=env(), cwd=work)
+        self.process = subprocess.Popen(
+            [str(AUTHCANARY), "serve", "--vendor", "autodesk", "--port", str(self.port)],
+            stdout=self.sink,
+            stderr=subprocess.STDOUT,
+            env=env(),
+            cwd=work,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -201,10 +232,29 @@ def schemathesis_cli(work: Path, examples: int, index: int, phases: str) -> Samp
     try:
         reports = work / f"st-{index}"
         before, server_cpu = server.logged_requests(), server.cpu()
-        command = [str(SCHEMATHESIS), "run", str(ROOT / "contracts/autodesk/openapi.yaml"), "--url", server.url,
-                   "--checks", CHECKS, "--max-examples", str(examples), "--mode", "all", "--generation-deterministic",
-                   "--workers", "1", "--phases", phases, "--report", "json", "--report-dir", str(reports),
-                   "--no-color"]
+        command = [
+            str(SCHEMATHESIS),
+            "run",
+            str(ROOT / "contracts/autodesk/openapi.yaml"),
+            "--url",
+            server.url,
+            "--checks",
+            CHECKS,
+            "--max-examples",
+            str(examples),
+            "--mode",
+            "all",
+            "--generation-deterministic",
+            "--workers",
+            "1",
+            "--phases",
+            phases,
+            "--report",
+            "json",
+            "--report-dir",
+            str(reports),
+            "--no-color",
+        ]
         completed, wall, cpu = timed(command, cwd=work, env=env())
         time.sleep(0.2)  # let the access log catch up
         logged = server.logged_requests() - before
@@ -229,23 +279,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=60, help="examples per property test / per API operation")
     parser.add_argument("--repeat", type=int, default=5, help="repetitions of (b); medians are printed")
-    parser.add_argument("--plugins", choices=["runner", "autoload"], default="runner",
-                        help="start the suite with authcanary run's pytest plugin arguments (default) or autoload "
-                             "every installed pytest plugin, as a bare `pytest` does")
-    parser.add_argument("--cli-phases", default="coverage,fuzzing",
-                        help="schemathesis CLI phases (default: coverage,fuzzing = what schema.parametrize() runs)")
+    parser.add_argument(
+        "--plugins",
+        choices=["runner", "autoload"],
+        default="runner",
+        help="start the suite with authcanary run's pytest plugin arguments (default) or autoload "
+        "every installed pytest plugin, as a bare `pytest` does",
+    )
+    parser.add_argument(
+        "--cli-phases",
+        default="coverage,fuzzing",
+        help="schemathesis CLI phases (default: coverage,fuzzing = what schema.parametrize() runs)",
+    )
     args = parser.parse_args()
     plugin_args, plugin_note = suite_plugin_args(args.plugins)
     began, busy_before, ours_before = time.perf_counter(), machine_busy(), children_cpu() + own_cpu()
     load_before = os.getloadavg()[0]
     runners = {
-        "suite": ("pytest test_properties.py, whole suite (in-process)",
-                  lambda work, i: property_suite(work, args.examples, f"props-{i}", plugin_args, None)),
-        "contract": ("pytest test_properties.py -k test_contract_conformance",
-                     lambda work, i: property_suite(work, args.examples, f"contract-{i}", plugin_args,
-                                                    "test_contract_conformance")),
-        "cli": (f"schemathesis run --phases {args.cli_phases} (HTTP to serve)",
-                lambda work, i: schemathesis_cli(work, args.examples, i, args.cli_phases)),
+        "suite": (
+            "pytest test_properties.py, whole suite (in-process)",
+            lambda work, i: property_suite(work, args.examples, f"props-{i}", plugin_args, None),
+        ),
+        "contract": (
+            "pytest test_properties.py -k test_contract_conformance",
+            lambda work, i: property_suite(
+                work, args.examples, f"contract-{i}", plugin_args, "test_contract_conformance"
+            ),
+        ),
+        "cli": (
+            f"schemathesis run --phases {args.cli_phases} (HTTP to serve)",
+            lambda work, i: schemathesis_cli(work, args.examples, i, args.cli_phases),
+        ),
     }
     samples: dict[str, list[Sample]] = {key: [] for key in runners}
     with tempfile.TemporaryDirectory(prefix="bench-autodesk-") as tmp:
@@ -260,25 +324,33 @@ def main() -> None:
 
     print()
     print(f"(a) authcanary run --target sim --vendor autodesk    ({cores} CPUs)")
-    print(f"    wall {wall:6.2f} s   CPU {cpu:6.2f} s   exit {code}   status {autodesk.get('status')}   requests "
-          f"{autodesk.get('requests')}   checks {autodesk.get('checks')}   target < 20 s: "
-          f"{'OK' if wall < 20 and code == 0 else 'MISSED'}")
+    print(
+        f"    wall {wall:6.2f} s   CPU {cpu:6.2f} s   exit {code}   status {autodesk.get('status')}   requests "
+        f"{autodesk.get('requests')}   checks {autodesk.get('checks')}   target < 20 s: "
+        f"{'OK' if wall < 20 and code == 0 else 'MISSED'}"
+    )
     print()
     print(f"(b) property requests per second, --max-examples {args.examples}, median of {args.repeat}")
     print(f"    suite's pytest plugins: {plugin_note}")
-    header = (f"    {'runner':60} {'requests':>8} {'wall s':>7} {'req/s':>7} {'CPU s':>7} {'req/s':>7} "
-              f"{'exec s':>7} {'req/s':>7}")
+    header = (
+        f"    {'runner':60} {'requests':>8} {'wall s':>7} {'req/s':>7} {'CPU s':>7} {'req/s':>7} "
+        f"{'exec s':>7} {'req/s':>7}"
+    )
     print(header)
     print("    " + "-" * (len(header) - 4))
     for key, (name, _) in runners.items():
         rows = samples[key]
-        print(f"    {name:60} {int(median(rows, 'requests')):>8} {median(rows, 'wall'):>7.2f} "
-              f"{median(rows, 'wall_rate'):>7.1f} {median(rows, 'cpu'):>7.2f} {median(rows, 'cpu_rate'):>7.1f} "
-              f"{median(rows, 'engine'):>7.2f} {median(rows, 'engine_rate'):>7.1f}")
-    for key, (name, _) in runners.items():
+        print(
+            f"    {name:60} {int(median(rows, 'requests')):>8} {median(rows, 'wall'):>7.2f} "
+            f"{median(rows, 'wall_rate'):>7.1f} {median(rows, 'cpu'):>7.2f} {median(rows, 'cpu_rate'):>7.1f} "
+            f"{median(rows, 'engine'):>7.2f} {median(rows, 'engine_rate'):>7.1f}"
+        )
+    for key in runners:
         print(f"      {key}: " + "; ".join(sample.note for sample in samples[key]))
-    print("      exec = schemathesis' running_time; for pytest, collection (contract loaded, coverage cases built) "
-          "through the last test")
+    print(
+        "      exec = schemathesis' running_time; for pytest, collection (contract loaded, coverage cases built) "
+        "through the last test"
+    )
     print()
     cli = samples["cli"]
     verdicts = []
@@ -286,18 +358,24 @@ def main() -> None:
     for key, label in (("suite", "whole suite"), ("contract", f"contract test ({same})")):
         ratios = [median(samples[key], rate) / median(cli, rate) for rate in ("wall_rate", "cpu_rate", "engine_rate")]
         verdicts.append(ratios)
-        print(f"    ratio {label:36} / CLI: {ratios[0]:.2f}x per wall second, {ratios[1]:.2f}x per CPU second, "
-              f"{ratios[2]:.2f}x per second of execution")
+        print(
+            f"    ratio {label:36} / CLI: {ratios[0]:.2f}x per wall second, {ratios[1]:.2f}x per CPU second, "
+            f"{ratios[2]:.2f}x per second of execution"
+        )
     wall_ratio, cpu_ratio, _ = verdicts[0]
-    print(f"    target (whole suite >= 2x the CLI, per wall and per CPU second): "
-          f"{'OK' if min(wall_ratio, cpu_ratio) >= 2 else 'MISSED'}")
+    print(
+        f"    target (whole suite >= 2x the CLI, per wall and per CPU second): "
+        f"{'OK' if min(wall_ratio, cpu_ratio) >= 2 else 'MISSED'}"
+    )
     per_request = {key: 1000 * median(samples[key], "engine") / median(samples[key], "requests") for key in runners}
     print("    execution per request: " + ", ".join(f"{key} {value:.1f} ms" for key, value in per_request.items()))
     print()
     share = others / (elapsed * cores)
-    print(f"    bench total {elapsed:.1f} s; other processes (or the host) took {others:.1f} CPU s ({share:.0%} of the "
-          f"machine; load average {load_before:.1f} -> {os.getloadavg()[0]:.1f})"
-          + ("  -- busy machine: wall rates are unreliable, compare per CPU second" if share > 0.1 else ""))
+    print(
+        f"    bench total {elapsed:.1f} s; other processes (or the host) took {others:.1f} CPU s ({share:.0%} of the "
+        f"machine; load average {load_before:.1f} -> {os.getloadavg()[0]:.1f})"
+        + ("  -- busy machine: wall rates are unreliable, compare per CPU second" if share > 0.1 else "")
+    )
 
 
 if __name__ == "__main__":

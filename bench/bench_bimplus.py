@@ -8,6 +8,7 @@ Runs, from the checkout root, in one go:
 2. the same against `authcanary serve --vendor all` on a free loopback port, through the `local` target's
    bimplus section of targets.toml (simulator = true): the requests it sent (target <= 150).
 """
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,12 @@ AUTHCANARY = Path(sys.executable).with_name("authcanary")
 def run(out: Path, *args: str) -> tuple[float, dict]:
     """`authcanary run --vendor bimplus`: (wall seconds, the bimplus entry of summary.json)."""
     started = time.perf_counter()
-    process = subprocess.run([str(AUTHCANARY), "run", "--vendor", "bimplus", "--out", str(out), *args], cwd=ROOT,
-                             capture_output=True, text=True)
+    process = subprocess.run(
+        [str(AUTHCANARY), "run", "--vendor", "bimplus", "--out", str(out), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     elapsed = time.perf_counter() - started
     summary = out / "summary.json"
     if not summary.exists():
@@ -57,8 +62,12 @@ def loopback_targets(folder: Path, port: int) -> Path:
 
 
 def serve_all(port: int) -> subprocess.Popen:
-    server = subprocess.Popen([str(AUTHCANARY), "serve", "--vendor", "all", "--port", str(port)], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [str(AUTHCANARY), "serve", "--vendor", "all", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -79,21 +88,30 @@ def main() -> None:
             port = sock.getsockname()[1]
         server = serve_all(port)
         try:
-            loopback_time, loopback = run(folder / "loopback", "--target", "local", "--targets",
-                                          str(loopback_targets(folder, port)))
+            loopback_time, loopback = run(
+                folder / "loopback", "--target", "local", "--targets", str(loopback_targets(folder, port))
+            )
         finally:
             server.terminate()
             server.wait()
     explored = sequences(embedded)
     print(f"{'measure':<52}{'value':>10}  target")
-    print(f"{'stateful step sequences (embedded, default run)':<52}{explored:>10}  >= 200 "
-          f"{'ok' if explored >= 200 else 'MISSED'}")
-    print(f"{'wall time, authcanary run --vendor bimplus (embedded)':<52}{embedded_time:>9.1f}s  < 30 s "
-          f"{'ok' if embedded_time < 30 else 'MISSED'}")
-    print(f"{'requests sent, loopback target (local)':<52}{loopback['requests']:>10}  <= 150 "
-          f"{'ok' if loopback['requests'] <= 150 else 'MISSED'}")
-    print(f"(embedded: {embedded['status']}, {embedded['requests']} requests; loopback: {loopback['status']}, "
-          f"{loopback_time:.1f} s)")
+    print(
+        f"{'stateful step sequences (embedded, default run)':<52}{explored:>10}  >= 200 "
+        f"{'ok' if explored >= 200 else 'MISSED'}"
+    )
+    print(
+        f"{'wall time, authcanary run --vendor bimplus (embedded)':<52}{embedded_time:>9.1f}s  < 30 s "
+        f"{'ok' if embedded_time < 30 else 'MISSED'}"
+    )
+    print(
+        f"{'requests sent, loopback target (local)':<52}{loopback['requests']:>10}  <= 150 "
+        f"{'ok' if loopback['requests'] <= 150 else 'MISSED'}"
+    )
+    print(
+        f"(embedded: {embedded['status']}, {embedded['requests']} requests; loopback: {loopback['status']}, "
+        f"{loopback_time:.1f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ VENDORS.md §2, contracts/bimplus/semantics.yaml).
 Requests that could count as a failed login for a configured account say so (`risks_lockout`); given
 `lockout_risk_ok=False` the strategies produce none of them, so a live account is never locked.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from authcanary.suite import HostileRequest as BaseHostileRequest, Secret, reveal
+from authcanary.suite import HostileRequest as BaseHostileRequest
+from authcanary.suite import Secret, reveal
 
 AUTHORIZE = "/v2/authorize"
 CROSS_TOKEN = "/v2/cross-token"
@@ -23,8 +25,20 @@ JSON = "application/json"
 CLIENT_ERRORS = frozenset(range(400, 500))
 BAD_CREDENTIALS = frozenset({401})  # semantics.yaml bad_credentials_status
 DEAD_TOKEN = frozenset({401})  # semantics.yaml tokens.dead_status
-DOCUMENTED_FIELDS = frozenset({"user_id", "password", "client_id", "application_id", "remember_me",
-                               "remember_me_token", "remeber_me_token", "cross_token", "team_id", "project_id"})
+DOCUMENTED_FIELDS = frozenset(
+    {
+        "user_id",
+        "password",
+        "client_id",
+        "application_id",
+        "remember_me",
+        "remember_me_token",
+        "remeber_me_token",
+        "cross_token",
+        "team_id",
+        "project_id",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -50,12 +64,31 @@ def bimplus_auth(token: str) -> dict[str, str]:
     return {"Authorization": f"BimPlus {token}"}
 
 
-def _json_post(kind: str, path: str, body: dict[str, Any], allowed: frozenset[int], login: Login | None = None,
-               content_type: str | None = JSON, remember_me: bool | None = None) -> HostileRequest:
-    risks_lockout = (login is not None and isinstance(body.get("user_id"), str)
-                     and body["user_id"].lower() == login.user.lower() and body.get("password") != reveal(login.password))
-    return HostileRequest(kind, "POST", path, {"Content-Type": content_type} if content_type else {},
-                          json.dumps(body).encode(), allowed, risks_lockout, remember_me)
+def _json_post(
+    kind: str,
+    path: str,
+    body: dict[str, Any],
+    allowed: frozenset[int],
+    login: Login | None = None,
+    content_type: str | None = JSON,
+    remember_me: bool | None = None,
+) -> HostileRequest:
+    risks_lockout = (
+        login is not None
+        and isinstance(body.get("user_id"), str)
+        and body["user_id"].lower() == login.user.lower()
+        and body.get("password") != reveal(login.password)
+    )
+    return HostileRequest(
+        kind,
+        "POST",
+        path,
+        {"Content-Type": content_type} if content_type else {},
+        json.dumps(body).encode(),
+        allowed,
+        risks_lockout,
+        remember_me,
+    )
 
 
 def _valid(login: Login) -> dict[str, Any]:
@@ -92,32 +125,49 @@ def hostile_requests(kind: str, login: Login, lockout_risk_ok: bool) -> st.Searc
 
 def _wrong_password(login: Login, lockout_risk_ok: bool) -> st.SearchStrategy[HostileRequest]:
     if lockout_risk_ok:
-        passwords = st.text(st.characters(codec="utf-8"), min_size=1, max_size=30).filter(lambda p: p != reveal(login.password))
-        return passwords.map(lambda p: _json_post("wrong password", AUTHORIZE, {**_valid(login), "password": p},
-                                                  BAD_CREDENTIALS, login))
-    return _unknown_users.map(lambda user: _json_post("unknown user", AUTHORIZE, {**_valid(login), "user_id": user},
-                                                      BAD_CREDENTIALS, login))
+        passwords = st.text(st.characters(codec="utf-8"), min_size=1, max_size=30).filter(
+            lambda p: p != reveal(login.password)
+        )
+        return passwords.map(
+            lambda p: _json_post("wrong password", AUTHORIZE, {**_valid(login), "password": p}, BAD_CREDENTIALS, login)
+        )
+    return _unknown_users.map(
+        lambda user: _json_post("unknown user", AUTHORIZE, {**_valid(login), "user_id": user}, BAD_CREDENTIALS, login)
+    )
 
 
 def _missing_field(login: Login, lockout_risk_ok: bool) -> st.SearchStrategy[HostileRequest]:
     fields = ["application_id", "user_id", *(["password"] if lockout_risk_ok else [])]
-    password_login = st.sampled_from(fields).map(lambda field: _json_post(
-        f"missing {field}", AUTHORIZE, {k: v for k, v in _valid(login).items() if k != field}, CLIENT_ERRORS, login))
-    remember_me_login = _hex32.map(lambda token: _json_post(
-        "remember-me login without client_id", AUTHORIZE,
-        {"remember_me": True, "remember_me_token": token, "application_id": login.application_id}, CLIENT_ERRORS))
+    password_login = st.sampled_from(fields).map(
+        lambda field: _json_post(
+            f"missing {field}", AUTHORIZE, {k: v for k, v in _valid(login).items() if k != field}, CLIENT_ERRORS, login
+        )
+    )
+    remember_me_login = _hex32.map(
+        lambda token: _json_post(
+            "remember-me login without client_id",
+            AUTHORIZE,
+            {"remember_me": True, "remember_me_token": token, "application_id": login.application_id},
+            CLIENT_ERRORS,
+        )
+    )
     return st.one_of(password_login, remember_me_login)
 
 
 def _mistyped_field(login: Login, lockout_risk_ok: bool) -> st.SearchStrategy[HostileRequest]:
     fields = ["application_id", "client_id", "user_id", *(["password"] if lockout_risk_ok else [])]
     string_fields = st.builds(
-        lambda field, value: _json_post(f"mistyped {field}", AUTHORIZE, {**_valid(login), field: value},
-                                        CLIENT_ERRORS, login),
-        st.sampled_from(fields), _not_a_string)
+        lambda field, value: _json_post(
+            f"mistyped {field}", AUTHORIZE, {**_valid(login), field: value}, CLIENT_ERRORS, login
+        ),
+        st.sampled_from(fields),
+        _not_a_string,
+    )
     remember_me = st.one_of(st.sampled_from(["maybe", "yes", "1", ""]), _not_a_string).map(
-        lambda value: _json_post("mistyped remember_me", AUTHORIZE, {**_valid(login), "remember_me": value},
-                                 CLIENT_ERRORS, login))
+        lambda value: _json_post(
+            "mistyped remember_me", AUTHORIZE, {**_valid(login), "remember_me": value}, CLIENT_ERRORS, login
+        )
+    )
     return st.one_of(string_fields, remember_me)
 
 
@@ -125,40 +175,74 @@ def _extra_fields(login: Login, lockout_risk_ok: bool) -> st.SearchStrategy[Host
     names = st.from_regex(r"[a-z][a-z0-9_]{0,15}", fullmatch=True).filter(lambda n: n not in DOCUMENTED_FIELDS)
     extras = st.dictionaries(names, st.one_of(_scalars, _not_a_string, _huge), min_size=1, max_size=3)
     # Undocumented fields may be ignored (200) or refused (400/422); never anything else.
-    return extras.map(lambda extra: _json_post("extra fields", AUTHORIZE, {**_valid(login), **extra},
-                                               frozenset({200, 400, 422}), login))
+    return extras.map(
+        lambda extra: _json_post(
+            "extra fields", AUTHORIZE, {**_valid(login), **extra}, frozenset({200, 400, 422}), login
+        )
+    )
 
 
 def _wrong_content_type(login: Login, lockout_risk_ok: bool) -> st.SearchStrategy[HostileRequest]:
-    content_types = st.sampled_from(["text/plain", None, "application/xml", "application/x-www-form-urlencoded",
-                                     "multipart/form-data; boundary=x", "application/jsonx"])
-    return st.builds(lambda path, content_type: _json_post(
-        f"Content-Type {content_type or 'missing'}", path,
-        _valid(login) if path == AUTHORIZE else {"cross_token": "0" * 32}, CLIENT_ERRORS, login, content_type),
-        st.sampled_from([AUTHORIZE, CROSS_AUTHORIZE]), content_types)
+    content_types = st.sampled_from(
+        [
+            "text/plain",
+            None,
+            "application/xml",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/jsonx",
+        ]
+    )
+    return st.builds(
+        lambda path, content_type: _json_post(
+            f"Content-Type {content_type or 'missing'}",
+            path,
+            _valid(login) if path == AUTHORIZE else {"cross_token": "0" * 32},
+            CLIENT_ERRORS,
+            login,
+            content_type,
+        ),
+        st.sampled_from([AUTHORIZE, CROSS_AUTHORIZE]),
+        content_types,
+    )
 
 
 def _huge_value(login: Login, lockout_risk_ok: bool) -> st.SearchStrategy[HostileRequest]:
     fields = ["user_id", *(["password"] if lockout_risk_ok else [])]
-    return st.builds(lambda field, value: _json_post(f"huge {field}", AUTHORIZE, {**_valid(login), field: value},
-                                                     CLIENT_ERRORS, login),
-                     st.sampled_from(fields), _huge)
+    return st.builds(
+        lambda field, value: _json_post(
+            f"huge {field}", AUTHORIZE, {**_valid(login), field: value}, CLIENT_ERRORS, login
+        ),
+        st.sampled_from(fields),
+        _huge,
+    )
 
 
 def _unicode_email(login: Login, lockout_risk_ok: bool) -> st.SearchStrategy[HostileRequest]:
     look_alike = st.sampled_from(list(_LOOK_ALIKES)).map(
-        lambda name: (f"look-alike e-mail ({name})", _LOOK_ALIKES[name](login.user)))
+        lambda name: (f"look-alike e-mail ({name})", _LOOK_ALIKES[name](login.user))
+    )
     unicode_text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), min_size=1, max_size=20)
     arbitrary = st.builds(lambda local, domain: ("unicode e-mail", f"{local}@{domain}"), unicode_text, unicode_text)
-    return st.one_of(look_alike, arbitrary).filter(lambda pair: pair[1] != login.user).map(
-        lambda pair: _json_post(pair[0], AUTHORIZE, {**_valid(login), "user_id": pair[1]}, CLIENT_ERRORS, login))
+    return (
+        st.one_of(look_alike, arbitrary)
+        .filter(lambda pair: pair[1] != login.user)
+        .map(lambda pair: _json_post(pair[0], AUTHORIZE, {**_valid(login), "user_id": pair[1]}, CLIENT_ERRORS, login))
+    )
 
 
 def _remember_me_string(login: Login, lockout_risk_ok: bool) -> st.SearchStrategy[HostileRequest]:
     # The tables say bool, the examples send "true": honoured like the bool, or refused with a 4xx.
-    return st.sampled_from(["true", "false", "True", "FALSE"]).map(lambda value: _json_post(
-        f"remember_me as the string {value!r}", AUTHORIZE, {**_valid(login), "remember_me": value},
-        CLIENT_ERRORS | {200}, login, remember_me=value.lower() == "true"))
+    return st.sampled_from(["true", "false", "True", "FALSE"]).map(
+        lambda value: _json_post(
+            f"remember_me as the string {value!r}",
+            AUTHORIZE,
+            {**_valid(login), "remember_me": value},
+            CLIENT_ERRORS | {200},
+            login,
+            remember_me=value.lower() == "true",
+        )
+    )
 
 
 def _hostile_cross_authorize(login: Login, lockout_risk_ok: bool) -> st.SearchStrategy[HostileRequest]:
@@ -200,5 +284,8 @@ def malformed_authorizations(paths: list[tuple[str, str]]) -> st.SearchStrategy[
         _garbage.map(lambda value: ("Basic credentials", {"Authorization": f"Basic {value}"}, DEAD_TOKEN)),
         _huge.map(lambda token: ("huge token", bimplus_auth(token), frozenset({400, 401, 413, 431}))),
     )
-    return st.builds(lambda call, header: HostileRequest(header[0], call[0], call[1], header[1], b"", header[2]),
-                     st.sampled_from(paths), headers)
+    return st.builds(
+        lambda call, header: HostileRequest(header[0], call[0], call[1], header[1], b"", header[2]),
+        st.sampled_from(paths),
+        headers,
+    )

@@ -6,6 +6,7 @@
 - `run_authcanary(args, out=...)`: the console script in a subprocess -> (exit code, summary.json or None, output).
 - `write_loop_targets(path, base_url, ...)`: a targets file whose target `loop` points at a served simulator.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,10 +16,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
@@ -85,22 +87,40 @@ def _info_url(vendor: str, prefix: str, port: int) -> str:
 
 
 @contextmanager
-def serve_simulator(vendor: str = "autodesk", profile: str = "documented", prefix: str = "", *,
-                    log_dir: Path, options: tuple[str, ...] = (), timeout: float = 30.0) -> Iterator[Served]:
+def serve_simulator(
+    vendor: str = "autodesk",
+    profile: str = "documented",
+    prefix: str = "",
+    *,
+    log_dir: Path,
+    options: tuple[str, ...] = (),
+    timeout: float = 30.0,
+) -> Iterator[Served]:
     """Start `authcanary serve` on a free loopback port, wait until it answers, stop it afterwards."""
     last_error = ""
     for _attempt in range(3):  # a free port can be taken between free_port() and the bind: retry on a new one
         port = free_port()
         log = log_dir / f"serve-{vendor}-{profile.replace(',', '+')}-{port}.log"
-        args = [str(AUTHCANARY), "serve", "--vendor", vendor, "--host", "127.0.0.1", "--port", str(port),
-                "--profile", profile]
+        args = [
+            str(AUTHCANARY),
+            "serve",
+            "--vendor",
+            vendor,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--profile",
+            profile,
+        ]
         if prefix:
             args += ["--prefix", prefix]
         for option in options:
             args += ["--option", option]
         with log.open("wb") as sink:
-            process = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT, cwd=log_dir,
-                                       env=cli_env(COLUMNS="240"))  # one access-log line per request
+            process = subprocess.Popen(
+                args, stdout=sink, stderr=subprocess.STDOUT, cwd=log_dir, env=cli_env(COLUMNS="240")
+            )  # one access-log line per request
         served = Served(vendor, profile, prefix, port, process, log)
         try:
             if _wait_until_up(served, timeout):
@@ -111,8 +131,10 @@ def serve_simulator(vendor: str = "autodesk", profile: str = "documented", prefi
                 break
         finally:
             _stop(process)
-    pytest.fail(f"authcanary serve --vendor {vendor} --profile {profile} --prefix {prefix!r} did not come up:\n"
-                f"{last_error}", pytrace=False)
+    pytest.fail(
+        f"authcanary serve --vendor {vendor} --profile {profile} --prefix {prefix!r} did not come up:\n{last_error}",
+        pytrace=False,
+    )
 
 
 def _wait_until_up(served: Served, timeout: float) -> bool:
@@ -146,8 +168,9 @@ def served_simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Calla
     stack: list[Any] = []
     log_dir = tmp_path_factory.mktemp("serve")
 
-    def start(vendor: str = "autodesk", profile: str = "documented", prefix: str = "",
-              options: tuple[str, ...] = ()) -> Served:
+    def start(
+        vendor: str = "autodesk", profile: str = "documented", prefix: str = "", options: tuple[str, ...] = ()
+    ) -> Served:
         manager = serve_simulator(vendor, profile, prefix, log_dir=log_dir, options=options)
         served = manager.__enter__()
         stack.append(manager)
@@ -173,8 +196,11 @@ PYCACHE_PREFIX = Path(tempfile.gettempdir()) / f"authcanary-tests-pycache-{os.ge
 
 def cli_env(**extra: str) -> dict[str, str]:
     """The environment of a CLI subprocess: no colours, no vendor credentials from the developer's shell."""
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("APS_", "BIMPLUS_", "AXEOBIM_", "CERQUAL_", "KUDO_"))}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("APS_", "BIMPLUS_", "AXEOBIM_", "CERQUAL_", "KUDO_"))
+    }
     env["NO_COLOR"] = "1"
     if env.pop("PYTHONDONTWRITEBYTECODE", None) is not None and "PYTHONPYCACHEPREFIX" not in env:
         env["PYTHONPYCACHEPREFIX"] = str(PYCACHE_PREFIX)
@@ -182,25 +208,37 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_authcanary(args: list[str], out: Path | None = None, *, cwd: Path = ROOT, env: dict[str, str] | None = None,
-                   timeout: float = 300.0) -> RunResult:
+def run_authcanary(
+    args: list[str],
+    out: Path | None = None,
+    *,
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+    timeout: float = 300.0,
+) -> RunResult:
     """`authcanary ARGS [--out OUT]` in a subprocess; returns (exit code, summary.json or None, stdout+stderr)."""
     command = [str(AUTHCANARY), *args]
     if out is not None:
         command += ["--out", str(out)]
-    completed = subprocess.run(command, cwd=cwd, env=env if env is not None else cli_env(), capture_output=True,
-                               text=True, timeout=timeout)
+    completed = subprocess.run(
+        command, cwd=cwd, env=env if env is not None else cli_env(), capture_output=True, text=True, timeout=timeout
+    )
     summary = None
     if out is not None and (out / "summary.json").is_file():
         summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     return RunResult(completed.returncode, summary, completed.stdout + completed.stderr)
 
 
-def write_loop_targets(path: Path, base_url: str, *, simulator: bool = True, target: str = "loop",
-                       **extra: Any) -> Path:
+def write_loop_targets(
+    path: Path, base_url: str, *, simulator: bool = True, target: str = "loop", **extra: Any
+) -> Path:
     """A targets file whose `[targets.<target>.autodesk]` points at `base_url` with the simulator's credentials."""
-    settings: dict[str, Any] = {"base_url": base_url, "simulator": simulator,
-                                **AutodeskSimulator.default_settings(), **extra}
+    settings: dict[str, Any] = {
+        "base_url": base_url,
+        "simulator": simulator,
+        **AutodeskSimulator.default_settings(),
+        **extra,
+    }
     lines = [f"[targets.{target}.autodesk]"]
     for key, value in settings.items():
         lines.append(f"{key} = {_toml(value)}")

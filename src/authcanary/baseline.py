@@ -1,4 +1,5 @@
 """`authcanary baseline accept`: the only writer of the baseline folder."""
+
 from __future__ import annotations
 
 import ctypes
@@ -36,9 +37,15 @@ def recordings_manifest(run_dir: Path) -> dict[str, dict[str, str]]:
     recorded = run_dir / "cassettes"
     if not recorded.is_dir():
         return {}
-    return {folder.name: {name: _digest(path) for name, path in _vendor_files(folder).items()
-                          if path.is_file() and not path.is_symlink()}
-            for folder in sorted(recorded.iterdir()) if folder.is_dir()}
+    return {
+        folder.name: {
+            name: _digest(path)
+            for name, path in _vendor_files(folder).items()
+            if path.is_file() and not path.is_symlink()
+        }
+        for folder in sorted(recorded.iterdir())
+        if folder.is_dir()
+    }
 
 
 def accept(run_dir: Path, baseline: Path, only: list[str] | None = None) -> list[Accepted]:
@@ -52,9 +59,11 @@ def accept(run_dir: Path, baseline: Path, only: list[str] | None = None) -> list
     so a crash never leaves a half-written baseline folder."""
     recorded = run_dir / "cassettes"
     if run_dir.is_dir() and not (run_dir / "summary.json").is_file():
-        raise ConfigError(f"{run_dir}: no summary.json, so the run did not finish (killed or crashed) and its "
-                          "recordings may be incomplete.", "Accept the folder of a finished `authcanary run`; the "
-                          "baseline was not changed.")
+        raise ConfigError(
+            f"{run_dir}: no summary.json, so the run did not finish (killed or crashed) and its "
+            "recordings may be incomplete.",
+            "Accept the folder of a finished `authcanary run`; the baseline was not changed.",
+        )
     folders = sorted(p.name for p in recorded.iterdir() if p.is_dir()) if recorded.is_dir() else []
     if not folders:
         raise ConfigError(f"{recorded}: no recorded cassettes.", "Pass the folder of a finished `authcanary run`.")
@@ -63,22 +72,30 @@ def accept(run_dir: Path, baseline: Path, only: list[str] | None = None) -> list
     vendors = sorted(set(folders) | {vendor for vendor, listed in recordings.items() if listed})
     if only:
         if missing := sorted(set(only) - set(vendors)):
-            raise ConfigError(f"{recorded}: nothing recorded for {', '.join(missing)}.",
-                              f"Choose among: {', '.join(vendors)}.")
+            raise ConfigError(
+                f"{recorded}: nothing recorded for {', '.join(missing)}.", f"Choose among: {', '.join(vendors)}."
+            )
         vendors = sorted(set(only))
     _check_recordings(recorded, {vendor: recordings.get(vendor, {}) for vendor in vendors})
     statuses = {vendor: entry.get("status", "") for vendor, entry in entries.items()}
     if partial := [v for v in vendors if statuses.get(v) in _INCOMPLETE]:
-        raise ConfigError(f"{run_dir}: {', '.join(f'{v} was {statuses[v]}' for v in partial)} in that run, so its "
-                          "recordings are incomplete.", "Accept the other vendors with --vendor, or re-run; the "
-                          "baseline was not changed.")
-    deviating = {v: entries[v]["simulator_profile"] for v in vendors
-                 if entries.get(v, {}).get("simulator_profile", DOCUMENTED) != DOCUMENTED}
+        raise ConfigError(
+            f"{run_dir}: {', '.join(f'{v} was {statuses[v]}' for v in partial)} in that run, so its "
+            "recordings are incomplete.",
+            "Accept the other vendors with --vendor, or re-run; the baseline was not changed.",
+        )
+    deviating = {
+        v: entries[v]["simulator_profile"]
+        for v in vendors
+        if entries.get(v, {}).get("simulator_profile", DOCUMENTED) != DOCUMENTED
+    }
     if deviating:
-        raise ConfigError(f"{run_dir}: recorded from simulator profile(s) "
-                          f"{', '.join(f'{v}: {p}' for v, p in sorted(deviating.items()))}, not the documented "
-                          "behaviour.", "Accept a run of the vendor or of the documented simulator; the baseline "
-                          "was not changed.")
+        raise ConfigError(
+            f"{run_dir}: recorded from simulator profile(s) "
+            f"{', '.join(f'{v}: {p}' for v, p in sorted(deviating.items()))}, not the documented "
+            "behaviour.",
+            "Accept a run of the vendor or of the documented simulator; the baseline was not changed.",
+        )
     for path in sorted(p for vendor in vendors for p in (recorded / vendor).rglob("*.yaml")):
         try:
             load_cassette(path)
@@ -86,8 +103,10 @@ def accept(run_dir: Path, baseline: Path, only: list[str] | None = None) -> list
             raise ConfigError(f"{exc}.", "Re-run; the baseline was not changed.") from None
     hits = scan_paths([recorded / vendor for vendor in vendors])
     if hits:
-        raise ConfigError(f"{hits[0].file}:{hits[0].line}: looks like a secret ({hits[0].kind}).",
-                          "Do not accept this run; the baseline was not changed.")
+        raise ConfigError(
+            f"{hits[0].file}:{hits[0].line}: looks like a secret ({hits[0].kind}).",
+            "Do not accept this run; the baseline was not changed.",
+        )
     baseline.mkdir(parents=True, exist_ok=True)
     accepted = []
     for vendor in vendors:
@@ -105,8 +124,7 @@ _TAMPERED_FIX = "Accept the run folder as the run left it, or re-run and accept 
 
 def _unobserved_in_baseline(folder: Path, unobserved: list[str]) -> list[Path]:
     """The baseline cassettes of scenarios (`<vendor>/<module>.<test>`) the run skipped, wholly or in part."""
-    return sorted(path for scenario in unobserved
-                  if (path := folder / f"{scenario.partition('/')[2]}.yaml").is_file())
+    return sorted(path for scenario in unobserved if (path := folder / f"{scenario.partition('/')[2]}.yaml").is_file())
 
 
 def _finished_run(run_dir: Path) -> dict[str, Any]:
@@ -114,24 +132,32 @@ def _finished_run(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "summary.json"
     summary = _read_json(path)
     entries = summary.get("vendors") if isinstance(summary, dict) else None
-    if not isinstance(summary, dict) or not isinstance(entries, dict) \
-            or not all(isinstance(entry, dict) for entry in entries.values()):
+    if (
+        not isinstance(summary, dict)
+        or not isinstance(entries, dict)
+        or not all(isinstance(entry, dict) for entry in entries.values())
+    ):
         raise ConfigError(f"{path}: unreadable (no vendor entries).", _UNREADABLE_FIX)
     if summary.get("schema") != SCHEMA:
         raise ConfigError(f"{path}: schema {summary.get('schema')!r}, not {SCHEMA}.", _UNREADABLE_FIX)
     if summary.get("interrupted") is True or summary.get("exit_code") == EXIT_INTERRUPTED:
-        raise ConfigError(f"{run_dir}: that run was interrupted (it did not finish), and interrupted runs are never "
-                          "a baseline: their recordings are partial.", "Re-run to the end and accept that run; the "
-                          "baseline was not changed.")
+        raise ConfigError(
+            f"{run_dir}: that run was interrupted (it did not finish), and interrupted runs are never "
+            "a baseline: their recordings are partial.",
+            "Re-run to the end and accept that run; the baseline was not changed.",
+        )
     if summary.get("exit_code") == EXIT_CONFIG:
-        raise ConfigError(f"{run_dir}: that run ended with exit 2 (a configuration error, or secrets found in its "
-                          "output), so its recordings are not trusted.", "Fix the cause and re-run; the baseline "
-                          "was not changed.")
+        raise ConfigError(
+            f"{run_dir}: that run ended with exit 2 (a configuration error, or secrets found in its "
+            "output), so its recordings are not trusted.",
+            "Fix the cause and re-run; the baseline was not changed.",
+        )
     if not any("recordings" in entry for entry in entries.values()):
-        raise ConfigError(f"{path}: no `recordings` (the cassettes the run wrote, with their hashes): the run was "
-                          "made by an older authcanary, so its cassettes cannot be checked.",
-                          f"Re-run with this version (authcanary {__version__}) and accept that run; the baseline "
-                          "was not changed.")
+        raise ConfigError(
+            f"{path}: no `recordings` (the cassettes the run wrote, with their hashes): the run was "
+            "made by an older authcanary, so its cassettes cannot be checked.",
+            f"Re-run with this version (authcanary {__version__}) and accept that run; the baseline was not changed.",
+        )
     return summary
 
 
@@ -150,8 +176,9 @@ def _status_mismatch(entries: dict[str, dict]) -> str:
         except (KeyError, TypeError, AttributeError) as exc:
             return f"{vendor}'s entry is incomplete ({type(exc).__name__}: {exc})"
         if status != entry.get("status"):
-            return (f"{vendor} has status {entry.get('status')!r}, but its checks, violations and drift make it "
-                    f"{status!r}")
+            return (
+                f"{vendor} has status {entry.get('status')!r}, but its checks, violations and drift make it {status!r}"
+            )
     return ""
 
 
@@ -160,20 +187,27 @@ def _check_consistent(run_dir: Path, summary: dict[str, Any], folders: list[str]
     listed `recordings` (file name -> "sha256:<hex>")."""
     path, entries = run_dir / "summary.json", summary["vendors"]
     if unlisted := [vendor for vendor in folders if vendor not in entries]:
-        raise ConfigError(f"{path}: no entry for {', '.join(unlisted)}, whose cassettes are in "
-                          f"{run_dir / 'cassettes'}.", _TAMPERED_FIX)
+        raise ConfigError(
+            f"{path}: no entry for {', '.join(unlisted)}, whose cassettes are in {run_dir / 'cassettes'}.",
+            _TAMPERED_FIX,
+        )
     if (status := _status_mismatch(entries)) or (code := exit_code(entries)) != summary.get("exit_code"):
-        raise ConfigError(f"{path}: inconsistent: " + (status or f"exit_code {summary.get('exit_code')!r}, but the "
-                                                       f"vendors' statuses make it {code}") + ".", _TAMPERED_FIX)
+        raise ConfigError(
+            f"{path}: inconsistent: "
+            + (status or f"exit_code {summary.get('exit_code')!r}, but the vendors' statuses make it {code}")
+            + ".",
+            _TAMPERED_FIX,
+        )
     _check_drift_json(run_dir / "drift.json", entries)
     if missing := [name for name in ("report.html", "report.md", "junit.xml") if not (run_dir / name).is_file()]:
-        raise ConfigError(f"{run_dir}: no {', '.join(missing)}: the run did not finish writing its outputs.",
-                          "Accept the folder of a finished `authcanary run`; the baseline was not changed.")
+        raise ConfigError(
+            f"{run_dir}: no {', '.join(missing)}: the run did not finish writing its outputs.",
+            "Accept the folder of a finished `authcanary run`; the baseline was not changed.",
+        )
     _check_unobserved(run_dir / "junit.xml", entries)
     recordings = {vendor: entry.get("recordings", {}) for vendor, entry in entries.items()}
     if bad := [vendor for vendor, listed in recordings.items() if not isinstance(listed, dict)]:
-        raise ConfigError(f"{path}: the recordings of {', '.join(bad)} are not a list of file hashes.",
-                          _TAMPERED_FIX)
+        raise ConfigError(f"{path}: the recordings of {', '.join(bad)} are not a list of file hashes.", _TAMPERED_FIX)
     return recordings
 
 
@@ -184,13 +218,19 @@ def _check_unobserved(junit: Path, entries: dict[str, dict]) -> None:
         cases = ElementTree.parse(junit).getroot().iter("testcase")
     except (ElementTree.ParseError, OSError) as exc:
         raise ConfigError(f"{junit}: unreadable ({exc}).", _TAMPERED_FIX) from None
-    skipped = {scenario_name(case.get("classname", "").rpartition(".")[2], case.get("name", "")) for case in cases
-               if case.find("skipped") is not None}
+    skipped = {
+        scenario_name(case.get("classname", "").rpartition(".")[2], case.get("name", ""))
+        for case in cases
+        if case.find("skipped") is not None
+    }
     for vendor, entry in entries.items():
         explained = {s.partition("/")[2] for s in entry.get("outage_scenarios", [])} | skipped
         if stray := sorted(s for s in entry.get("unobserved", []) if s.partition("/")[2] not in explained):
-            raise ConfigError(f"{junit.parent / 'summary.json'}: {vendor} lists as unobserved {', '.join(stray)}, "
-                              "which junit.xml shows as run.", _TAMPERED_FIX)
+            raise ConfigError(
+                f"{junit.parent / 'summary.json'}: {vendor} lists as unobserved {', '.join(stray)}, "
+                "which junit.xml shows as run.",
+                _TAMPERED_FIX,
+            )
 
 
 def _check_drift_json(path: Path, entries: dict[str, dict]) -> None:
@@ -201,10 +241,16 @@ def _check_drift_json(path: Path, entries: dict[str, dict]) -> None:
     drift = document.get("vendors") if isinstance(document, dict) else None
     if not isinstance(drift, dict) or not all(isinstance(vendor, dict) for vendor in drift.values()):
         raise ConfigError(f"{path}: unreadable (no vendors).", _TAMPERED_FIX)
-    if differ := sorted(vendor for vendor in entries.keys() | drift.keys()
-                        if entries.get(vendor, {}).get("drift", []) != drift.get(vendor, {}).get("findings", [])):
-        raise ConfigError(f"{path}: the drift of {', '.join(differ)} differs from summary.json's "
-                          "(`authcanary drift --out` into a run folder replaces its drift.json).", _TAMPERED_FIX)
+    if differ := sorted(
+        vendor
+        for vendor in entries.keys() | drift.keys()
+        if entries.get(vendor, {}).get("drift", []) != drift.get(vendor, {}).get("findings", [])
+    ):
+        raise ConfigError(
+            f"{path}: the drift of {', '.join(differ)} differs from summary.json's "
+            "(`authcanary drift --out` into a run folder replaces its drift.json).",
+            _TAMPERED_FIX,
+        )
 
 
 def _check_recordings(recorded: Path, listed: dict[str, dict[str, str]]) -> None:
@@ -213,10 +259,14 @@ def _check_recordings(recorded: Path, listed: dict[str, dict[str, str]]) -> None
     for vendor, files in sorted(listed.items()):
         folder = recorded / vendor
         on_disk = _vendor_files(folder) if folder.is_dir() else {}
-        problems += [f"{folder / name}: listed in summary.json, but missing"
-                     for name in sorted(files.keys() - on_disk.keys())]
-        problems += [f"{path}: not among the recordings summary.json lists" for name, path in sorted(on_disk.items())
-                     if name not in files]
+        problems += [
+            f"{folder / name}: listed in summary.json, but missing" for name in sorted(files.keys() - on_disk.keys())
+        ]
+        problems += [
+            f"{path}: not among the recordings summary.json lists"
+            for name, path in sorted(on_disk.items())
+            if name not in files
+        ]
         for name in sorted(files.keys() & on_disk.keys()):
             path = on_disk[name]
             if path.is_symlink() or not path.is_file():
@@ -225,14 +275,19 @@ def _check_recordings(recorded: Path, listed: dict[str, dict[str, str]]) -> None
                 problems.append(f"{path}: changed since the run wrote it (its sha256 is not the one in summary.json)")
     if problems:
         more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
-        raise ConfigError(f"{recorded.parent}: the cassettes are not those the run recorded: "
-                          f"{'; '.join(problems[:3])}{more}.", _TAMPERED_FIX)
+        raise ConfigError(
+            f"{recorded.parent}: the cassettes are not those the run recorded: {'; '.join(problems[:3])}{more}.",
+            _TAMPERED_FIX,
+        )
 
 
 def _vendor_files(folder: Path) -> dict[str, Path]:
     """Everything in a vendor folder but its subfolders (links and special files too), by path relative to it."""
-    return {path.relative_to(folder).as_posix(): path for path in sorted(folder.rglob("*"))
-            if path.is_symlink() or not path.is_dir()}
+    return {
+        path.relative_to(folder).as_posix(): path
+        for path in sorted(folder.rglob("*"))
+        if path.is_symlink() or not path.is_dir()
+    }
 
 
 def _digest(path: Path) -> str:

@@ -15,6 +15,7 @@ example:
 Suites call checks by id (for example `expect.that(ok, "acme.token.token_type_bearer", ...)`); a violation carries
 the id, the title and the declared severity. The ids are stable: history and waivers key on them.
 """
+
 from __future__ import annotations
 
 import re
@@ -47,8 +48,13 @@ class CheckSpec:
     profiles: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "source": self.source, "severity": self.severity,
-                "profiles": list(self.profiles)}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "source": self.source,
+            "severity": self.severity,
+            "profiles": list(self.profiles),
+        }
 
 
 @dataclass(frozen=True)
@@ -63,13 +69,19 @@ class Catalog:
     def check(self, check_id: str) -> CheckSpec:
         """The declaration of `check_id`; the engine's own `<vendor>.suite.unexpected_failure` is always declared."""
         if check_id == f"{self.vendor}.{UNEXPECTED}":
-            return CheckSpec(check_id, "the check ran to its end (an unexpected error in the suite)",
-                             "authcanary: every check either passes or records a violation", "breaking")
+            return CheckSpec(
+                check_id,
+                "the check ran to its end (an unexpected error in the suite)",
+                "authcanary: every check either passes or records a violation",
+                "breaking",
+            )
         try:
             return self.checks[check_id]
         except KeyError:
-            raise UndeclaredCheck(f"check {check_id!r} is not declared in contracts/{self.vendor}/checks.yaml "
-                                  "(declare it there: title, source, severity, profiles)") from None
+            raise UndeclaredCheck(
+                f"check {check_id!r} is not declared in contracts/{self.vendor}/checks.yaml "
+                "(declare it there: title, source, severity, profiles)"
+            ) from None
 
     def proving(self, profile: str) -> list[CheckSpec]:
         """The checks that deviation `profile` must make fire."""
@@ -87,18 +99,21 @@ def _load(contracts_dir: Path, vendor: str) -> Catalog:
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path}: the vendor's check declarations are missing.",
-                          f"Restore contracts/{vendor}/checks.yaml from git.") from None
+        raise ConfigError(
+            f"{path}: the vendor's check declarations are missing.", f"Restore contracts/{vendor}/checks.yaml from git."
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc}).", "Fix the file.") from None
     if not isinstance(document, dict) or not isinstance(document.get("checks"), dict):
         raise ConfigError(f"{path}: expected a mapping with a `checks` mapping.", "See docs/adding-a-vendor.md.")
     checks = {check_id: _spec(path, vendor, check_id, entry) for check_id, entry in document["checks"].items()}
     other = document.get("other_profiles") or {}
-    if not isinstance(other, dict) or not all(isinstance(v, dict) and ({"deprecation", "outage"} & set(v))
-                                              for v in other.values()):
-        raise ConfigError(f"{path}: other_profiles must map a profile to {{deprecation: ...}} or {{outage: true}}.",
-                          "Fix the file.")
+    if not isinstance(other, dict) or not all(
+        isinstance(v, dict) and ({"deprecation", "outage"} & set(v)) for v in other.values()
+    ):
+        raise ConfigError(
+            f"{path}: other_profiles must map a profile to {{deprecation: ...}} or {{outage: true}}.", "Fix the file."
+        )
     return Catalog(vendor=vendor, checks=checks, other_profiles=dict(other))
 
 
@@ -110,8 +125,10 @@ def _spec(path: Path, vendor: str, check_id: Any, entry: Any) -> CheckSpec:
         raise ConfigError(f"{where}: expected a mapping (title, source, severity, profiles).", "Fix the entry.")
     missing = [key for key in ("title", "source", "severity") if not entry.get(key)]
     if missing:
-        raise ConfigError(f"{where}: {', '.join(missing)} missing.", "Every check says what it holds the vendor to "
-                          "and where the documentation (or an RFC) says so.")
+        raise ConfigError(
+            f"{where}: {', '.join(missing)} missing.",
+            "Every check says what it holds the vendor to and where the documentation (or an RFC) says so.",
+        )
     if entry["severity"] not in SEVERITIES:
         raise ConfigError(f"{where}: severity {entry['severity']!r}.", f"Use one of: {', '.join(SEVERITIES)}.")
     profiles = entry.get("profiles") or []

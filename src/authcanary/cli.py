@@ -1,5 +1,6 @@
 """The `authcanary` command line (docs/interfaces.md "Command line"). Exit codes: 0 compliant, 1 violations or breaking
 drift, 2 usage or configuration error, 3 target unreachable."""
+
 from __future__ import annotations
 
 import sys
@@ -28,8 +29,10 @@ app.add_typer(baseline_app, name="baseline")
 err = Console(stderr=True)
 out = Console()
 VENDOR_NAMES = ", ".join(sorted(VENDORS))
-EXIT_CODES = ("Exit codes: 0 compliant and no breaking drift; 1 violations or breaking drift; "
-              "2 usage or configuration error; 3 target unreachable; 130 interrupted (partial results).")
+EXIT_CODES = (
+    "Exit codes: 0 compliant and no breaking drift; 1 violations or breaking drift; "
+    "2 usage or configuration error; 3 target unreachable; 130 interrupted (partial results)."
+)
 
 
 def _print_version(value: bool) -> None:
@@ -39,8 +42,11 @@ def _print_version(value: bool) -> None:
 
 
 @app.callback()
-def _app(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
-                                               help="Print the version and exit.")] = False) -> None:
+def _app(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
     """Options before any command (--version)."""
 
 
@@ -48,20 +54,33 @@ def _app(version: Annotated[bool, typer.Option("--version", callback=_print_vers
 def run(
     target: Annotated[str, typer.Option(help="Target name in the targets file.")] = "sim",
     targets: Annotated[Path, typer.Option(help="Targets file (TOML).")] = Path("targets.toml"),
-    vendor: Annotated[list[str] | None, typer.Option(
-        help=f"Only this vendor (repeatable): {VENDOR_NAMES}.", show_default="every vendor of the target")] = None,
+    vendor: Annotated[
+        list[str] | None,
+        typer.Option(help=f"Only this vendor (repeatable): {VENDOR_NAMES}.", show_default="every vendor of the target"),
+    ] = None,
     baseline: Annotated[Path, typer.Option(help="Accepted baseline cassettes to compare with.")] = Path("cassettes"),
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Run folder.",
-                                                    show_default="reports/<UTC time>-<target>/")] = None,
-    profile: Annotated[str | None, typer.Option(
-        help="Embedded target only: simulator profile (documented or deviations joined with `,`; see "
-             "`authcanary profiles`).", show_default="the target's profile")] = None,
-    max_examples: Annotated[int | None, typer.Option(help="Hypothesis examples per property test.", min=1,
-                                                        show_default="the target's max_examples")] = None,
-    mode: Annotated[str, typer.Option(
-        help="`live`: send requests, record and compare with the baseline; `replay`: no network at all, the "
-             "scenario suites are answered from the baseline cassettes and checked against the current contracts."
-    )] = "live",
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Run folder.", show_default="reports/<UTC time>-<target>/")
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            help="Embedded target only: simulator profile (documented or deviations joined with `,`; see "
+            "`authcanary profiles`).",
+            show_default="the target's profile",
+        ),
+    ] = None,
+    max_examples: Annotated[
+        int | None,
+        typer.Option(help="Hypothesis examples per property test.", min=1, show_default="the target's max_examples"),
+    ] = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="`live`: send requests, record and compare with the baseline; `replay`: no network at all, the "
+            "scenario suites are answered from the baseline cassettes and checked against the current contracts."
+        ),
+    ] = "live",
 ) -> None:
     """Run every suite for TARGET and write the run folder.
 
@@ -69,8 +88,16 @@ def run(
     from authcanary.runner import RunRequest
     from authcanary.runner import run as run_suites
 
-    request = RunRequest(target=target, targets_file=targets, vendors=vendor or [], baseline=baseline, out=out_dir,
-                         profile=profile, max_examples=max_examples, mode=mode)
+    request = RunRequest(
+        target=target,
+        targets_file=targets,
+        vendors=vendor or [],
+        baseline=baseline,
+        out=out_dir,
+        profile=profile,
+        max_examples=max_examples,
+        mode=mode,
+    )
     code = run_suites(request)
     raise typer.Exit(code)
 
@@ -80,21 +107,38 @@ def serve(
     vendor: Annotated[str, typer.Option(help=f"`all` or one vendor: {VENDOR_NAMES}.")] = "all",
     host: Annotated[str, typer.Option(help="Interface to bind (keep it on loopback).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (0: any free port).", min=0, max=65535)] = 8700,
-    profile: Annotated[str, typer.Option(
-        help="`documented` or deviations joined with `,` (see `authcanary profiles`); with `--vendor all` each "
-             "deviation goes to the vendor that has it.")] = "documented",
-    prefix: Annotated[str, typer.Option(help="Serve under this path prefix, e.g. /api.", show_default="the root")
-                      ] = "",
-    option: Annotated[list[str] | None, typer.Option(
-        help="Simulator option or registered credential KEY=VALUE (repeatable), e.g. v1_decommission=2024-04-30, "
-             "fault_rate=0.1, latency=0.2, client_id=..., password=... (overrides --options-file and the "
-             "environment).", show_default="none")] = None,
-    options_file: Annotated[Path | None, typer.Option(
-        help="File of KEY=VALUE lines (# comments allowed) with the same keys as --option, so secrets stay out of "
-             "the process list; overrides AUTHCANARY_SERVE_<KEY> variables.", show_default="none")] = None,
-    cors_origin: Annotated[list[str] | None, typer.Option(
-        help="Origin browsers may call the simulators from, e.g. http://localhost:3000 (repeatable).",
-        show_default="any origin")] = None,
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="`documented` or deviations joined with `,` (see `authcanary profiles`); with `--vendor all` each "
+            "deviation goes to the vendor that has it."
+        ),
+    ] = "documented",
+    prefix: Annotated[str, typer.Option(help="Serve under this path prefix, e.g. /api.", show_default="the root")] = "",
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Simulator option or registered credential KEY=VALUE (repeatable), e.g. v1_decommission=2024-04-30, "
+            "fault_rate=0.1, latency=0.2, client_id=..., password=... (overrides --options-file and the "
+            "environment).",
+            show_default="none",
+        ),
+    ] = None,
+    options_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="File of KEY=VALUE lines (# comments allowed) with the same keys as --option, so secrets stay out of "
+            "the process list; overrides AUTHCANARY_SERVE_<KEY> variables.",
+            show_default="none",
+        ),
+    ] = None,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Origin browsers may call the simulators from, e.g. http://localhost:3000 (repeatable).",
+            show_default="any origin",
+        ),
+    ] = None,
 ) -> None:
     """Serve the simulators over real HTTP, for people and for other programs' tests.
 
@@ -112,13 +156,25 @@ def serve(
     POST <base>/__authcanary__/reset: forget every token, counter, fault and clock jump."""
     from authcanary.server import serve as serve_simulators
 
-    serve_simulators(vendor, host, port, profile, prefix, option or [], log=err, options_file=options_file,
-                     cors_origins=cors_origin or ["*"])
+    serve_simulators(
+        vendor,
+        host,
+        port,
+        profile,
+        prefix,
+        option or [],
+        log=err,
+        options_file=options_file,
+        cors_origins=cors_origin or ["*"],
+    )
 
 
 @app.command()
-def profiles(vendor: Annotated[str | None, typer.Option(help=f"Only this vendor: {VENDOR_NAMES}.",
-                                                           show_default="every vendor")] = None) -> None:
+def profiles(
+    vendor: Annotated[
+        str | None, typer.Option(help=f"Only this vendor: {VENDOR_NAMES}.", show_default="every vendor")
+    ] = None,
+) -> None:
     """List the simulator profiles: `documented` and each deviation a check must catch."""
     names = [vendor] if vendor else sorted(VENDORS)
     for name in names:
@@ -136,8 +192,9 @@ def profiles(vendor: Annotated[str | None, typer.Option(help=f"Only this vendor:
 
 @app.command("checks")
 def list_checks(
-    vendor: Annotated[str | None, typer.Option(help=f"Only this vendor: {VENDOR_NAMES}.",
-                                                  show_default="every vendor")] = None,
+    vendor: Annotated[
+        str | None, typer.Option(help=f"Only this vendor: {VENDOR_NAMES}.", show_default="every vendor")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     contracts: Annotated[Path, typer.Option(help="Contracts folder (checks.yaml per vendor).")] = Path("contracts"),
 ) -> None:
@@ -167,10 +224,12 @@ def list_checks(
 def drift(
     baseline: Annotated[Path, typer.Argument(help="Baseline cassettes folder (<dir>/<vendor>/*.yaml).")],
     current: Annotated[Path, typer.Argument(help="Current cassettes: a run folder or its cassettes/ folder.")],
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Where drift.json and drift.md go.",
-                                                    show_default="the current folder")] = None,
-    contracts: Annotated[Path, typer.Option(help="Contracts folder: the constant values to compare.")
-                         ] = Path("contracts"),
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Where drift.json and drift.md go.", show_default="the current folder")
+    ] = None,
+    contracts: Annotated[Path, typer.Option(help="Contracts folder: the constant values to compare.")] = Path(
+        "contracts"
+    ),
 ) -> None:
     """Compare two sets of recordings; exit 1 on breaking drift. Given a run folder, drift the run explained itself
     (an announced removal it observed, scenarios it skipped) is info, exactly as in `authcanary run`.
@@ -184,13 +243,17 @@ def drift(
     from authcanary.recording.cassette import CassetteError
     from authcanary.runner import explain_expected_drift
 
-    record_fix = ("Drift compares recordings: pass the folder of a live `authcanary run` that recorded its scenarios "
-                  "(a replay run records nothing), or a cassettes folder of <vendor>/*.yaml.")
+    record_fix = (
+        "Drift compares recordings: pass the folder of a live `authcanary run` that recorded its scenarios "
+        "(a replay run records nothing), or a cassettes folder of <vendor>/*.yaml."
+    )
     out_folder = out_dir or Path.cwd()
     if out_folder.resolve().is_relative_to(baseline.resolve()):
-        raise ConfigError(f"{out_folder}: inside the baseline folder {baseline}, where drift.json and drift.md "
-                          "must not go.", "Pass --out DIR outside it (the default is the current folder); the "
-                          "baseline only changes through `authcanary baseline accept`.")
+        raise ConfigError(
+            f"{out_folder}: inside the baseline folder {baseline}, where drift.json and drift.md must not go.",
+            "Pass --out DIR outside it (the default is the current folder); the "
+            "baseline only changes through `authcanary baseline accept`.",
+        )
     run_dir = current if (current / "cassettes").is_dir() or (current / "summary.json").is_file() else None
     current = current / "cassettes" if run_dir else current
     if run_dir and not vendor_cassettes(current):
@@ -201,17 +264,26 @@ def drift(
             raise ConfigError(f"{folder}: not a folder.", "Pass a cassettes folder or a run folder.")
         vendors_in[folder] = {p.name for p in folder.iterdir() if p.is_dir() and p.name in VENDORS}
         if not vendors_in[folder]:
-            raise ConfigError(f"{folder}: no vendor folder ({', '.join(sorted(VENDORS))}) in it.",
-                              "Pass the folder that holds <vendor>/*.yaml (e.g. cassettes), or a run folder.")
+            raise ConfigError(
+                f"{folder}: no vendor folder ({', '.join(sorted(VENDORS))}) in it.",
+                "Pass the folder that holds <vendor>/*.yaml (e.g. cassettes), or a run folder.",
+            )
     if empty := sorted(vendors_in[current] - vendor_cassettes(current).keys()):
         raise ConfigError(f"{current}: no recordings (<vendor>/*.yaml) of {', '.join(empty)} in it.", record_fix)
     compared = sorted(vendors_in[baseline] & vendors_in[current])
     if not compared:
-        raise ConfigError(f"nothing to compare: {baseline} has {', '.join(sorted(vendors_in[baseline]))}, "
-                          f"{current} has {', '.join(sorted(vendors_in[current]))}.", "Compare the same vendors.")
+        raise ConfigError(
+            f"nothing to compare: {baseline} has {', '.join(sorted(vendors_in[baseline]))}, "
+            f"{current} has {', '.join(sorted(vendors_in[current]))}.",
+            "Compare the same vendors.",
+        )
     if not contracts.is_dir():
-        err.print(f"warning: {contracts}: no contracts folder here, so constant values are not compared "
-                  "(use --contracts).", highlight=False, markup=False, soft_wrap=True)
+        err.print(
+            f"warning: {contracts}: no contracts folder here, so constant values are not compared (use --contracts).",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     try:
         result = compare(baseline, current, constants=contract_constants(contracts, compared))
     except (CassetteError, ValueError) as exc:
@@ -222,8 +294,10 @@ def drift(
             day = str(summary.get("started", ""))[:10]
             entries = {v: e for v, e in summary.get("vendors", {}).items() if v in compared and isinstance(e, dict)}
         except (ValueError, AttributeError) as exc:
-            raise ConfigError(f"{run_dir / 'summary.json'}: unreadable ({exc}).",
-                              "Pass the folder of a finished `authcanary run`, or its cassettes/ folder.") from None
+            raise ConfigError(
+                f"{run_dir / 'summary.json'}: unreadable ({exc}).",
+                "Pass the folder of a finished `authcanary run`, or its cassettes/ folder.",
+            ) from None
         if day:
             explain_expected_drift(result, entries, day)
     json_path, md_path = write_drift_report(result, out_folder)
@@ -241,8 +315,9 @@ def scan(paths: Annotated[list[Path], typer.Argument(help="Files or folders (cas
     except OSError as exc:
         raise ConfigError(f"{exc}.".removeprefix("scan: "), "Pass existing, readable files or folders.") from None
     for hit in hits:
-        out.print(f"{hit.file}:{hit.line}: {hit.kind}: {hit.excerpt}", highlight=False, markup=False,
-                  soft_wrap=True)  # one hit, one line, however narrow the terminal
+        out.print(
+            f"{hit.file}:{hit.line}: {hit.kind}: {hit.excerpt}", highlight=False, markup=False, soft_wrap=True
+        )  # one hit, one line, however narrow the terminal
     out.print(f"{len(hits)} secret(s) found" if hits else "no secrets found", highlight=False)
     raise typer.Exit(1 if hits else 0)
 
@@ -251,8 +326,11 @@ def scan(paths: Annotated[list[Path], typer.Argument(help="Files or folders (cas
 def baseline_accept(
     run_dir: Annotated[Path, typer.Argument(help="A run folder whose cassettes become the baseline.")],
     baseline: Annotated[Path, typer.Option(help="Baseline folder to update.")] = Path("cassettes"),
-    vendor: Annotated[list[str] | None, typer.Option(
-        help=f"Only this vendor (repeatable): {VENDOR_NAMES}.", show_default="every vendor recorded in the run")
+    vendor: Annotated[
+        list[str] | None,
+        typer.Option(
+            help=f"Only this vendor (repeatable): {VENDOR_NAMES}.", show_default="every vendor recorded in the run"
+        ),
     ] = None,
 ) -> None:
     """Make RUN_DIR's recordings the accepted baseline of the vendors in that run (and of nothing else)."""
@@ -261,8 +339,13 @@ def baseline_accept(
     for accepted in accept(run_dir, baseline, vendor):
         out.print(f"accepted {accepted.vendor}: {baseline / accepted.vendor}", highlight=False, markup=False)
         if accepted.kept:
-            out.print(f"  kept {len(accepted.kept)} baseline cassette(s) of scenarios the run skipped: "
-                      f"{', '.join(accepted.kept)}", highlight=False, markup=False, soft_wrap=True)
+            out.print(
+                f"  kept {len(accepted.kept)} baseline cassette(s) of scenarios the run skipped: "
+                f"{', '.join(accepted.kept)}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
 
 
 def main() -> None:

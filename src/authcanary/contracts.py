@@ -13,6 +13,7 @@ OpenAPI holds paths, statuses, fields and types; `semantics.yaml` holds what Ope
     ambiguities:                                 # where the docs contradict themselves: reported every run
       - {where: "...", text: "..."}
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -47,8 +48,9 @@ class Contract:
 
     def constants(self) -> dict[str, dict[str, dict[str, Any]]]:
         """`{"METHOD /path": {"status": {json path: value}}}` for the drift engine."""
-        return {key: spec["constants"] for key, spec in self.semantics.get("endpoints", {}).items()
-                if spec.get("constants")}
+        return {
+            key: spec["constants"] for key, spec in self.semantics.get("endpoints", {}).items() if spec.get("constants")
+        }
 
 
 def load_contract(contracts_dir: Path, vendor: str) -> Contract:

@@ -1,5 +1,6 @@
 """Credentials: held masked (`Secret`) until a request is built, and as they travel (Basic `user:password`, shared by
 the scrubber, the scanner and curl repros)."""
+
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,5 @@
 """Errors that end a command with a documented exit code (docs/interfaces.md: 2 usage/config, 3 unreachable)."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """Writing what a run leaves behind (cassettes, summary.json, reports, drift.json and drift.md): whole or not at all."""
+
 from __future__ import annotations
 
 import os

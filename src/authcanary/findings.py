@@ -1,4 +1,5 @@
 """What a run finds about each vendor, in the shape of summary.json's vendor entries (docs/interfaces.md)."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -127,5 +128,6 @@ class VendorFindings:
 def outage_counts(lost: Iterable[LostInteraction]) -> list[dict[str, Any]]:
     """Lost interactions grouped as summary.json lists them: `{"endpoint", "status", "count"}`, most first."""
     counts = Counter((interaction.endpoint, interaction.status) for interaction in lost)
-    return [{"endpoint": endpoint, "status": status, "count": count}
-            for (endpoint, status), count in counts.most_common()]
+    return [
+        {"endpoint": endpoint, "status": status, "count": count} for (endpoint, status), count in counts.most_common()
+    ]

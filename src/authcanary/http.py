@@ -17,6 +17,7 @@ docs/architecture.md (request budget, pacing) and applies the one transient-fail
   drift. `SERVER_ERROR_STORM` lost interactions in a row, or a connection that cannot be made, mark the vendor
   unreachable (`TargetUnreachable`).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -92,8 +93,9 @@ class VendorStats:
 _OUTAGES = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout, httpx.RemoteProtocolError)
 
 
-def send_or_mark_unreachable(inner: httpx.BaseTransport, request: httpx.Request, vendor: str,
-                             stats: VendorStats) -> httpx.Response:
+def send_or_mark_unreachable(
+    inner: httpx.BaseTransport, request: httpx.Request, vendor: str, stats: VendorStats
+) -> httpx.Response:
     """Sends `request`; an outage (no connection, no answer) marks the vendor unreachable and raises
     TargetUnreachable, and so does any later request to a vendor already marked."""
     if stats.unreachable:
@@ -101,8 +103,10 @@ def send_or_mark_unreachable(inner: httpx.BaseTransport, request: httpx.Request,
     try:
         return inner.handle_request(request)
     except _OUTAGES as exc:
-        stats.unreachable = f"{type(exc).__name__}: {exc or 'no answer'} ({request.url.scheme}://" \
-                            f"{request.url.host}:{request.url.port or ''})"
+        stats.unreachable = (
+            f"{type(exc).__name__}: {exc or 'no answer'} ({request.url.scheme}://"
+            f"{request.url.host}:{request.url.port or ''})"
+        )
         raise TargetUnreachable(vendor, stats.unreachable) from exc
 
 
@@ -110,9 +114,18 @@ class GuardedTransport(httpx.BaseTransport):
     """Counts, paces and budgets requests, retries transient failures (`RetryPolicy`) and marks interactions lost
     to outages; raises TargetUnreachable when the vendor cannot be reached."""
 
-    def __init__(self, inner: httpx.BaseTransport, vendor: str, stats: VendorStats, *, budget: int | None,
-                 min_interval: float = 0.0, retry: RetryPolicy = RetryPolicy(), base_path: str = "",
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        inner: httpx.BaseTransport,
+        vendor: str,
+        stats: VendorStats,
+        *,
+        budget: int | None,
+        min_interval: float = 0.0,
+        retry: RetryPolicy = RetryPolicy(),
+        base_path: str = "",
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.inner, self.vendor, self.stats = inner, vendor, stats
         self.budget, self.min_interval, self.retry, self.sleep = budget, min_interval, retry, sleep
         self.base_path = base_path.rstrip("/")
@@ -150,7 +163,7 @@ class GuardedTransport(httpx.BaseTransport):
         """`METHOD /path` as the vendor documents it (the target's base path left out)."""
         path = request.url.path
         if self.base_path and path.startswith(self.base_path + "/"):
-            path = path[len(self.base_path):]
+            path = path[len(self.base_path) :]
         return f"{request.method} {path}"
 
     def _works(self, request: httpx.Request, endpoint: str) -> bool:
@@ -183,8 +196,10 @@ class GuardedTransport(httpx.BaseTransport):
         self.stats.lost.append(LostInteraction(endpoint, response.status_code, reason))
         self.stats.consecutive_lost += 1
         if self.stats.consecutive_lost >= SERVER_ERROR_STORM:
-            self.stats.unreachable = f"{SERVER_ERROR_STORM} interactions in a row lost to outages (5xx or 429 " \
-                                     f"answers; last: {endpoint} answered {reason})"
+            self.stats.unreachable = (
+                f"{SERVER_ERROR_STORM} interactions in a row lost to outages (5xx or 429 "
+                f"answers; last: {endpoint} answered {reason})"
+            )
 
     def _send(self, request: httpx.Request) -> httpx.Response:
         if self.budget is not None and self.stats.requests >= self.budget:
@@ -235,12 +250,17 @@ class InProcessTransport(httpx.BaseTransport):
         body = request.read()
 
         async def exchange() -> httpx.Response:
-            sent = httpx.Request(request.method, request.url, headers=request.headers, content=body,
-                                 extensions=request.extensions)
+            sent = httpx.Request(
+                request.method, request.url, headers=request.headers, content=body, extensions=request.extensions
+            )
             answer = await self._asgi.handle_async_request(sent)
             # a stream, as from a real wire: httpx reads and closes it, which also sets `elapsed`
-            return httpx.Response(answer.status_code, headers=answer.headers,
-                                  stream=httpx.ByteStream(await answer.aread()), extensions=answer.extensions)
+            return httpx.Response(
+                answer.status_code,
+                headers=answer.headers,
+                stream=httpx.ByteStream(await answer.aread()),
+                extensions=answer.extensions,
+            )
 
         return self._loop.run_until_complete(exchange())
 
@@ -269,5 +289,6 @@ def _retry_after_seconds(response: httpx.Response) -> float | None:
 
 def bind_client(transport: httpx.BaseTransport, base_url: str, timeout: float = 15.0) -> httpx.Client:
     """An httpx client whose relative URLs resolve under `base_url` (which may carry a path prefix)."""
-    return httpx.Client(transport=transport, base_url=base_url.rstrip("/") + "/", timeout=timeout,
-                        follow_redirects=False)
+    return httpx.Client(
+        transport=transport, base_url=base_url.rstrip("/") + "/", timeout=timeout, follow_redirects=False
+    )

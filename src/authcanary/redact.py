@@ -1,4 +1,5 @@
 """Make free text safe to write: secrets become `${NAME}`, tokens become their shape (never their value)."""
+
 from __future__ import annotations
 
 import re

@@ -3,6 +3,7 @@
 Adding a vendor means adding a `VendorSpec` here, or in another package through the `authcanary.vendors` entry
 point, plus its contract folder, simulator, strategies and suites (docs/adding-a-vendor.md).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -31,22 +32,36 @@ class Key:
 
 # The transient-failure policy (authcanary.http.RetryPolicy), for live and embedded targets alike.
 TRANSIENT_KEYS: dict[str, Key] = {
-    "retries": Key("times one request is re-sent after 429, 503 or another 5xx (after Retry-After)", kind=int,
-                   default=2, minimum=0),
-    "retry_budget": Key("most retries per run for this vendor (each is a request of request_budget); default 50 on a "
-                        "shared live target, unlimited on a simulator", kind=int, minimum=0),
-    "outage_threshold": Key("share of interactions lost to outages (0-1) above which the vendor counts as "
-                            "unreachable (exit 3); at least 3 must be lost", kind=float, default=0.05, minimum=0,
-                            maximum=1),
+    "retries": Key(
+        "times one request is re-sent after 429, 503 or another 5xx (after Retry-After)", kind=int, default=2, minimum=0
+    ),
+    "retry_budget": Key(
+        "most retries per run for this vendor (each is a request of request_budget); default 50 on a "
+        "shared live target, unlimited on a simulator",
+        kind=int,
+        minimum=0,
+    ),
+    "outage_threshold": Key(
+        "share of interactions lost to outages (0-1) above which the vendor counts as "
+        "unreachable (exit 3); at least 3 must be lost",
+        kind=float,
+        default=0.05,
+        minimum=0,
+        maximum=1,
+    ),
 }
 
 # Keys every live vendor section understands, with their documented defaults.
 COMMON_KEYS: dict[str, Key] = {
-    "base_url": Key("root URL of the vendor API (http or https), e.g. https://developer.api.autodesk.com",
-                    required=True),
-    "simulator": Key("true when base_url is an `authcanary serve` simulator: enables time travel, fault "
-                     "injection and rate-limit probes; request_budget and rate_limit_per_minute do not apply",
-                     kind=bool, default=False),
+    "base_url": Key(
+        "root URL of the vendor API (http or https), e.g. https://developer.api.autodesk.com", required=True
+    ),
+    "simulator": Key(
+        "true when base_url is an `authcanary serve` simulator: enables time travel, fault "
+        "injection and rate-limit probes; request_budget and rate_limit_per_minute do not apply",
+        kind=bool,
+        default=False,
+    ),
     "request_budget": Key("most requests the run may send to this vendor", kind=int, default=300),
     "rate_limit_per_minute": Key("most requests per minute the harness sends", kind=int, default=120),
     "timeout": Key("seconds before a request counts as a timeout", kind=float, default=15.0, minimum=0.1),
@@ -56,9 +71,10 @@ COMMON_KEYS: dict[str, Key] = {
 
 # Keys an embedded (in-process simulator) vendor section understands.
 EMBEDDED_KEYS: dict[str, Key] = {
-    "profile": Key("simulator profile: `documented` or a deviation name (several joined with `,`)",
-                   default="documented"),
-    "options": Key("simulator options table, e.g. { v1_decommission = \"2024-04-30\" }", kind=dict, default=None),
+    "profile": Key(
+        "simulator profile: `documented` or a deviation name (several joined with `,`)", default="documented"
+    ),
+    "options": Key('simulator options table, e.g. { v1_decommission = "2024-04-30" }', kind=dict, default=None),
     "max_examples": Key("hypothesis examples per property test on this target", kind=int, default=60),
     **TRANSIENT_KEYS,
 }
@@ -116,52 +132,57 @@ def _added_vendors() -> list[VendorSpec]:
     for entry_point in entry_points(group=VENDOR_ENTRY_POINTS):
         spec = entry_point.load()
         if not isinstance(spec, VendorSpec):
-            raise TypeError(f"entry point {entry_point.name} = {entry_point.value} ({VENDOR_ENTRY_POINTS}) is not a "
-                            "VendorSpec")
+            raise TypeError(
+                f"entry point {entry_point.name} = {entry_point.value} ({VENDOR_ENTRY_POINTS}) is not a VendorSpec"
+            )
         specs.append(spec)
     return specs
 
 
 BUILT_IN: tuple[VendorSpec, ...] = (
-        VendorSpec(
-            name="autodesk",
-            title="Autodesk Platform Services authentication (v1 and v2)",
-            keys={
-                "client_id": Key("APS app client id", required=True),
-                "client_secret": Key("APS app client secret", required=True, secret=True),
-                "scope": Key("space-separated scopes to request", default="data:read"),
-                "forbidden_client_id": Key("a registered client NOT authorized for the endpoint (enables the 403 "
-                                           "scenario)"),
-                "forbidden_client_secret": Key("secret of forbidden_client_id", secret=True),
-            },
-            simulator_path="authcanary.simulators.autodesk:AutodeskSimulator",
-            example_base_url="https://developer.api.autodesk.com",
-        ),
-        VendorSpec(
-            name="bimplus",
-            title="Allplan Bimplus authorization (legacy BimPlus tokens, moving to OIDC)",
-            keys={
-                "user": Key("Bimplus portal user (e-mail) the legacy authorize call logs in", required=True),
-                "password": Key("password of `user`", required=True, secret=True),
-                "application_id": Key("application id from the Bimplus team (mandatory since 2017-10-19)",
-                                      required=True),
-                "oidc_issuer": Key("OIDC (Keycloak) issuer URL; discovery at "
-                                   "{issuer}/.well-known/openid-configuration"),
-                "oidc_client_id": Key("OIDC client id"),
-                "oidc_client_secret": Key("OIDC client secret (absent for a public client)", secret=True),
-                "second_user": Key("a second user (e-mail): proves a logout ends only its own user's tokens"),
-                "second_password": Key("password of `second_user`", secret=True),
-                "logout_path": Key("path of the legacy logout (DELETE; the documentation gives none)",
-                                   default="/v2/authorize"),
-                "teams_path": Key("a protected BIM+ resource the suites probe with tokens", default="/v2/teams"),
-                "wrong_password_probes": Key("most failed logins per run against the configured users on a live "
-                                             "target (accounts lock)", kind=int, default=3, minimum=0),
-            },
-            simulator_path="authcanary.simulators.bimplus:BimplusSimulator",
-            example_base_url="https://api-stage.bimplus.net",
-            auth_schemes=("BimPlus",),  # `Authorization: BimPlus <token>`, the legacy tokens' scheme
-            failed_logins_key="wrong_password_probes",
-        ),
+    VendorSpec(
+        name="autodesk",
+        title="Autodesk Platform Services authentication (v1 and v2)",
+        keys={
+            "client_id": Key("APS app client id", required=True),
+            "client_secret": Key("APS app client secret", required=True, secret=True),
+            "scope": Key("space-separated scopes to request", default="data:read"),
+            "forbidden_client_id": Key(
+                "a registered client NOT authorized for the endpoint (enables the 403 scenario)"
+            ),
+            "forbidden_client_secret": Key("secret of forbidden_client_id", secret=True),
+        },
+        simulator_path="authcanary.simulators.autodesk:AutodeskSimulator",
+        example_base_url="https://developer.api.autodesk.com",
+    ),
+    VendorSpec(
+        name="bimplus",
+        title="Allplan Bimplus authorization (legacy BimPlus tokens, moving to OIDC)",
+        keys={
+            "user": Key("Bimplus portal user (e-mail) the legacy authorize call logs in", required=True),
+            "password": Key("password of `user`", required=True, secret=True),
+            "application_id": Key("application id from the Bimplus team (mandatory since 2017-10-19)", required=True),
+            "oidc_issuer": Key("OIDC (Keycloak) issuer URL; discovery at {issuer}/.well-known/openid-configuration"),
+            "oidc_client_id": Key("OIDC client id"),
+            "oidc_client_secret": Key("OIDC client secret (absent for a public client)", secret=True),
+            "second_user": Key("a second user (e-mail): proves a logout ends only its own user's tokens"),
+            "second_password": Key("password of `second_user`", secret=True),
+            "logout_path": Key(
+                "path of the legacy logout (DELETE; the documentation gives none)", default="/v2/authorize"
+            ),
+            "teams_path": Key("a protected BIM+ resource the suites probe with tokens", default="/v2/teams"),
+            "wrong_password_probes": Key(
+                "most failed logins per run against the configured users on a live target (accounts lock)",
+                kind=int,
+                default=3,
+                minimum=0,
+            ),
+        },
+        simulator_path="authcanary.simulators.bimplus:BimplusSimulator",
+        example_base_url="https://api-stage.bimplus.net",
+        auth_schemes=("BimPlus",),  # `Authorization: BimPlus <token>`, the legacy tokens' scheme
+        failed_logins_key="wrong_password_probes",
+    ),
 )
 VENDORS: dict[str, VendorSpec] = {spec.name: spec for spec in (*BUILT_IN, *_added_vendors())}
 

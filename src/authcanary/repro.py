@@ -1,4 +1,5 @@
 """curl reproductions of a request, with every secret replaced by a shell variable (never the value)."""
+
 from __future__ import annotations
 
 import re
@@ -39,8 +40,9 @@ def curl_command(request: httpx.Request, secrets: dict[str, str], origin: str | 
         # Known secrets become variables; any other credential (a generated hostile password) a placeholder. What
         # the body is decides how (a form sent under a JSON Content-Type is still a form), not what the header says.
         as_form = _looks_like_form(body)
-        body = Scrubber().scrub_body_text(mask_secrets(body, secrets), FORM if as_form else
-                                          request.headers.get("content-type", ""))
+        body = Scrubber().scrub_body_text(
+            mask_secrets(body, secrets), FORM if as_form else request.headers.get("content-type", "")
+        )
         parts += _form_data(body) if as_form else ["--data-raw", body]
     return " ".join(_quote(part) for part in parts)
 
@@ -83,7 +85,7 @@ def _pieces(text: str) -> list[tuple[bool, str]]:
     """`text` cut into (is a `${VAR}`, piece) in order."""
     pieces, start = [], 0
     for match in SHELL_VARIABLE_RE.finditer(text):
-        pieces += [(False, text[start:match.start()]), (True, match.group(0))]
+        pieces += [(False, text[start : match.start()]), (True, match.group(0))]
         start = match.end()
     return [*pieces, (False, text[start:])]
 
@@ -92,6 +94,8 @@ def _quote(part: str) -> str:
     # Double quotes where a ${VAR} must expand, every other character literal; shlex single quotes elsewhere.
     if not SHELL_VARIABLE_RE.search(part):
         return shlex.quote(part)
-    return '"' + "".join(piece if variable else re.sub(r'([\\"`$])', r"\\\1", piece)
-                         for variable, piece in _pieces(part)) + '"'
-
+    return (
+        '"'
+        + "".join(piece if variable else re.sub(r'([\\"`$])', r"\\\1", piece) for variable, piece in _pieces(part))
+        + '"'
+    )

@@ -1,5 +1,6 @@
 """`authcanary run`: one run of the suites against a target, written to a run folder (docs/architecture.md "Flow of
 one run")."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -31,8 +32,17 @@ from authcanary.targets import Target, load_target
 #: hypothesis and schemathesis (~400 modules) -- and re-parses and recompiles them at each start whenever it cannot
 #: cache the result (PYTHONDONTWRITEBYTECODE, read-only site-packages): ~3.5 s of CPU per run. `-p` marks only the
 #: named module, so the suites' own tests and conftests keep their assertion rewriting.
-PLUGIN_ARGS = ["--disable-plugin-autoload", "-p", "authcanary.pytest.plugin", "-p", "_hypothesis_pytestplugin",
-               "-p", "schemathesis.pytest.plugin", "-p", "allure_pytest.plugin"]
+PLUGIN_ARGS = [
+    "--disable-plugin-autoload",
+    "-p",
+    "authcanary.pytest.plugin",
+    "-p",
+    "_hypothesis_pytestplugin",
+    "-p",
+    "schemathesis.pytest.plugin",
+    "-p",
+    "allure_pytest.plugin",
+]
 
 
 #: the baseline a project starts without: its absence is a note (first run), any other missing baseline an error
@@ -68,26 +78,31 @@ def prepare(request: RunRequest) -> tuple[Target, Path]:
         raise ConfigError(f"{suites}: no suites folder here.", "Run authcanary from the root of your checkout.")
     target = load_target(request.targets_file, request.target)
     if not target.vendors:
-        raise ConfigError(f"{request.targets_file}: target '{target.name}' has no vendor section: nothing to test.",
-                          f"Add a section such as [targets.{target.name}.{example_vendor().name}] "
-                          f"(vendors: {', '.join(sorted(VENDORS))}).")
+        raise ConfigError(
+            f"{request.targets_file}: target '{target.name}' has no vendor section: nothing to test.",
+            f"Add a section such as [targets.{target.name}.{example_vendor().name}] "
+            f"(vendors: {', '.join(sorted(VENDORS))}).",
+        )
     for vendor in request.vendors:
         if vendor not in VENDORS:
             raise ConfigError(f"unknown vendor '{vendor}'.", f"Use one of: {', '.join(sorted(VENDORS))}.")
         if vendor not in target.vendors:
-            raise ConfigError(f"{request.targets_file}: target '{target.name}' has no {vendor} section, so "
-                              f"--vendor {vendor} would test nothing.",
-                              f"Add [targets.{target.name}.{vendor}] or choose among: "
-                              f"{', '.join(sorted(target.vendors)) or 'none'}.")
+            raise ConfigError(
+                f"{request.targets_file}: target '{target.name}' has no {vendor} section, so "
+                f"--vendor {vendor} would test nothing.",
+                f"Add [targets.{target.name}.{vendor}] or choose among: {', '.join(sorted(target.vendors)) or 'none'}.",
+            )
     if request.mode not in MODES:
         raise ConfigError(f"unknown mode '{request.mode}'.", f"Use one of: {', '.join(MODES)}.")
     if request.mode == "replay" and request.profile:
-        raise ConfigError("--profile has no effect with --mode replay: the answers come from the baseline.",
-                          "Drop --profile.")
+        raise ConfigError(
+            "--profile has no effect with --mode replay: the answers come from the baseline.", "Drop --profile."
+        )
     if request.profile and not target.embedded:
-        raise ConfigError(f"--profile needs an embedded target; '{target.name}' is live.",
-                          "Drop --profile, or serve a profile with `authcanary serve --profile` and point a target "
-                          "at it.")
+        raise ConfigError(
+            f"--profile needs an embedded target; '{target.name}' is live.",
+            "Drop --profile, or serve a profile with `authcanary serve --profile` and point a target at it.",
+        )
     if request.profile:  # each deviation goes to the vendors that define it, as `authcanary serve` does
         split_profile(request.profile, sorted(request.vendors or target.vendors))
     check_baseline(request, request.vendors or sorted(target.vendors))
@@ -95,9 +110,11 @@ def prepare(request: RunRequest) -> tuple[Target, Path]:
         check_simulator_targets(target, request)
     run_dir = request.out or request.root / "reports" / f"{_utc_now():%Y%m%dT%H%M%SZ}-{target.name}"
     if _inside(run_dir, baseline_folder(request)):
-        raise ConfigError(f"--out {run_dir}: inside the baseline folder {request.baseline}.",
-                          "Write runs elsewhere (the default is reports/); the baseline only changes through "
-                          "`authcanary baseline accept`.")
+        raise ConfigError(
+            f"--out {run_dir}: inside the baseline folder {request.baseline}.",
+            "Write runs elsewhere (the default is reports/); the baseline only changes through "
+            "`authcanary baseline accept`.",
+        )
     if request.out is None:
         return target, run_dir  # the default folder is made unique when it is claimed (`claim_run_folder`)
     if run_dir.exists() and not run_dir.is_dir():
@@ -123,8 +140,9 @@ def claim_run_folder(run_dir: Path, exclusive: bool) -> Path:
             n += 1
             candidate = run_dir.with_name(f"{run_dir.name}-{n}")
         except OSError as exc:
-            raise ConfigError(f"{candidate}: cannot create the run folder ({exc.strerror}).",
-                              "Give --out a folder you can write to.") from None
+            raise ConfigError(
+                f"{candidate}: cannot create the run folder ({exc.strerror}).", "Give --out a folder you can write to."
+            ) from None
 
 
 class Interrupted:
@@ -164,8 +182,10 @@ def run(request: RunRequest) -> int:
             if interrupted.seen or pytest_exit == pytest.ExitCode.INTERRUPTED:
                 raise KeyboardInterrupt
             if pytest_exit in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
-                print(f"authcanary: the test run stopped early (pytest exit {int(pytest_exit)}); see above.",
-                      file=sys.stderr)
+                print(
+                    f"authcanary: the test run stopped early (pytest exit {int(pytest_exit)}); see above.",
+                    file=sys.stderr,
+                )
                 report_leaks(run_dir, target)  # what it wrote so far stays behind
                 return EXIT_CONFIG
             findings = _read_findings(run_dir)
@@ -177,11 +197,29 @@ def run(request: RunRequest) -> int:
 
 def _run_pytest(request: RunRequest, target: Target, run_dir: Path) -> int | pytest.ExitCode:
     args = [
-        str(request.root / "suites"), "--rootdir", str(request.root), "-o", "addopts=", "-p", "no:cacheprovider",
-        *PLUGIN_ARGS, "--target", target.name, "--targets", str(request.targets_file.resolve()),
-        "--authcanary-out", str(run_dir), "--junitxml", str(run_dir / "junit.xml"),
-        "--alluredir", str(run_dir / "allure-results"), "-W", "ignore::DeprecationWarning",
-        "-W", "ignore::pytest.PytestAssertRewriteWarning", "--tb=line",
+        str(request.root / "suites"),
+        "--rootdir",
+        str(request.root),
+        "-o",
+        "addopts=",
+        "-p",
+        "no:cacheprovider",
+        *PLUGIN_ARGS,
+        "--target",
+        target.name,
+        "--targets",
+        str(request.targets_file.resolve()),
+        "--authcanary-out",
+        str(run_dir),
+        "--junitxml",
+        str(run_dir / "junit.xml"),
+        "--alluredir",
+        str(run_dir / "allure-results"),
+        "-W",
+        "ignore::DeprecationWarning",
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",
+        "--tb=line",
     ]
     for vendor in request.vendors:
         args += ["--vendor", vendor]
@@ -199,16 +237,18 @@ def _run_pytest(request: RunRequest, target: Target, run_dir: Path) -> int | pyt
         return pytest.main(args)
 
 
-def _write_outcome(request: RunRequest, target: Target, run_dir: Path, started: dt.datetime,
-                   findings: dict[str, Any]) -> int:
+def _write_outcome(
+    request: RunRequest, target: Target, run_dir: Path, started: dt.datetime, findings: dict[str, Any]
+) -> int:
     """Drift, summary.json, the reports and the secret scan of a finished test run; returns the exit code."""
     drift: dict[str, list[dict[str, Any]]]
     if request.mode == "replay":
         drift, drift_notes = {}, replay_notes(request, sorted(findings))
     else:
         drift, drift_notes = compare_with_baseline(request, run_dir, findings)
-    summary = build_summary(target, request, started, _utc_now(), findings, drift, drift_notes,
-                            recordings_manifest(run_dir))
+    summary = build_summary(
+        target, request, started, _utc_now(), findings, drift, drift_notes, recordings_manifest(run_dir)
+    )
     write_run_outputs(run_dir, summary)
     if report_leaks(run_dir, target):
         summary["exit_code"] = EXIT_CONFIG  # CI reading summary.json must see the failure too
@@ -216,20 +256,27 @@ def _write_outcome(request: RunRequest, target: Target, run_dir: Path, started: 
         return EXIT_CONFIG
     print_outcome(summary, run_dir)
     if all(entry["status"] == "skipped" for entry in summary["vendors"].values()):
-        print("authcanary: no check ran (every test was skipped); the notes in the report say why.",
-              file=sys.stderr)
+        print("authcanary: no check ran (every test was skipped); the notes in the report say why.", file=sys.stderr)
     return int(summary["exit_code"])
 
 
-def finish_interrupted(request: RunRequest, target: Target, run_dir: Path, started: dt.datetime,
-                       findings: dict[str, Any] | None = None) -> int:
+def finish_interrupted(
+    request: RunRequest, target: Target, run_dir: Path, started: dt.datetime, findings: dict[str, Any] | None = None
+) -> int:
     """Write what an interrupted run found so far, marked `interrupted` (never a baseline, drift not compared),
     whatever the run had written before; returns 130. A further Ctrl-C waits until this is written."""
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         findings = _read_findings(run_dir) if findings is None else findings
-        summary = build_summary(target, request, started, _utc_now(), findings, {},
-                                {vendor: ["the run was interrupted: these results are partial"] for vendor in findings})
+        summary = build_summary(
+            target,
+            request,
+            started,
+            _utc_now(),
+            findings,
+            {},
+            {vendor: ["the run was interrupted: these results are partial"] for vendor in findings},
+        )
         summary["interrupted"] = True
         summary["exit_code"] = EXIT_INTERRUPTED
         write_run_outputs(run_dir, summary)
@@ -244,11 +291,15 @@ def report_leaks(run_dir: Path, target: Target) -> bool:
     """Scan the run folder for secrets (the target's and any token-shaped value); say where, never what."""
     leaks = scan_paths([run_dir], target.secret_values(), target.public_values())
     for hit in leaks:
-        print(f"authcanary: SECRET FOUND in run output {hit.file}:{hit.line} ({hit.kind}): {hit.excerpt}",
-              file=sys.stderr)
+        print(
+            f"authcanary: SECRET FOUND in run output {hit.file}:{hit.line} ({hit.kind}): {hit.excerpt}", file=sys.stderr
+        )
     if leaks:
-        print(f"authcanary: the run folder {run_dir} contains secrets (see above): treat them as leaked, delete "
-              f"the folder, and report the leak as an authcanary bug.", file=sys.stderr)
+        print(
+            f"authcanary: the run folder {run_dir} contains secrets (see above): treat them as leaked, delete "
+            f"the folder, and report the leak as an authcanary bug.",
+            file=sys.stderr,
+        )
     return bool(leaks)
 
 
@@ -257,9 +308,11 @@ def print_outcome(summary: dict[str, Any], run_dir: Path) -> None:
     print()
     for vendor, entry in summary["vendors"].items():
         checks = entry["checks"]
-        print(f"authcanary: {vendor:<10} {entry['status']:<12} {checks['passed']} passed, {checks['failed']} failed, "
-              f"{checks['skipped']} skipped; {len(entry['violations'])} violation(s), {len(entry['drift'])} drift, "
-              f"{entry['requests']} request(s)")
+        print(
+            f"authcanary: {vendor:<10} {entry['status']:<12} {checks['passed']} passed, {checks['failed']} failed, "
+            f"{checks['skipped']} skipped; {len(entry['violations'])} violation(s), {len(entry['drift'])} drift, "
+            f"{entry['requests']} request(s)"
+        )
     print(f"authcanary: exit {summary['exit_code']}; report: {run_dir / 'report.html'} (also report.md, summary.json)")
 
 
@@ -288,10 +341,12 @@ def check_simulator_targets(target: Target, request: RunRequest) -> None:
         except (ValueError, AttributeError):
             is_simulator = False
         if not is_simulator:
-            raise ConfigError(f"{request.targets_file}: targets.{target.name}.{vendor} says simulator = true, but "
-                              f"GET {url} answered {response.status_code}, not as an authcanary {vendor} simulator.",
-                              f"Point base_url at `authcanary serve` (with --vendor all: .../{vendor}), or remove "
-                              "`simulator = true` for a real vendor.")
+            raise ConfigError(
+                f"{request.targets_file}: targets.{target.name}.{vendor} says simulator = true, but "
+                f"GET {url} answered {response.status_code}, not as an authcanary {vendor} simulator.",
+                f"Point base_url at `authcanary serve` (with --vendor all: .../{vendor}), or remove "
+                "`simulator = true` for a real vendor.",
+            )
 
 
 def check_baseline(request: RunRequest, vendors: list[str]) -> None:
@@ -301,32 +356,47 @@ def check_baseline(request: RunRequest, vendors: list[str]) -> None:
 
     folder = baseline_folder(request)
     if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"--baseline {request.baseline}: not a folder.", "Give the folder of the accepted "
-                          "cassettes (<dir>/<vendor>/*.yaml), e.g. cassettes.")
+        raise ConfigError(
+            f"--baseline {request.baseline}: not a folder.",
+            "Give the folder of the accepted cassettes (<dir>/<vendor>/*.yaml), e.g. cassettes.",
+        )
     if not folder.exists() and (request.baseline != DEFAULT_BASELINE or request.mode == "replay"):
-        raise ConfigError(f"--baseline {request.baseline}: no such folder.", "Check the path; a new baseline is "
-                          "made with `authcanary baseline accept RUN_DIR`.")
+        raise ConfigError(
+            f"--baseline {request.baseline}: no such folder.",
+            "Check the path; a new baseline is made with `authcanary baseline accept RUN_DIR`.",
+        )
     if request.mode == "replay" and not any((folder / vendor).is_dir() for vendor in vendors):
-        raise ConfigError(f"--baseline {request.baseline}: no recordings of {', '.join(vendors)} to replay.",
-                          "Replay needs an accepted baseline: run live once, then `authcanary baseline accept`.")
+        raise ConfigError(
+            f"--baseline {request.baseline}: no recordings of {', '.join(vendors)} to replay.",
+            "Replay needs an accepted baseline: run live once, then `authcanary baseline accept`.",
+        )
     try:
         normalize_folder(folder, vendors=vendors, workers=1)
     except ValueError as exc:  # the normalizer's CassetteError names the file
-        raise ConfigError(f"baseline: {exc}", "Restore the baseline from git (`git checkout -- "
-                          f"{request.baseline}`) or accept a new one with `authcanary baseline accept`.") from None
+        raise ConfigError(
+            f"baseline: {exc}",
+            "Restore the baseline from git (`git checkout -- "
+            f"{request.baseline}`) or accept a new one with `authcanary baseline accept`.",
+        ) from None
 
 
 def replay_notes(request: RunRequest, vendors: list[str]) -> dict[str, list[str]]:
     """What a replay run did (and did not) check, per vendor."""
     baseline = baseline_folder(request)
-    return {vendor: [f"replayed offline from {baseline / vendor}: scenario answers checked against the current "
-                     "contracts; property suites and drift not run"]
-            if (baseline / vendor).is_dir() else
-            [f"no baseline in {baseline / vendor}: nothing to replay"] for vendor in vendors}
+    return {
+        vendor: [
+            f"replayed offline from {baseline / vendor}: scenario answers checked against the current "
+            "contracts; property suites and drift not run"
+        ]
+        if (baseline / vendor).is_dir()
+        else [f"no baseline in {baseline / vendor}: nothing to replay"]
+        for vendor in vendors
+    }
 
 
-def compare_with_baseline(request: RunRequest, run_dir: Path, findings: dict[str, Any]
-                          ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[str]]]:
+def compare_with_baseline(
+    request: RunRequest, run_dir: Path, findings: dict[str, Any]
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[str]]]:
     """Drift of this run's cassettes against the accepted baseline, per vendor, plus notes (no baseline...).
 
     An endpoint the run observed removed on or after its announced removal date is the documented deprecation
@@ -345,7 +415,8 @@ def compare_with_baseline(request: RunRequest, run_dir: Path, findings: dict[str
     for vendor in result.no_baseline:
         notes.setdefault(vendor, []).append(
             f"no baseline in {baseline}/{vendor}: drift not checked (accept one with `authcanary baseline accept "
-            f"RUN_DIR`)")
+            f"RUN_DIR`)"
+        )
     return {vendor: result.findings(vendor) for vendor in result.vendors}, notes
 
 
@@ -360,19 +431,23 @@ def explain_expected_drift(result: DriftResult, findings: dict[str, Any], day: s
         for deprecation in entry.get("deprecations", []):
             announced = deprecation.get("announced_removal") or ""
             if str(deprecation.get("observed", "")).startswith("removed") and announced and announced <= day:
-                note = (f"{deprecation['endpoint']} was removed as announced ({announced}): expected drift; "
-                        "accept a new baseline once the migration is reviewed")
+                note = (
+                    f"{deprecation['endpoint']} was removed as announced ({announced}): expected drift; "
+                    "accept a new baseline once the migration is reviewed"
+                )
                 if result.expect_removal(vendor, deprecation["endpoint"], note):
                     notes[vendor].append(note)
         lost = set(entry.get("outage_scenarios", []))
         if result.downgrade(vendor, lost, "an interaction of this scenario was lost to an outage"):
             # a lost step shifts the numbering of the steps after it: nothing of such a scenario is breaking drift
-            notes[vendor].append(f"{len(lost)} recorded scenario(s) lost interactions to outages: their drift is not "
-                                 "breaking")
+            notes[vendor].append(
+                f"{len(lost)} recorded scenario(s) lost interactions to outages: their drift is not breaking"
+            )
         skipped = set(entry.get("unobserved", [])) - lost
         if result.downgrade(vendor, skipped, "not observed: the test was skipped in this run", ("step_missing",)):
-            notes[vendor].append(f"{len(skipped)} recorded scenario(s) skipped in this run: their missing steps "
-                                 "are not drift")
+            notes[vendor].append(
+                f"{len(skipped)} recorded scenario(s) skipped in this run: their missing steps are not drift"
+            )
     return notes
 
 
@@ -383,10 +458,16 @@ def _read_findings(run_dir: Path) -> dict[str, Any]:
     return findings
 
 
-def build_summary(target: Target, request: RunRequest, started: dt.datetime, finished: dt.datetime,
-                  findings: dict[str, Any], drift: dict[str, list[dict[str, Any]]] | None = None,
-                  drift_notes: dict[str, list[str]] | None = None,
-                  recordings: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+def build_summary(
+    target: Target,
+    request: RunRequest,
+    started: dt.datetime,
+    finished: dt.datetime,
+    findings: dict[str, Any],
+    drift: dict[str, list[dict[str, Any]]] | None = None,
+    drift_notes: dict[str, list[str]] | None = None,
+    recordings: dict[str, dict[str, str]] | None = None,
+) -> dict[str, Any]:
     """summary.json of a run; `recordings` (`baseline.recordings_manifest`) lists each vendor's cassettes with their
     hashes, so `baseline accept` takes exactly what the run wrote."""
     vendors = {}

@@ -1,4 +1,5 @@
 """`authcanary serve`: the simulators as real HTTP servers (uvicorn), bound to loopback by default."""
+
 from __future__ import annotations
 
 import errno
@@ -26,8 +27,11 @@ ENV_PREFIX = "AUTHCANARY_SERVE_"
 
 def simulator_keys() -> set[str]:
     """Every option and registered-credential key some vendor's simulator takes."""
-    return {key for spec in VENDORS.values() for key in (*spec.simulator_class().option_defaults,
-                                                         *spec.simulator_class().default_settings())}
+    return {
+        key
+        for spec in VENDORS.values()
+        for key in (*spec.simulator_class().option_defaults, *spec.simulator_class().default_settings())
+    }
 
 
 def options_from_environment(environ: Mapping[str, str]) -> dict[str, str]:
@@ -35,8 +39,9 @@ def options_from_environment(environ: Mapping[str, str]) -> dict[str, str]:
     known = {ENV_PREFIX + key.upper(): key for key in simulator_keys()}
     found = {name: value for name, value in environ.items() if name.startswith(ENV_PREFIX)}
     if unknown := sorted(set(found) - set(known)):
-        raise ConfigError(f"unknown environment variable(s) {', '.join(unknown)}.",
-                          f"Known: {', '.join(sorted(known))}.")
+        raise ConfigError(
+            f"unknown environment variable(s) {', '.join(unknown)}.", f"Known: {', '.join(sorted(known))}."
+        )
     return {known[name]: value.strip() for name, value in found.items()}
 
 
@@ -45,8 +50,10 @@ def options_from_file(path: Path) -> dict[str, str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the options file {path}: {getattr(exc, 'strerror', None) or 'not UTF-8'}.",
-                          "Pass a readable UTF-8 file of KEY=VALUE lines to --options-file.") from None
+        raise ConfigError(
+            f"cannot read the options file {path}: {getattr(exc, 'strerror', None) or 'not UTF-8'}.",
+            "Pass a readable UTF-8 file of KEY=VALUE lines to --options-file.",
+        ) from None
     known, parsed = simulator_keys(), {}
     for number, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -63,8 +70,14 @@ def options_from_file(path: Path) -> dict[str, str]:
     return parsed
 
 
-def build_simulators(vendor: str, profile: str, options: list[str], *, options_file: Path | None = None,
-                     environ: Mapping[str, str] | None = None) -> dict[str, Simulator]:
+def build_simulators(
+    vendor: str,
+    profile: str,
+    options: list[str],
+    *,
+    options_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Simulator]:
     """Instantiate the requested simulators; bad names, profiles or options are ConfigErrors. With `all`, each
     deviation of `profile` applies to the vendors that define it (see `split_profile`). Options and credentials
     come from `options` (KEY=VALUE), over `options_file`, over `environ`'s AUTHCANARY_SERVE_<KEY>."""
@@ -78,8 +91,11 @@ def build_simulators(vendor: str, profile: str, options: list[str], *, options_f
             raise ConfigError(f"--option {item!r} is not KEY=VALUE.", "Write e.g. --option v1_decommission=2024-04-30.")
         given[key.strip()] = value.strip()
     # the file and the environment may hold keys of vendors not served now; only --option keys must be used
-    parsed = {**options_from_environment(environ or {}), **(options_from_file(options_file) if options_file else {}),
-              **given}
+    parsed = {
+        **options_from_environment(environ or {}),
+        **(options_from_file(options_file) if options_file else {}),
+        **given,
+    }
     simulators = {}
     for name, own_profile in profiles.items():
         cls = VENDORS[name].simulator_class()
@@ -91,12 +107,14 @@ def build_simulators(vendor: str, profile: str, options: list[str], *, options_f
         except UnknownProfile as exc:
             raise ConfigError(f"{exc}.", "See `authcanary profiles`.") from None
         except ValueError as exc:
-            raise ConfigError(f"{exc}.", "Fix the value (in --option, --options-file or AUTHCANARY_SERVE_<KEY>)."
-                              ) from None
+            raise ConfigError(
+                f"{exc}.", "Fix the value (in --option, --options-file or AUTHCANARY_SERVE_<KEY>)."
+            ) from None
     known = {k for s in simulators.values() for k in (*s.options, *s.default_settings())}
     if unused := set(given) - known:
-        raise ConfigError(f"unknown simulator option(s): {', '.join(sorted(unused))}.",
-                          f"Known: {', '.join(sorted(known))}.")
+        raise ConfigError(
+            f"unknown simulator option(s): {', '.join(sorted(unused))}.", f"Known: {', '.join(sorted(known))}."
+        )
     return simulators
 
 
@@ -125,8 +143,10 @@ class AccessLog:
             self.console.print(f"{scope['method']} {scope['path']} -> client disconnected", highlight=False)
             return
         if CONTROL_PREFIX not in scope["path"]:
-            self.console.print(f"{scope['method']} {scope['path']} -> {status} "
-                               f"({(time.perf_counter() - started) * 1000:.1f} ms)", highlight=False)
+            self.console.print(
+                f"{scope['method']} {scope['path']} -> {status} ({(time.perf_counter() - started) * 1000:.1f} ms)",
+                highlight=False,
+            )
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -142,13 +162,26 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         if sock is not None:
             sock.close()
-        fix = ("Another process listens there; pick another --port." if exc.errno == errno.EADDRINUSE else
-               "Pass a --host of this machine (e.g. 127.0.0.1) and a --port you may bind (e.g. 8700).")
+        fix = (
+            "Another process listens there; pick another --port."
+            if exc.errno == errno.EADDRINUSE
+            else "Pass a --host of this machine (e.g. 127.0.0.1) and a --port you may bind (e.g. 8700)."
+        )
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}.", fix) from None
 
 
-def serve(vendor: str, host: str, port: int, profile: str, prefix: str, options: list[str], log: Console, *,
-          options_file: Path | None = None, cors_origins: Iterable[str] = ANY_ORIGIN) -> None:
+def serve(
+    vendor: str,
+    host: str,
+    port: int,
+    profile: str,
+    prefix: str,
+    options: list[str],
+    log: Console,
+    *,
+    options_file: Path | None = None,
+    cors_origins: Iterable[str] = ANY_ORIGIN,
+) -> None:
     """Serve until interrupted."""
     simulators = build_simulators(vendor, profile, options, options_file=options_file, environ=os.environ)
     sock = bind(host, port)
@@ -158,15 +191,21 @@ def serve(vendor: str, host: str, port: int, profile: str, prefix: str, options:
     except ValueError:
         loopback = host == "localhost"
     if not loopback:
-        log.print(f"[yellow]warning:[/] binding to {host}: the simulators accept any credentials they were "
-                  "given and are meant for loopback.")
+        log.print(
+            f"[yellow]warning:[/] binding to {host}: the simulators accept any credentials they were "
+            "given and are meant for loopback."
+        )
     app = AccessLog(build_app(simulators, prefix, cors_origins), log)
     netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     base = f"http://{netloc}{'/' + prefix.strip('/') if prefix.strip('/') else ''}"
     for name, simulator in simulators.items():
         where = base if len(simulators) == 1 else f"{base}/{name}"
-        log.print(f"{name} simulator, profile [bold]{simulator.profile}[/], at {where} "
-                  f"(control plane: {where}{CONTROL_PREFIX}/info)", highlight=False, soft_wrap=True)
+        log.print(
+            f"{name} simulator, profile [bold]{simulator.profile}[/], at {where} "
+            f"(control plane: {where}{CONTROL_PREFIX}/info)",
+            highlight=False,
+            soft_wrap=True,
+        )
     config = uvicorn.Config(app, access_log=False, log_level="warning", lifespan="off")
     with sock:
         uvicorn.Server(config).run(sockets=[sock])

@@ -1,5 +1,5 @@
 """The public surface for suite and strategy authors: everything `suites/<vendor>/` and `strategies/` may import
-from the engine, and nothing else (tests/test_suite_surface.py fails when a suite imports past it).
+from the engine, and nothing else (tests/unit/test_suite_surface.py fails when a suite imports past it).
 
 Fixtures the plugin gives every suite (by name): `vendor`, `target` (`VendorTarget`), `client` (an httpx client
 bound to the target), `expect` (`Expect`), `sim` / `sim_or_none` (`SimulatorControl`), `clock` (`Clock`),
@@ -7,6 +7,7 @@ bound to the target), `expect` (`Expect`), `sim` / `sim_or_none` (`SimulatorCont
 Checks are named: `expect.that(ok, "<vendor>.<area>.<name>", ...)` with the id declared in
 `contracts/<vendor>/checks.yaml` (see docs/adding-a-vendor.md).
 """
+
 from __future__ import annotations
 
 from authcanary.checks.answers import check_constants, check_schema, describe_statuses, refused, schema_errors

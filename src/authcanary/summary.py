@@ -1,12 +1,22 @@
 """summary.json (schema `authcanary.summary/1`, docs/interfaces.md): vendor statuses and the run's exit code."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from authcanary.findings import FAILING_SEVERITIES
 
-__all__ = ["SCHEMA", "EXIT_OK", "EXIT_FINDINGS", "EXIT_CONFIG", "EXIT_UNREACHABLE", "EXIT_INTERRUPTED",
-           "FAILING_SEVERITIES", "vendor_entry", "exit_code"]
+__all__ = [
+    "SCHEMA",
+    "EXIT_OK",
+    "EXIT_FINDINGS",
+    "EXIT_CONFIG",
+    "EXIT_UNREACHABLE",
+    "EXIT_INTERRUPTED",
+    "FAILING_SEVERITIES",
+    "vendor_entry",
+    "exit_code",
+]
 
 SCHEMA = "authcanary.summary/1"
 EXIT_OK, EXIT_FINDINGS, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3
@@ -16,8 +26,15 @@ EXIT_INTERRUPTED = 130
 
 def vendor_entry(findings: dict[str, Any] | None, drift: list[dict[str, Any]], notes: list[str]) -> dict[str, Any]:
     """One vendor's summary entry from the plugin's findings and the drift engine's findings."""
-    findings = findings or {"checks": {"passed": 0, "failed": 0, "skipped": 0}, "requests": 0, "violations": [],
-                            "deprecations": [], "ambiguities": [], "notes": [], "unreachable": None}
+    findings = findings or {
+        "checks": {"passed": 0, "failed": 0, "skipped": 0},
+        "requests": 0,
+        "violations": [],
+        "deprecations": [],
+        "ambiguities": [],
+        "notes": [],
+        "unreachable": None,
+    }
     checks = findings["checks"]
     if any(v["severity"] in FAILING_SEVERITIES for v in findings["violations"]) or checks["failed"]:
         # Found on answers the vendor did give, so real even when an outage came later (the outage is in `error`);

@@ -1,4 +1,5 @@
 """Load and validate targets.toml (docs/interfaces.md "Targets file"): `${VAR}` interpolation, clear errors, exit 2."""
+
 from __future__ import annotations
 
 import os
@@ -65,25 +66,33 @@ class Target(MaskedRepr):
     def public_values(self) -> set[str]:
         """The configured values the registry does not mark secret (client and application ids, users, URLs): a
         vendor may quote them back, and they are public however random they look."""
-        return {value for name, vendor in self.vendors.items() for key, value in vendor.settings.items()
-                if isinstance(value, str) and value and key not in vendor_spec(name).secret_keys}
+        return {
+            value
+            for name, vendor in self.vendors.items()
+            for key, value in vendor.settings.items()
+            if isinstance(value, str) and value and key not in vendor_spec(name).secret_keys
+        }
 
 
 def load_targets_file(path: Path) -> dict[str, Any]:
     """Parse the TOML file; a missing or malformed file is a ConfigError naming it."""
     if not path.is_file():
-        raise ConfigError(f"{path}: targets file not found.",
-                          "Run from your authcanary checkout or pass --targets FILE.")
+        raise ConfigError(
+            f"{path}: targets file not found.", "Run from your authcanary checkout or pass --targets FILE."
+        )
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}).",
-                          "Fix the syntax; see the examples in targets.toml and docs/interfaces.md.") from exc
+        raise ConfigError(
+            f"{path}: not valid TOML ({exc}).",
+            "Fix the syntax; see the examples in targets.toml and docs/interfaces.md.",
+        ) from exc
     targets = data.get("targets")
     unknown_top = sorted(set(data) - {"targets"})
     if unknown_top:
-        raise ConfigError(f"{path}: unknown top-level key '{unknown_top[0]}'.",
-                          "Put every target under [targets.NAME].")
+        raise ConfigError(
+            f"{path}: unknown top-level key '{unknown_top[0]}'.", "Put every target under [targets.NAME]."
+        )
     if not isinstance(targets, dict) or not targets:
         raise ConfigError(f"{path}: no [targets.NAME] section.", "Add at least `[targets.sim]` with `embedded = true`.")
     return targets
@@ -98,8 +107,9 @@ def load_target(path: Path, name: str, environ: dict[str, str] | None = None) ->
         raise ConfigError(f"{path}: unknown target '{name}' (known: {known}).", "Pass --target with one of them.")
     raw = targets[name]
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: [targets.{name}] must be a table.",
-                          "See the examples in targets.toml and docs/interfaces.md.")
+        raise ConfigError(
+            f"{path}: [targets.{name}] must be a table.", "See the examples in targets.toml and docs/interfaces.md."
+        )
     embedded = raw.get("embedded", False)
     if not isinstance(embedded, bool):
         raise ConfigError(f"{path}: targets.{name}.embedded must be true or false.", "Write `embedded = true`.")
@@ -108,8 +118,9 @@ def load_target(path: Path, name: str, environ: dict[str, str] | None = None) ->
     for key, value in sections.items():
         if key not in VENDORS or not isinstance(value, dict):
             allowed = ", ".join(sorted(target_keys | set(VENDORS)))
-            raise ConfigError(f"{path}: unknown key 'targets.{name}.{key}'.",
-                              f"Allowed here: {allowed} (vendor sections are tables).")
+            raise ConfigError(
+                f"{path}: unknown key 'targets.{name}.{key}'.", f"Allowed here: {allowed} (vendor sections are tables)."
+            )
     if embedded and not sections:
         sections = {vendor: {} for vendor in VENDORS}
     vendors = {}
@@ -117,22 +128,31 @@ def load_target(path: Path, name: str, environ: dict[str, str] | None = None) ->
         if embedded and "profile" in raw and "profile" not in section:
             # a target-level profile applies to every vendor that does not set its own; name it where it was written
             section = {**section, "profile": raw["profile"]}
-            vendors[vendor] = _vendor_target(path, name, vendor, section, embedded, environ,
-                                             profile_key=f"targets.{name}.profile")
+            vendors[vendor] = _vendor_target(
+                path, name, vendor, section, embedded, environ, profile_key=f"targets.{name}.profile"
+            )
         else:
             vendors[vendor] = _vendor_target(path, name, vendor, section, embedded, environ)
     return Target(name=name, embedded=embedded, vendors=vendors, source=path)
 
 
-def _vendor_target(path: Path, target: str, vendor: str, section: dict[str, Any], embedded: bool,
-                   environ: dict[str, str], profile_key: str | None = None) -> VendorTarget:
+def _vendor_target(
+    path: Path,
+    target: str,
+    vendor: str,
+    section: dict[str, Any],
+    embedded: bool,
+    environ: dict[str, str],
+    profile_key: str | None = None,
+) -> VendorTarget:
     spec = vendor_spec(vendor)
     allowed: dict[str, Key] = {**EMBEDDED_KEYS, **spec.keys} if embedded else spec.all_keys
     where = f"targets.{target}.{vendor}"
     for key in section:
         if key not in allowed:
-            raise ConfigError(f"{path}: unknown key '{where}.{key}'.",
-                              f"Allowed keys for {vendor}: {', '.join(sorted(allowed))}.")
+            raise ConfigError(
+                f"{path}: unknown key '{where}.{key}'.", f"Allowed keys for {vendor}: {', '.join(sorted(allowed))}."
+            )
     settings: dict[str, Any] = {}
     secret_env: dict[str, str] = {}
     if embedded:
@@ -166,8 +186,9 @@ def _vendor_target(path: Path, target: str, vendor: str, section: dict[str, Any]
     return VendorTarget(vendor=vendor, embedded=embedded, settings=settings, secret_env=secret_env)
 
 
-def _interpolate(value: str, environ: dict[str, str], path: Path, where: str, *, secret: bool = False
-                 ) -> tuple[str, str | None]:
+def _interpolate(
+    value: str, environ: dict[str, str], path: Path, where: str, *, secret: bool = False
+) -> tuple[str, str | None]:
     """Replace `${VAR}` by the environment value (`$$` is a literal `$`); returns the last variable used."""
     used: list[str] = []
 
@@ -176,19 +197,25 @@ def _interpolate(value: str, environ: dict[str, str], path: Path, where: str, *,
             return "$"
         name = match.group(1)
         if name not in environ:
-            raise ConfigError(f"{path}: {where} needs environment variable {name}, which is not set.",
-                              f"Export it (export {name}=...) or write the value literally.")
+            raise ConfigError(
+                f"{path}: {where} needs environment variable {name}, which is not set.",
+                f"Export it (export {name}=...) or write the value literally.",
+            )
         if not environ[name]:
             # CI systems pass a secret they do not have as an empty string: the run must not blame the vendor
-            raise ConfigError(f"{path}: {where} needs environment variable {name}, which is set but empty.",
-                              f"Give {name} a value (in CI: check the secret is defined for this job).")
+            raise ConfigError(
+                f"{path}: {where} needs environment variable {name}, which is set but empty.",
+                f"Give {name} a value (in CI: check the secret is defined for this job).",
+            )
         used.append(name)
         return environ[name]
 
     if malformed := _MALFORMED_VAR.search(_VAR.sub("", value)):
         near = "" if secret else f" near {malformed.group(0)!r}"  # a secret is never printed, even a wrong one
-        raise ConfigError(f"{path}: {where} has a malformed variable reference{near}.",
-                          "Write ${NAME} (letters, digits, _), or $$ for a literal $.")
+        raise ConfigError(
+            f"{path}: {where} has a malformed variable reference{near}.",
+            "Write ${NAME} (letters, digits, _), or $$ for a literal $.",
+        )
     return _VAR.sub(replace, value), (used[-1] if used else None)
 
 
@@ -197,19 +224,26 @@ def _check_type(value: Any, meta: Key, path: Path, where: str) -> Any:
     if isinstance(value, bool) and meta.kind is not bool:
         pass  # True is an int to Python, never to a targets file
     elif meta.kind in (int, float) and isinstance(value, (int, float)) and value < meta.minimum:
-        raise ConfigError(f"{path}: {where} must be at least {meta.minimum:g}, got {value!r}.",
-                          f"Fix the value ({meta.help}).")
-    elif meta.kind in (int, float) and isinstance(value, (int, float)) and meta.maximum is not None \
-            and value > meta.maximum:
-        raise ConfigError(f"{path}: {where} must be at most {meta.maximum:g}, got {value!r}.",
-                          f"Fix the value ({meta.help}).")
+        raise ConfigError(
+            f"{path}: {where} must be at least {meta.minimum:g}, got {value!r}.", f"Fix the value ({meta.help})."
+        )
+    elif (
+        meta.kind in (int, float)
+        and isinstance(value, (int, float))
+        and meta.maximum is not None
+        and value > meta.maximum
+    ):
+        raise ConfigError(
+            f"{path}: {where} must be at most {meta.maximum:g}, got {value!r}.", f"Fix the value ({meta.help})."
+        )
     elif meta.kind is float and isinstance(value, int):
         return float(value)
     elif isinstance(value, meta.kind):
         return value
     shown = _article(type(value).__name__) if meta.secret else repr(value)  # never print a secret, even a wrong one
-    raise ConfigError(f"{path}: {where} must be {_article(_kind_name(meta))}, got {shown}.",
-                      f"Fix the value ({meta.help}).")
+    raise ConfigError(
+        f"{path}: {where} must be {_article(_kind_name(meta))}, got {shown}.", f"Fix the value ({meta.help})."
+    )
 
 
 def _article(noun: str) -> str:
@@ -220,23 +254,31 @@ def _kind_name(meta: Key) -> str:
     return "table" if meta.kind is dict else meta.kind.__name__
 
 
-def _check_simulator_settings(simulator: type[Simulator], settings: dict[str, Any], path: Path, where: str,
-                              profile_key: str) -> None:
+def _check_simulator_settings(
+    simulator: type[Simulator], settings: dict[str, Any], path: Path, where: str, profile_key: str
+) -> None:
     """An embedded vendor's `profile` and `options` must be ones its simulator knows (else every test would fail
     later, one by one): the same check as `authcanary run --profile`."""
     try:
         simulator.parse_profile(settings["profile"])
     except ValueError as exc:
-        raise ConfigError(f"{path}: {profile_key}: {exc}.",
-                          f"Use `documented` or deviations of {simulator.vendor} (several joined with `,`); "
-                          f"`authcanary profiles --vendor {simulator.vendor}` lists them."
-                          + (f" A target-level profile applies to every vendor: set `profile` in "
-                             f"[{where}] instead." if profile_key != f"{where}.profile" else "")) from None
+        raise ConfigError(
+            f"{path}: {profile_key}: {exc}.",
+            f"Use `documented` or deviations of {simulator.vendor} (several joined with `,`); "
+            f"`authcanary profiles --vendor {simulator.vendor}` lists them."
+            + (
+                f" A target-level profile applies to every vendor: set `profile` in [{where}] instead."
+                if profile_key != f"{where}.profile"
+                else ""
+            ),
+        ) from None
     unknown = sorted(set(settings.get("options") or {}) - set(simulator.option_defaults))
     if unknown:
         known = ", ".join(sorted(simulator.option_defaults)) or "none"
-        raise ConfigError(f"{path}: unknown key '{where}.options.{unknown[0]}' (simulator option).",
-                          f"Known {simulator.vendor} simulator options: {known}.")
+        raise ConfigError(
+            f"{path}: unknown key '{where}.options.{unknown[0]}' (simulator option).",
+            f"Known {simulator.vendor} simulator options: {known}.",
+        )
 
 
 def _coerce(value: str, meta: Key, path: Path, where: str) -> Any:
@@ -251,18 +293,23 @@ def _coerce(value: str, meta: Key, path: Path, where: str) -> Any:
             return value.lower() in {"true", "1", "yes"}
         return _check_type(meta.kind(value), meta, path, where)
     except ValueError:
-        raise ConfigError(f"{path}: {where} must be {_article(_kind_name(meta))}, got {value!r}.",
-                          f"Fix the value ({meta.help}).") from None
+        raise ConfigError(
+            f"{path}: {where} must be {_article(_kind_name(meta))}, got {value!r}.", f"Fix the value ({meta.help})."
+        ) from None
 
 
 def _check_url(url: str, path: Path, where: str, example: str) -> None:
     if "@" in url:
         # user:password@host would be sent and shown in every report and repro; a password holding `/`, `#`, `?` or
         # `[` breaks URL parsing itself, so the URL is never printed once it has an `@`
-        raise ConfigError(f"{path}: {where} has credentials in it (a user:password@ part, or an @ in the URL).",
-                          "Remove them from the URL; give credentials with the vendor's own keys (client_id, "
-                          "client_secret, user, password ...), from ${VARIABLES}.")
+        raise ConfigError(
+            f"{path}: {where} has credentials in it (a user:password@ part, or an @ in the URL).",
+            "Remove them from the URL; give credentials with the vendor's own keys (client_id, "
+            "client_secret, user, password ...), from ${VARIABLES}.",
+        )
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ConfigError(f"{path}: {where} is not an http(s) URL: {url!r}.",
-                          "Write the full root URL" + (f", e.g. {example}." if example else "."))
+        raise ConfigError(
+            f"{path}: {where} is not an http(s) URL: {url!r}.",
+            "Write the full root URL" + (f", e.g. {example}." if example else "."),
+        )

@@ -3,6 +3,7 @@
 The one JWT decoder of the harness: the scrubber (a token's shape), drift normalisation and the suites all read
 tokens through it.
 """
+
 from __future__ import annotations
 
 import base64

@@ -1,5 +1,6 @@
 """What a documented answer is: each rule a named check declared in contracts/acme/checks.yaml (id, title, source,
 severity, and the simulator deviation profiles that prove it fires)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -24,7 +25,11 @@ class AcmeChecks:
             return None
         check_constants(self.expect, response, body, self.contract)
         expires_in = body.get("expires_in")
-        self.expect.that(isinstance(expires_in, int) and not isinstance(expires_in, bool) and expires_in > 0,
-                         "acme.token.expires_in_seconds", response=response, expected="expires_in: int > 0",
-                         observed=f"expires_in = {expires_in!r}")
+        self.expect.that(
+            isinstance(expires_in, int) and not isinstance(expires_in, bool) and expires_in > 0,
+            "acme.token.expires_in_seconds",
+            response=response,
+            expected="expires_in: int > 0",
+            observed=f"expires_in = {expires_in!r}",
+        )
         return body

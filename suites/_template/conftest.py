@@ -2,6 +2,7 @@
 `acme`, and delete the `collect_ignore_glob` line below (it keeps the template itself from being collected).
 
 conftest.py holds fixtures only; helpers live in the suite's own modules (api.py, checks.py)."""
+
 from __future__ import annotations
 
 import httpx

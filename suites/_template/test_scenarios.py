@@ -1,5 +1,6 @@
 """Deterministic scenarios (recorded as cassettes, compared with the baseline): each documented flow once, each
 optional parameter present and absent."""
+
 from __future__ import annotations
 
 import pytest

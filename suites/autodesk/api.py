@@ -1,5 +1,6 @@
 """How the Autodesk APS token API is called, as its documentation shows. Sending only: what an answer must be is
 judged in checks.py."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -32,9 +33,18 @@ class ApsApi:
         self._jwks: httpx.Response | None = None
 
     # -- the token endpoints ---------------------------------------------------------------------------------------
-    def token(self, version: int, *, client_id: str | None = None, client_secret: Secret | str | None = None,
-              scope: str | None = "data:read", credentials: str = "body", grant_type: str = "client_credentials",
-              content_type: str | None = FORM, extensions: dict | None = None) -> httpx.Response:
+    def token(
+        self,
+        version: int,
+        *,
+        client_id: str | None = None,
+        client_secret: Secret | str | None = None,
+        scope: str | None = "data:read",
+        credentials: str = "body",
+        grant_type: str = "client_credentials",
+        content_type: str | None = FORM,
+        extensions: dict | None = None,
+    ) -> httpx.Response:
         """POST a token request to v1 or v2 (`version`), with the target's client unless `client_id` /
         `client_secret` say otherwise (`""`: an empty secret). `credentials` is `body`, `basic` (v2) or `both` (v2,
         documented as 400); `scope` None leaves the optional parameter out (a documented shape too); `content_type`
@@ -49,8 +59,9 @@ class ApsApi:
         if credentials in ("basic", "both"):
             headers["Authorization"] = basic(client_id, client_secret)
         # Encoded by hand: httpx would add a form Content-Type of its own when a scenario wants none.
-        return self.client.post(V1 if version == 1 else V2, content=urlencode(fields), headers=headers,
-                                extensions=extensions)
+        return self.client.post(
+            V1 if version == 1 else V2, content=urlencode(fields), headers=headers, extensions=extensions
+        )
 
     # -- the published keys ----------------------------------------------------------------------------------------
     def published_keys(self) -> httpx.Response:

@@ -1,8 +1,9 @@
 """Fixtures of the Autodesk suites: the APS API and its checks (helpers live in suites/autodesk/api.py and
 checks.py)."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import httpx
 import pytest

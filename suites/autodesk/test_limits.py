@@ -1,4 +1,5 @@
 """The documented rate limit (500 calls per minute per client). Simulators only: never hammer a live vendor."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,8 +22,10 @@ def test_429_past_the_documented_rate_limit(api, checks, contract, sim):
         if len(statuses) == limit["calls"] + 1:
             break
     else:
-        pytest.skip(f"{len(statuses)} of {2 * (limit['calls'] + 1)} calls answered (the others 5xx): an outage, "
-                    "the limit could not be probed")
+        pytest.skip(
+            f"{len(statuses)} of {2 * (limit['calls'] + 1)} calls answered (the others 5xx): an outage, "
+            "the limit could not be probed"
+        )
     checks.rate_limited(statuses, first_429, response, limit)
     sim.advance(limit["per_seconds"] + 1)
     checks.served_after_window(api.token(2, scope=None, credentials="basic"))

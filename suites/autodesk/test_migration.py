@@ -1,4 +1,5 @@
 """Migration v1 -> v2: same answer for the same client, both credential placements, and v1's deprecation state."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,8 +16,9 @@ def test_v1_and_v2_answer_with_the_same_shape(api, checks):
     v2 = api.token(2, credentials="basic")
     v1_body = checks.token(v1, 1)
     v2_body = checks.token(v2, 2)
-    checks.same_shape(v1_body, v2_body, v2, "autodesk.migration.same_shape",
-                      first_is="v1 shape {shape}", second_is="v2 shape {shape}")
+    checks.same_shape(
+        v1_body, v2_body, v2, "autodesk.migration.same_shape", first_is="v1 shape {shape}", second_is="v2 shape {shape}"
+    )
 
 
 def test_v2_basic_header_and_body_credentials_are_equivalent(api, checks):
@@ -24,8 +26,14 @@ def test_v2_basic_header_and_body_credentials_are_equivalent(api, checks):
     in_header = checks.token(header_answer, 2)
     body_answer = api.token(2, credentials="body")
     in_body = checks.token(body_answer, 2)
-    checks.same_shape(in_header, in_body, body_answer, "autodesk.migration.basic_equals_body",
-                      first_is="shape {shape} (Basic header credentials)", second_is="shape {shape} (body credentials)")
+    checks.same_shape(
+        in_header,
+        in_body,
+        body_answer,
+        "autodesk.migration.basic_equals_body",
+        first_is="shape {shape} (Basic header credentials)",
+        second_is="shape {shape} (body credentials)",
+    )
 
 
 def test_v2_credentials_in_header_and_body_get_400(api, checks, contract):
@@ -45,6 +53,12 @@ def test_v1_deprecation_state(api, contract, report):
         observed = f"served ({v1.status_code}) with {' and '.join(headers)} header(s)"
     else:
         observed = f"served ({v1.status_code})"
-    report.add_deprecation(Deprecation(endpoint=ENDPOINT[1], announced_removal=semantics["announced_removal"],
-                                       observed=observed, replacement=semantics["replacement"],
-                                       replacement_ok=v2.status_code == 200))
+    report.add_deprecation(
+        Deprecation(
+            endpoint=ENDPOINT[1],
+            announced_removal=semantics["announced_removal"],
+            observed=observed,
+            replacement=semantics["replacement"],
+            replacement_ok=v2.status_code == 200,
+        )
+    )

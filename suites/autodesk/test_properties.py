@@ -3,6 +3,7 @@
 Requests go through the suite's `client` (counted, budgeted, in-process or real HTTP alike); on a violation the
 minimal example hypothesis found is what gets reported, with a curl reproduction.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -44,18 +45,31 @@ def test_contract_conformance(case, client, expect, v1_gone):
     with expect.example():
         kwargs = case.as_transport_kwargs(base_url=str(client.base_url).rstrip("/"))
         if kwargs.get("cookies"):
-            kwargs["headers"] = {**kwargs.get("headers", {}), "Cookie": "; ".join(
-                f"{name}={value}" for name, value in kwargs["cookies"].items())}
-        response = client.request(kwargs["method"], kwargs["url"], headers=kwargs.get("headers"),
-                                  params=kwargs.get("params"), data=kwargs.get("data"), json=kwargs.get("json"))
+            kwargs["headers"] = {
+                **kwargs.get("headers", {}),
+                "Cookie": "; ".join(f"{name}={value}" for name, value in kwargs["cookies"].items()),
+            }
+        response = client.request(
+            kwargs["method"],
+            kwargs["url"],
+            headers=kwargs.get("headers"),
+            params=kwargs.get("params"),
+            data=kwargs.get("data"),
+            json=kwargs.get("json"),
+        )
         for check in CHECKS:  # one at a time: a failure is the check's that found it
             try:
                 case.validate_response(response, checks=[check])
             except FailureGroup as group:
                 for failure in group.exceptions:
-                    expect.that(False, f"{VENDOR}.contract.{check.__name__}", response=response,
-                                detail=failure.title, expected=f"conforms to contracts/{VENDOR}/openapi.yaml",
-                                observed=_first_lines(failure.message))
+                    expect.that(
+                        False,
+                        f"{VENDOR}.contract.{check.__name__}",
+                        response=response,
+                        detail=failure.title,
+                        expected=f"conforms to contracts/{VENDOR}/openapi.yaml",
+                        observed=_first_lines(failure.message),
+                    )
 
 
 @SETTINGS
@@ -65,8 +79,9 @@ def test_hostile_requests_are_rejected_as_documented(client, target, expect, v1_
 
     Sent to v1 and v2 while v1 is served, to v2 only once v1 answers 404/410 (reported under deprecations)."""
     paths = (V2,) if v1_gone() else (V1, V2)
-    hostile = data.draw(token_requests(target.settings["client_id"], target.settings["client_secret"], paths=paths),
-                        label="request")
+    hostile = data.draw(
+        token_requests(target.settings["client_id"], target.settings["client_secret"], paths=paths), label="request"
+    )
     with expect.example():
         response = hostile.send(client)
         refused(expect, response, hostile.allowed, "autodesk.hostile.rejected", detail=hostile.kind)
@@ -78,8 +93,10 @@ def test_valid_requests_get_a_token_in_every_documented_shape(client, target, ex
     """Each optional parameter present and absent (`scope`), credentials in the body or a Basic header (v2), fields in
     any order: a vendor that crashes on one documented shape is found, with the minimal shape."""
     paths = (V2,) if v1_gone() else (V1, V2)
-    valid = data.draw(valid_token_requests(target.settings["client_id"], target.settings["client_secret"],
-                                           paths=paths), label="request")
+    valid = data.draw(
+        valid_token_requests(target.settings["client_id"], target.settings["client_secret"], paths=paths),
+        label="request",
+    )
     with expect.example():
         response = valid.send(client)
         refused(expect, response, valid.allowed, "autodesk.token.documented_shape", detail=valid.kind)

@@ -1,4 +1,5 @@
 """Deterministic scenarios: the happy paths and one scenario per documented error status (recorded as cassettes)."""
+
 from __future__ import annotations
 
 import pytest
@@ -31,8 +32,12 @@ def test_happy_path_without_the_optional_scope(api, checks, version):
 def test_415_unsupported_media_type(api, checks, version, content_type):
     if version == 1:
         api.skip_if_v1_removed()
-    checks.error(api.token(version, content_type=content_type), 415, "autodesk.errors.unsupported_media_type_415",
-                 detail=f"Content-Type {content_type or 'missing'}")
+    checks.error(
+        api.token(version, content_type=content_type),
+        415,
+        "autodesk.errors.unsupported_media_type_415",
+        detail=f"Content-Type {content_type or 'missing'}",
+    )
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -40,26 +45,34 @@ def test_415_unsupported_media_type(api, checks, version, content_type):
 def test_400_invalid_grant_type(api, checks, version, grant_type):
     if version == 1:
         api.skip_if_v1_removed()
-    checks.error(api.token(version, grant_type=grant_type), 400, "autodesk.errors.invalid_grant_type_400",
-                 detail=f"grant_type {grant_type!r}")
+    checks.error(
+        api.token(version, grant_type=grant_type),
+        400,
+        "autodesk.errors.invalid_grant_type_400",
+        detail=f"grant_type {grant_type!r}",
+    )
 
 
 @pytest.mark.parametrize("version", [1, 2])
 def test_400_missing_client_secret(api, checks, version):
     if version == 1:
         api.skip_if_v1_removed()
-    checks.error(api.token(version, client_secret=""), 400, "autodesk.errors.missing_parameter_400",
-                 detail="client_secret")
+    checks.error(
+        api.token(version, client_secret=""), 400, "autodesk.errors.missing_parameter_400", detail="client_secret"
+    )
 
 
 @pytest.mark.parametrize("version", [1, 2])
 def test_401_bad_secret(api, checks, version):
     if version == 1:
         api.skip_if_v1_removed()
-    response = api.token(version, client_secret="not-the-secret-0000",
-                         credentials="body" if version == 1 else "basic")
-    checks.error(response, 401, "autodesk.errors.invalid_client_401",
-                 detail="credentials in the body" if version == 1 else "credentials in a Basic header")
+    response = api.token(version, client_secret="not-the-secret-0000", credentials="body" if version == 1 else "basic")
+    checks.error(
+        response,
+        401,
+        "autodesk.errors.invalid_client_401",
+        detail="credentials in the body" if version == 1 else "credentials in a Basic header",
+    )
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -69,8 +82,11 @@ def test_403_client_not_authorized(api, checks, version):
     if version == 1:
         api.skip_if_v1_removed()
     forbidden_id, forbidden_secret = api.forbidden_client
-    checks.error(api.token(version, client_id=forbidden_id, client_secret=forbidden_secret), 403,
-                 "autodesk.errors.unauthorized_client_403")
+    checks.error(
+        api.token(version, client_id=forbidden_id, client_secret=forbidden_secret),
+        403,
+        "autodesk.errors.unauthorized_client_403",
+    )
 
 
 def test_500_generic_error(api, checks, sim):

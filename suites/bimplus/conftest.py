@@ -1,5 +1,6 @@
 """Fixtures shared by the Bimplus suites: the legacy API and its checks, the configured users; the target's clock
 (`clock`, `sim_or_none`) and the live-safety budget of failed logins (`login_probes`) come from the plugin."""
+
 from __future__ import annotations
 
 import httpx

@@ -1,6 +1,7 @@
 """Shared steps and checks of the Bimplus legacy suites: the calls as documented and what a documented answer is
 (contracts/bimplus/). The generic parts (the target's clock, status sets, constants, body schemas) are the engine's
 (`authcanary.suite`). Every check is named: its id is declared in contracts/bimplus/checks.yaml."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,8 +9,17 @@ from typing import Any
 
 import httpx
 
-from authcanary.suite import (Contract, Expect, Secret, Timed, VendorFindings, check_constants, check_schema,
-                              refused, reveal)
+from authcanary.suite import (
+    Contract,
+    Expect,
+    Secret,
+    Timed,
+    VendorFindings,
+    check_constants,
+    check_schema,
+    refused,
+    reveal,
+)
 from strategies.bimplus import AUTHORIZE, CROSS_AUTHORIZE, CROSS_TOKEN, Login, bimplus_auth
 
 
@@ -44,8 +54,9 @@ class LegacyApi:
         self.logout_path = settings["logout_path"]
         self.teams_path = settings["teams_path"]
 
-    def authorize(self, account: Account, *, client_id: str | None = None, remember_me: Any = None,
-                  omit: tuple[str, ...] = ()) -> httpx.Response:
+    def authorize(
+        self, account: Account, *, client_id: str | None = None, remember_me: Any = None, omit: tuple[str, ...] = ()
+    ) -> httpx.Response:
         body = {"user_id": account.user, "password": reveal(account.password), "application_id": self.application_id}
         if client_id is not None:
             body["client_id"] = client_id
@@ -54,8 +65,15 @@ class LegacyApi:
         return self.client.post(AUTHORIZE, json={k: v for k, v in body.items() if k not in omit})
 
     def remember_me_login(self, remember_me_token: str, client_id: str) -> httpx.Response:
-        return self.client.post(AUTHORIZE, json={"remember_me": True, "remember_me_token": remember_me_token,
-                                                 "client_id": client_id, "application_id": self.application_id})
+        return self.client.post(
+            AUTHORIZE,
+            json={
+                "remember_me": True,
+                "remember_me_token": remember_me_token,
+                "client_id": client_id,
+                "application_id": self.application_id,
+            },
+        )
 
     def token_info(self, token: str) -> httpx.Response:
         return self.client.get(AUTHORIZE, headers=bimplus_auth(token))
@@ -115,8 +133,13 @@ class LegacyChecks:
         try:
             body = response.json()
         except ValueError:
-            self.expect.that(False, "bimplus.answers.json_body", response=response, expected="a JSON body",
-                             observed=f"{response.headers.get('content-type')}: {self.expect.excerpt(response)!r}")
+            self.expect.that(
+                False,
+                "bimplus.answers.json_body",
+                response=response,
+                expected="a JSON body",
+                observed=f"{response.headers.get('content-type')}: {self.expect.excerpt(response)!r}",
+            )
             return None
         if isinstance(body, dict):
             # presence is the schema's business (the remember-me example has no token_type)
@@ -135,13 +158,19 @@ class LegacyChecks:
         if near(spec["documented"]):
             return
         if near(spec.get("contradicting", [])):
-            self.report.add_note(f"{endpoint}: the {name} lifetime follows {spec['reading']} (a documented "
-                                 "ambiguity, not a violation)")
+            self.report.add_note(
+                f"{endpoint}: the {name} lifetime follows {spec['reading']} (a documented ambiguity, not a violation)"
+            )
             return
-        self.expect.that(False, "bimplus.lifetime.documented_value", response=response, detail=name,
-                         expected=f"expires_in {' or '.join(map(str, spec['documented']))} "
-                                  f"(±{spec['tolerance_seconds']} s)",
-                         observed=f"expires_in {value}", severity=spec["on_mismatch"])
+        self.expect.that(
+            False,
+            "bimplus.lifetime.documented_value",
+            response=response,
+            detail=name,
+            expected=f"expires_in {' or '.join(map(str, spec['documented']))} (±{spec['tolerance_seconds']} s)",
+            observed=f"expires_in {value}",
+            severity=spec["on_mismatch"],
+        )
 
     def dead(self, response: httpx.Response, why: str) -> bool:
         """A dead, unknown or missing token is refused with the documented status; `why` (which token: an expired
@@ -153,8 +182,9 @@ class LegacyChecks:
         return refused(self.expect, response, allowed, check, detail)
 
     # -- token answers --------------------------------------------------------------------------------------------
-    def token(self, timed: Timed, account: Account, lifetime: str = "access",
-              client_id: str | None = None) -> Issued | None:
+    def token(
+        self, timed: Timed, account: Account, lifetime: str = "access", client_id: str | None = None
+    ) -> Issued | None:
         """A 200 token answer (authorize, remember-me login, cross-authorize); `client_id` when one was sent."""
         body = self.body(timed.response, "Token")
         if body is None:
@@ -164,17 +194,19 @@ class LegacyChecks:
             self._echoes_client_id(timed.response, body, client_id)
         return Issued("access", body["access_token"], account, body["client_id"], timed, body["expires_in"])
 
-    def remember_me(self, timed: Timed, account: Account,
-                    client_id: str | None = None) -> tuple[Issued, Issued] | None:
+    def remember_me(self, timed: Timed, account: Account, client_id: str | None = None) -> tuple[Issued, Issued] | None:
         """A 200 answer to authorize with remember_me true: (access token, remember-me token)."""
         response = timed.response
         if not self.expect.status(response, 200, "bimplus.answers.status_200"):
             return None
         body = self.expect.json_object(response, "bimplus.answers.json_body")
         if body is None or not self.expect.that(
-                "remember_me_token" in body, "bimplus.remember_me.token_issued",
-                response=response, expected="remember_me_token and remember_me_expires_in in the answer",
-                observed=f"fields: {sorted(body)}"):
+            "remember_me_token" in body,
+            "bimplus.remember_me.token_issued",
+            response=response,
+            expected="remember_me_token and remember_me_expires_in in the answer",
+            observed=f"fields: {sorted(body)}",
+        ):
             return None
         if self.body(response, "RememberMeToken") is None:
             return None
@@ -182,9 +214,12 @@ class LegacyChecks:
         self.lifetime(response, "remember_me_token", body["remember_me_expires_in"])
         if client_id is not None:
             self._echoes_client_id(response, body, client_id)
-        return (Issued("access", body["access_token"], account, body["client_id"], timed, body["expires_in"]),
-                Issued("remember", body["remember_me_token"], account, body["client_id"], timed,
-                       body["remember_me_expires_in"]))
+        return (
+            Issued("access", body["access_token"], account, body["client_id"], timed, body["expires_in"]),
+            Issued(
+                "remember", body["remember_me_token"], account, body["client_id"], timed, body["remember_me_expires_in"]
+            ),
+        )
 
     def cross_token(self, timed: Timed, source: Issued) -> Issued | None:
         """A 200 cross-token answer for the token `source`."""
@@ -196,9 +231,13 @@ class LegacyChecks:
         return Issued("cross", body["cross_token"], source.account, source.client_id, timed, expires_in)
 
     def _echoes_client_id(self, response: httpx.Response, body: dict[str, Any], client_id: str) -> None:
-        self.expect.that(body.get("client_id") == client_id, "bimplus.authorize.client_id_echoed",
-                         response=response, expected=f"client_id = {client_id}",
-                         observed=f"client_id = {body.get('client_id')!r}")
+        self.expect.that(
+            body.get("client_id") == client_id,
+            "bimplus.authorize.client_id_echoed",
+            response=response,
+            expected=f"client_id = {client_id}",
+            observed=f"client_id = {body.get('client_id')!r}",
+        )
 
     # -- token info -----------------------------------------------------------------------------------------------
     def token_info(self, probe: Timed, token: Issued) -> None:
@@ -209,32 +248,54 @@ class LegacyChecks:
         if body is None:
             return
         known = self.user_ids.setdefault(token.account.name, body["user_id"])
-        self.expect.that(body["user_id"] == known, "bimplus.token_info.user_id_stable", response=response,
-                         expected=f"user_id {known} (earlier answers for {token.account.name})",
-                         observed=f"user_id {body['user_id']}")
+        self.expect.that(
+            body["user_id"] == known,
+            "bimplus.token_info.user_id_stable",
+            response=response,
+            expected=f"user_id {known} (earlier answers for {token.account.name})",
+            observed=f"user_id {body['user_id']}",
+        )
         others = {name: user_id for name, user_id in self.user_ids.items() if name != token.account.name}
-        self.expect.that(body["user_id"] not in others.values(), "bimplus.token_info.user_id_per_user",
-                         response=response, expected=f"a user_id other than {others}",
-                         observed=f"user_id {body['user_id']} for {token.account.name}")
-        self.expect.that(body["audience"] == token.client_id, "bimplus.token_info.audience_client_id",
-                         response=response, expected=f"audience {token.client_id}",
-                         observed=f"audience {body['audience']}")
+        self.expect.that(
+            body["user_id"] not in others.values(),
+            "bimplus.token_info.user_id_per_user",
+            response=response,
+            expected=f"a user_id other than {others}",
+            observed=f"user_id {body['user_id']} for {token.account.name}",
+        )
+        self.expect.that(
+            body["audience"] == token.client_id,
+            "bimplus.token_info.audience_client_id",
+            response=response,
+            expected=f"audience {token.client_id}",
+            observed=f"audience {body['audience']}",
+        )
         remaining = seconds(body["expires_in"])
-        self.expect.that(remaining <= token.expires_in + self.tolerance,
-                         "bimplus.token_info.remaining_within_issued", response=response,
-                         expected=f"expires_in <= {token.expires_in}", observed=f"expires_in {remaining}")
+        self.expect.that(
+            remaining <= token.expires_in + self.tolerance,
+            "bimplus.token_info.remaining_within_issued",
+            response=response,
+            expected=f"expires_in <= {token.expires_in}",
+            observed=f"expires_in {remaining}",
+        )
         if token.last_remaining is not None:
-            self.expect.that(remaining <= token.last_remaining + self.tolerance,
-                             "bimplus.token_info.remaining_never_increases", response=response,
-                             expected=f"expires_in <= {token.last_remaining} (the previous answer)",
-                             observed=f"expires_in {remaining}")
+            self.expect.that(
+                remaining <= token.last_remaining + self.tolerance,
+                "bimplus.token_info.remaining_never_increases",
+                response=response,
+                expected=f"expires_in <= {token.last_remaining} (the previous answer)",
+                observed=f"expires_in {remaining}",
+            )
         # An honest service counts from some instant between our issue request and its answer to some instant
         # between this probe's request and its answer.
         low = token.expires_in - (probe.received - token.timing.sent) - self.tolerance
         high = token.expires_in - (probe.sent - token.timing.received) + self.tolerance
-        self.expect.that(low <= remaining <= high, "bimplus.token_info.remaining_follows_clock",
-                         response=response,
-                         expected=f"expires_in between {low:.1f} and {high:.1f} "
-                                  f"({probe.sent - token.timing.received:.1f} s after it was issued)",
-                         observed=f"expires_in {remaining}")
+        self.expect.that(
+            low <= remaining <= high,
+            "bimplus.token_info.remaining_follows_clock",
+            response=response,
+            expected=f"expires_in between {low:.1f} and {high:.1f} "
+            f"({probe.sent - token.timing.received:.1f} s after it was issued)",
+            observed=f"expires_in {remaining}",
+        )
         token.last_remaining = remaining

@@ -1,4 +1,5 @@
 """Deprecation state of the legacy endpoints against their announced removal dates (reported, never failing)."""
+
 from __future__ import annotations
 
 import pytest
@@ -33,11 +34,20 @@ def test_legacy_endpoints_deprecation_state(api, contract, report, users):
     token = _field(authorize, "access_token") or NO_TOKEN
     cross = api.cross_token(token)
     cross_token = _field(cross, "cross_token")
-    for endpoint, response in (("POST /v2/authorize", authorize), ("GET /v2/authorize", api.token_info(token)),
-                               ("POST /v2/cross-token", cross),
-                               ("POST /v2/cross-authorize", api.cross_authorize(cross_token))):
+    for endpoint, response in (
+        ("POST /v2/authorize", authorize),
+        ("GET /v2/authorize", api.token_info(token)),
+        ("POST /v2/cross-token", cross),
+        ("POST /v2/cross-authorize", api.cross_authorize(cross_token)),
+    ):
         semantics = contract.endpoint(endpoint)
         # The replacement (OIDC) is not probed by the legacy suites: unknown here.
-        report.add_deprecation(Deprecation(endpoint=endpoint, announced_removal=semantics["announced_removal"],
-                                           observed=_observed(response), replacement=semantics["replacement"],
-                                           replacement_ok=None))
+        report.add_deprecation(
+            Deprecation(
+                endpoint=endpoint,
+                announced_removal=semantics["announced_removal"],
+                observed=_observed(response),
+                replacement=semantics["replacement"],
+                replacement_ok=None,
+            )
+        )

@@ -1,5 +1,6 @@
 """Deterministic scenarios of the legacy service: each documented flow once, and the documented refusals
 (recorded as cassettes)."""
+
 from __future__ import annotations
 
 import json
@@ -26,15 +27,17 @@ def test_authorize_token_info_and_teams(api, checks, clock, users):
 
 
 def test_authorize_returns_the_client_id_it_was_given(api, checks, clock, users):
-    token = checks.token(clock.timed(lambda: api.authorize(users[0], client_id=CLIENT_ID)), users[0],
-                         client_id=CLIENT_ID)
+    token = checks.token(
+        clock.timed(lambda: api.authorize(users[0], client_id=CLIENT_ID)), users[0], client_id=CLIENT_ID
+    )
     if token is not None:
         checks.token_info(clock.timed(lambda: api.token_info(token.value)), token)
 
 
 def test_application_id_is_mandatory(api, checks, users):
-    checks.refused(api.authorize(users[0], omit=("application_id",)), CLIENT_ERRORS,
-                   "bimplus.authorize.application_id_mandatory")
+    checks.refused(
+        api.authorize(users[0], omit=("application_id",)), CLIENT_ERRORS, "bimplus.authorize.application_id_mandatory"
+    )
 
 
 def test_remember_me_login_yields_fresh_working_tokens(api, checks, clock, expect, users):
@@ -43,14 +46,22 @@ def test_remember_me_login_yields_fresh_working_tokens(api, checks, clock, expec
         return
     previous, remember = issued
     for _ in range(2):
-        token = checks.token(clock.timed(lambda: api.remember_me_login(remember.value, remember.client_id)),
-                             users[0], lifetime="remember_me_access", client_id=remember.client_id)
+        token = checks.token(
+            clock.timed(lambda: api.remember_me_login(remember.value, remember.client_id)),
+            users[0],
+            lifetime="remember_me_access",
+            client_id=remember.client_id,
+        )
         if token is None:
             return
-        expect.that(token.value != previous.value, "bimplus.remember_me.fresh_access_token",
-                    response=token.timing.response, expected="an access token not issued before",
-                    observed="the previous access token again")
-        checks.token_info(clock.timed(lambda: api.token_info(token.value)), token)
+        expect.that(
+            token.value != previous.value,
+            "bimplus.remember_me.fresh_access_token",
+            response=token.timing.response,
+            expected="an access token not issued before",
+            observed="the previous access token again",
+        )
+        checks.token_info(clock.timed(lambda token=token: api.token_info(token.value)), token)
         previous = token
 
 
@@ -61,9 +72,14 @@ def test_remember_me_as_the_examples_string(api, expect, users):
         return
     body = expect.json_object(response, "bimplus.answers.json_body")
     if body is not None:
-        expect.that("remember_me_token" in body, "bimplus.remember_me.string_honoured", response=response,
-                    detail='remember_me "true"', expected="a remember_me_token, or a 4xx",
-                    observed=f"fields: {sorted(body)}")
+        expect.that(
+            "remember_me_token" in body,
+            "bimplus.remember_me.string_honoured",
+            response=response,
+            detail='remember_me "true"',
+            expected="a remember_me_token, or a 4xx",
+            observed=f"fields: {sorted(body)}",
+        )
 
 
 def test_cross_token_is_single_use(api, checks, clock, users):
@@ -102,11 +118,11 @@ def test_logout_ends_every_token_of_the_user(api, checks, clock, expect, users):
     included); other users' tokens and tokens issued afterwards work."""
     user = users[0]
     presented = checks.token(clock.timed(lambda: api.authorize(user)), user)
-    other_client = checks.token(clock.timed(lambda: api.authorize(user, client_id=OTHER_CLIENT_ID)), user,
-                                client_id=OTHER_CLIENT_ID)
+    other_client = checks.token(
+        clock.timed(lambda: api.authorize(user, client_id=OTHER_CLIENT_ID)), user, client_id=OTHER_CLIENT_ID
+    )
     remembered = checks.remember_me(clock.timed(lambda: api.authorize(user, remember_me=True)), user)
-    cross = other_client and checks.cross_token(clock.timed(lambda: api.cross_token(other_client.value)),
-                                                other_client)
+    cross = other_client and checks.cross_token(clock.timed(lambda: api.cross_token(other_client.value)), other_client)
     bystander = checks.token(clock.timed(lambda: api.authorize(users[1])), users[1]) if len(users) > 1 else None
     if not (presented and other_client and remembered and cross):
         return
@@ -131,8 +147,12 @@ def test_logout_ends_every_token_of_the_user(api, checks, clock, expect, users):
 @pytest.mark.parametrize("token", ["missing", "unknown"])
 def test_missing_and_unknown_tokens_get_401(api, checks, client, token):
     header = bimplus_auth("0" * 32) if token == "unknown" else {}
-    for method, path in (("GET", AUTHORIZE), ("GET", api.teams_path), ("POST", CROSS_TOKEN),
-                         ("DELETE", api.logout_path)):
+    for method, path in (
+        ("GET", AUTHORIZE),
+        ("GET", api.teams_path),
+        ("POST", CROSS_TOKEN),
+        ("DELETE", api.logout_path),
+    ):
         checks.dead(client.request(method, path, headers=header), f"{token} token")
 
 
@@ -149,7 +169,12 @@ def test_bad_credentials_get_401(api, contract, expect, users, login_probes):
 
 def test_wrong_content_type_is_refused(api, checks, client, contract, users):
     content_type = contract.endpoint(f"POST {AUTHORIZE}")["content_type"]
-    body = json.dumps({"user_id": users[0].user, "password": reveal(users[0].password),
-                       "application_id": api.application_id})
-    checks.refused(client.post(AUTHORIZE, content=body, headers={"Content-Type": "text/plain"}), CLIENT_ERRORS,
-                   "bimplus.authorize.json_content_type", f"text/plain instead of {content_type}")
+    body = json.dumps(
+        {"user_id": users[0].user, "password": reveal(users[0].password), "application_id": api.application_id}
+    )
+    checks.refused(
+        client.post(AUTHORIZE, content=body, headers={"Content-Type": "text/plain"}),
+        CLIENT_ERRORS,
+        "bimplus.authorize.json_content_type",
+        f"text/plain instead of {content_type}",
+    )

@@ -12,6 +12,7 @@ remember-me logins yield fresh working tokens; dead tokens get 401 everywhere.
 Each step is one `expect.example()`: a violation ends the sequence, hypothesis shrinks it (on the embedded target),
 and the violation names the sequence that produced it (`CheckedMachine`, `explore` of `authcanary.suite`).
 """
+
 from __future__ import annotations
 
 import uuid
@@ -43,8 +44,15 @@ class Held(Issued):
 
 
 class LegacyTokenMachine(CheckedMachine):
-    def __init__(self, api: LegacyApi, clock: Clock, expect: Expect, contract: Contract, report: VendorFindings,
-                 users: list[Account]) -> None:
+    def __init__(
+        self,
+        api: LegacyApi,
+        clock: Clock,
+        expect: Expect,
+        contract: Contract,
+        report: VendorFindings,
+        users: list[Account],
+    ) -> None:
         super().__init__(expect)
         self.api, self.clock, self.users = api, clock, users
         self.checks = LegacyChecks(self.expect, contract, report)
@@ -66,8 +74,11 @@ class LegacyTokenMachine(CheckedMachine):
         return None
 
     def hold(self, issued: Issued, dead_after: float | None = None) -> Held:
-        token = Held(**vars(issued), name=f"{issued.kind[0]}{len(self.held) + 1}",
-                     dead_after=issued.expires_in if dead_after is None else dead_after)
+        token = Held(
+            **vars(issued),
+            name=f"{issued.kind[0]}{len(self.held) + 1}",
+            dead_after=issued.expires_in if dead_after is None else dead_after,
+        )
         self.held.append(token)
         self.steps[-1] += f" -> {token.name}"
         return token
@@ -97,8 +108,11 @@ class LegacyTokenMachine(CheckedMachine):
                     self.refused(self.api.teams(token.value), token, fate)
                     self.refused(self.api.cross_token(token.value), token, fate)
         elif fate not in (ALIVE, None):
-            response = (self.api.cross_authorize(token.value) if token.kind == "cross"
-                        else self.api.remember_me_login(token.value, token.client_id))
+            response = (
+                self.api.cross_authorize(token.value)
+                if token.kind == "cross"
+                else self.api.remember_me_login(token.value, token.client_id)
+            )
             self.refused(response, token, fate)
 
     def sweep(self, jumped: Held | None = None) -> None:
@@ -112,8 +126,9 @@ class LegacyTokenMachine(CheckedMachine):
         account = self.users[user % len(self.users)]
         client_id = str(uuid.uuid4()) if own_client else None
         with self.step(f"authorize {account.name}{' with a client_id' if own_client else ''}"):
-            issued = self.checks.token(self.clock.timed(lambda: self.api.authorize(account, client_id=client_id)),
-                                       account, client_id=client_id)
+            issued = self.checks.token(
+                self.clock.timed(lambda: self.api.authorize(account, client_id=client_id)), account, client_id=client_id
+            )
             if issued is not None:
                 self.verify(self.hold(issued))
 
@@ -124,7 +139,9 @@ class LegacyTokenMachine(CheckedMachine):
         with self.step(f"authorize {account.name} with remember_me{' and a client_id' if own_client else ''}"):
             issued = self.checks.remember_me(
                 self.clock.timed(lambda: self.api.authorize(account, client_id=client_id, remember_me=True)),
-                account, client_id=client_id)
+                account,
+                client_id=client_id,
+            )
             if issued is not None:
                 access, remember = issued
                 self.hold(remember)
@@ -189,13 +206,18 @@ class LegacyTokenMachine(CheckedMachine):
                 return
             if fate is None and timed.response.status_code != 200:
                 return
-            issued = self.checks.token(timed, remember.account, lifetime="remember_me_access",
-                                       client_id=remember.client_id)
+            issued = self.checks.token(
+                timed, remember.account, lifetime="remember_me_access", client_id=remember.client_id
+            )
             if issued is None:
                 return
-            self.expect.that(all(issued.value != token.value for token in self.held),
-                             "bimplus.remember_me.fresh_access_token", response=timed.response,
-                             expected="an access token not issued before", observed="a token issued earlier")
+            self.expect.that(
+                all(issued.value != token.value for token in self.held),
+                "bimplus.remember_me.fresh_access_token",
+                response=timed.response,
+                expected="an access token not issued before",
+                observed="a token issued earlier",
+            )
             for token in self.tokens("access"):
                 if token.client_id == remember.client_id:
                     token.renewed = True
@@ -212,7 +234,8 @@ class LegacyTokenMachine(CheckedMachine):
                 self.refused(response, token, fate)
                 return
             if (fate is None and response.status_code != 200) or not self.expect.status(
-                    response, 200, "bimplus.answers.status_200", "logout with a live token"):
+                response, 200, "bimplus.answers.status_200", "logout with a live token"
+            ):
                 return
             for held in self.held:
                 if held.account == token.account and held.timing.received <= started:
@@ -245,5 +268,11 @@ class LegacyTokenMachine(CheckedMachine):
 
 def test_token_lifecycle(api, users, target, sim_or_none, expect, contract, report):
     """Embedded: 240 sequences of up to 20 steps by default; live: a few sequences of 6 steps, not shrunk."""
-    explore(lambda: LegacyTokenMachine(api, Clock(sim_or_none), expect, contract, report, users), vendor=VENDOR,
-            target=target, sim=sim_or_none, report=report, what="stateful token lifecycle")
+    explore(
+        lambda: LegacyTokenMachine(api, Clock(sim_or_none), expect, contract, report, users),
+        vendor=VENDOR,
+        target=target,
+        sim=sim_or_none,
+        report=report,
+        what="stateful token lifecycle",
+    )

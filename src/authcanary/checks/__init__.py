@@ -7,6 +7,7 @@
 - `fixtures`: pytest fixtures built on them (`sim_or_none`, `clock`, `login_probes`), which the plugin gives every
   suite.
 """
+
 from authcanary.checks.answers import check_constants, check_schema, describe_statuses, refused, schema_errors
 from authcanary.checks.clock import Clock, Timed
 from authcanary.checks.fixtures import LoginProbes

@@ -1,5 +1,6 @@
 """Checks of one answer against the contract: its status, its constants (semantics.yaml) and its body schema
 (openapi.yaml). Violations are recorded through the test's `expect`; each check returns whether it held."""
+
 from __future__ import annotations
 
 import re
@@ -25,13 +26,25 @@ def describe_statuses(statuses: Collection[int]) -> str:
 
 def refused(expect: Expect, response: httpx.Response, allowed: Collection[int], check: str, detail: str = "") -> bool:
     """`response` has one of the `allowed` statuses (`check`: a declared check id)."""
-    return expect.that(response.status_code in allowed, check, response=response, detail=detail,
-                       expected=f"status {describe_statuses(allowed)}",
-                       observed=f"status {response.status_code}: {expect.excerpt(response)}")
+    return expect.that(
+        response.status_code in allowed,
+        check,
+        response=response,
+        detail=detail,
+        expected=f"status {describe_statuses(allowed)}",
+        observed=f"status {response.status_code}: {expect.excerpt(response)}",
+    )
 
 
-def check_constants(expect: Expect, response: httpx.Response, body: dict[str, Any], contract: Contract, *,
-                    status: int = 200, absent_ok: bool = False) -> None:
+def check_constants(
+    expect: Expect,
+    response: httpx.Response,
+    body: dict[str, Any],
+    contract: Contract,
+    *,
+    status: int = 200,
+    absent_ok: bool = False,
+) -> None:
     """Each top-level field the contract fixes to one value (semantics.yaml `constants`) has that value: the check
     `<vendor>.constant.<field>`, declared in the vendor's checks.yaml.
 
@@ -41,8 +54,13 @@ def check_constants(expect: Expect, response: httpx.Response, body: dict[str, An
         field = path.removeprefix("$.")
         if absent_ok and field not in body:
             continue
-        expect.that(body.get(field) == value, f"{contract.vendor}.constant.{_name(field)}", response=response,
-                    expected=f"{field} = {value!r}", observed=f"{field} = {body.get(field)!r}")
+        expect.that(
+            body.get(field) == value,
+            f"{contract.vendor}.constant.{_name(field)}",
+            response=response,
+            expected=f"{field} = {value!r}",
+            observed=f"{field} = {body.get(field)!r}",
+        )
 
 
 _VALIDATORS: dict[tuple[str, str], jsonschema_rs.Draft202012Validator] = {}
@@ -55,18 +73,26 @@ def schema_errors(contract: Contract, schema: str, document: Any) -> list[str]:
     if key not in _VALIDATORS:
         wrapper = {"$ref": f"#/components/schemas/{schema}", "components": contract.openapi["components"]}
         _VALIDATORS[key] = jsonschema_rs.Draft202012Validator(wrapper, validate_formats=True)
-    return [f"{'/'.join(map(str, error.instance_path)) or '(body)'}: {error.message}"
-            for error in _VALIDATORS[key].iter_errors(document)]
+    return [
+        f"{'/'.join(map(str, error.instance_path)) or '(body)'}: {error.message}"
+        for error in _VALIDATORS[key].iter_errors(document)
+    ]
 
 
-def check_schema(expect: Expect, response: httpx.Response, body: Any, contract: Contract, schema: str, *,
-                 status: int = 200) -> bool:
+def check_schema(
+    expect: Expect, response: httpx.Response, body: Any, contract: Contract, schema: str, *, status: int = 200
+) -> bool:
     """The answer's JSON `body` matches the contract's schema `schema`: the check `<vendor>.schema.<schema>`,
     declared in the vendor's checks.yaml."""
     errors = schema_errors(contract, schema, body)
-    return expect.that(not errors, f"{contract.vendor}.schema.{_name(schema)}", response=response,
-                       detail=f"status {status}", expected=f"openapi.yaml #/components/schemas/{schema}",
-                       observed="; ".join(errors[:3]))
+    return expect.that(
+        not errors,
+        f"{contract.vendor}.schema.{_name(schema)}",
+        response=response,
+        detail=f"status {status}",
+        expected=f"openapi.yaml #/components/schemas/{schema}",
+        observed="; ".join(errors[:3]),
+    )
 
 
 def _name(text: str) -> str:

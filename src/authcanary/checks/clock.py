@@ -1,5 +1,6 @@
 """The target's time as a suite sees it: wall time plus the virtual jumps made on a simulator. One check runs on a
 simulator (time travel: a two-hour expiry in milliseconds) and on a live target (it waits, or samples the clock)."""
+
 from __future__ import annotations
 
 import time

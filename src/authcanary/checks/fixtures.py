@@ -1,5 +1,6 @@
 """pytest fixtures for any vendor's suites, built on `authcanary.checks`; the plugin registers them for every suite.
 They rely on the plugin's `vendor`, `target` and `sim` fixtures."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """A hostile request (what a vendor's strategies in `strategies/` draw) and the statuses the documentation allows
 for it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

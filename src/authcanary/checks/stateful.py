@@ -13,6 +13,7 @@ shrinking on a live vendor, where every request counts.
     explore(lambda: TokenMachine(expect), vendor=VENDOR, target=target, sim=sim_or_none, report=report,
             what="token lifecycle")
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -29,15 +30,20 @@ from authcanary.pytest.session import hypothesis_settings
 from authcanary.targets import VendorTarget
 
 
-def stateful_settings(vendor: str, target: VendorTarget, *, embedded_factor: int = 4, embedded_steps: int = 20,
-                      live_steps: int = 6) -> settings:
+def stateful_settings(
+    vendor: str, target: VendorTarget, *, embedded_factor: int = 4, embedded_steps: int = 20, live_steps: int = 6
+) -> settings:
     """Embedded: `embedded_factor` times the target's examples (240 sequences by default) of up to `embedded_steps`
     steps. Elsewhere a quarter of the examples (at least 2), `live_steps` steps each, and no shrinking."""
     base = hypothesis_settings(vendor)
     if target.embedded:
         return settings(base, max_examples=embedded_factor * base.max_examples, stateful_step_count=embedded_steps)
-    return settings(base, max_examples=max(2, base.max_examples // 4), stateful_step_count=live_steps,
-                    phases=[Phase.explicit, Phase.generate])
+    return settings(
+        base,
+        max_examples=max(2, base.max_examples // 4),
+        stateful_step_count=live_steps,
+        phases=[Phase.explicit, Phase.generate],
+    )
 
 
 class SequenceExpect(Expect):
@@ -77,8 +83,16 @@ class CheckedMachine(RuleBasedStateMachine):
         self.lost_to_outage = self.expect.last_example_lost
 
 
-def explore(new_machine: Callable[[], RuleBasedStateMachine], *, vendor: str, target: VendorTarget,
-            sim: SimulatorControl | None, report: VendorFindings, what: str, **sizing: int) -> int:
+def explore(
+    new_machine: Callable[[], RuleBasedStateMachine],
+    *,
+    vendor: str,
+    target: VendorTarget,
+    sim: SimulatorControl | None,
+    report: VendorFindings,
+    what: str,
+    **sizing: int,
+) -> int:
     """Run sequences of `new_machine()` (sized by `stateful_settings`), each on a freshly reset simulator when there
     is one; notes how many were explored (also when one failed) and returns that number."""
     explored = 0
@@ -94,8 +108,10 @@ def explore(new_machine: Callable[[], RuleBasedStateMachine], *, vendor: str, ta
     # hypothesis may see the same draws behave differently (Flaky): the plugin reports that as an outage.
     try:
         # hypothesis annotates the factory as a class, but documents (and accepts) any callable returning a machine
-        run_state_machine_as_test(new_sequence,  # type: ignore[arg-type]
-                                  settings=stateful_settings(vendor, target, **sizing))
+        run_state_machine_as_test(
+            new_sequence,  # type: ignore[arg-type]
+            settings=stateful_settings(vendor, target, **sizing),
+        )
     finally:
         report.add_note(f"{what}: {explored} step sequences explored")
     return explored

@@ -1,9 +1,10 @@
 """Vendor-agnostic drift detection: normalize scrubbed cassettes, compare them with the baseline, report.
 
-    result = compare("cassettes", "reports/run/cassettes", constants=contract_constants)
-    write_drift_report(result, "reports/run")   # drift.json + drift.md
-    summary_items = result.findings(vendor)   # docs/interfaces.md summary.json ``drift`` items
+result = compare("cassettes", "reports/run/cassettes", constants=contract_constants)
+write_drift_report(result, "reports/run")   # drift.json + drift.md
+summary_items = result.findings(vendor)   # docs/interfaces.md summary.json ``drift`` items
 """
+
 from .engine import KIND_SEVERITY, SEVERITIES, DriftResult, VendorDrift, compare, diff_steps
 from .normalize import CassetteError, Constants, Step, load_cassette, normalize_cassette, normalize_folder
 from .report import DRIFT_SCHEMA, drift_document, render_markdown, write_drift_report

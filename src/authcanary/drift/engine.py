@@ -23,6 +23,7 @@ step_added         info      extension: a step the baseline did not have (path `
 Volatile values (tokens, ids, timestamps, lifetimes) never produce findings: only shapes are compared,
 plus the values of declared contract constants.
 """
+
 from __future__ import annotations
 
 import json
@@ -114,8 +115,11 @@ class DriftResult:
             return 0
         changed = 0
         for finding in drift.findings:
-            if _scenario(finding) in scenarios and finding["severity"] != "info" \
-                    and (not kinds or finding["kind"] in kinds):
+            if (
+                _scenario(finding) in scenarios
+                and finding["severity"] != "info"
+                and (not kinds or finding["kind"] in kinds)
+            ):
                 finding.update(severity="info", note=note)
                 changed += 1
         drift.findings.sort(key=lambda f: SEVERITIES.index(f["severity"]))  # stable: keeps the order within each
@@ -130,9 +134,13 @@ def _endpoint(finding: dict[str, str]) -> str:
     return finding["key"].split("#")[1].split(" [")[0]
 
 
-def compare(baseline_dir: str | Path, current_dir: str | Path,
-            constants: Constants | Mapping[str, Any] | None = None,
-            vendors: Iterable[str] | None = None, workers: int | None = None) -> DriftResult:
+def compare(
+    baseline_dir: str | Path,
+    current_dir: str | Path,
+    constants: Constants | Mapping[str, Any] | None = None,
+    vendors: Iterable[str] | None = None,
+    workers: int | None = None,
+) -> DriftResult:
     """Compare the cassettes of ``current_dir`` with those of ``baseline_dir`` (both ``<dir>/<vendor>/``).
 
     ``constants`` is the contract's ``{"METHOD /path": {"status": {"$.path": value}}}``; ``vendors``
@@ -159,8 +167,9 @@ def compare(baseline_dir: str | Path, current_dir: str | Path,
     )
 
 
-def _compare_vendor(vendor: str, baseline: dict[str, Step], current: dict[str, Step],
-                    constants: Constants) -> VendorDrift:
+def _compare_vendor(
+    vendor: str, baseline: dict[str, Step], current: dict[str, Step], constants: Constants
+) -> VendorDrift:
     findings: list[dict[str, str]] = []
     notes: list[dict[str, str]] = []
     for key in baseline.keys() - current.keys():
@@ -176,8 +185,9 @@ def _compare_vendor(vendor: str, baseline: dict[str, Step], current: dict[str, S
     return VendorDrift(vendor, findings, len(baseline), len(current), notes)
 
 
-def diff_steps(baseline: Step, current: Step,
-               constants: Constants | None = None) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+def diff_steps(
+    baseline: Step, current: Step, constants: Constants | None = None
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """Findings between two observations of one step, and the notes on stable (non-constant) values that
     changed: those are shown in reports but are not drift."""
     key = baseline.key
@@ -228,11 +238,21 @@ def _diff_shapes(baseline: Step, current: Step, findings: list[dict[str, str]]) 
         elif old[0] == "array":  # empty on one side: its elements are unknown, not changed
             continue
         else:
-            findings.append(_finding(baseline.key, "format_changed", path,
-                                     _describe(old, baseline.values, path), _describe(new, current.values, path)))
+            findings.append(
+                _finding(
+                    baseline.key,
+                    "format_changed",
+                    path,
+                    _describe(old, baseline.values, path),
+                    _describe(new, current.values, path),
+                )
+            )
             continue
-        findings.append(_finding(baseline.key, kind, path,
-                                 _describe(old, baseline.values, path), _describe(new, current.values, path)))
+        findings.append(
+            _finding(
+                baseline.key, kind, path, _describe(old, baseline.values, path), _describe(new, current.values, path)
+            )
+        )
         reported.add(path)
         cut.append(path)
     return reported
@@ -262,5 +282,11 @@ def _json(value: Any) -> str:
 
 
 def _finding(key: str, kind: str, path: str, baseline: str, current: str) -> dict[str, str]:
-    return {"key": key, "kind": kind, "path": path, "baseline": baseline, "current": current,
-            "severity": KIND_SEVERITY[kind]}
+    return {
+        "key": key,
+        "kind": kind,
+        "path": path,
+        "baseline": baseline,
+        "current": current,
+        "severity": KIND_SEVERITY[kind],
+    }

@@ -15,6 +15,7 @@ Values are kept only where they can mean something (see :func:`normalize_folder`
 declares constant, and for *stable* values. Everything else (tokens, ids, timestamps, lifetimes) is compared by
 shape only: volatile is not drift.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,13 +61,21 @@ CASSETTE_SUFFIXES = (".yaml", ".yml")
 
 #: long runs of the base64url alphabet: key material (a JWK's n, kid), nonces, opaque ids. Random by nature.
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]{32,}\Z")
-_ISO_8601 = re.compile(
-    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)?)?\Z"
-)
+_ISO_8601 = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)?)?\Z")
 _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+\Z")
 #: Format classes whose values are volatile by nature: never kept, and ``{id}`` when they are a path segment.
-VOLATILE_PREFIXES = ("hex", "uuid", "jwt(", "basic", "opaque", "secret", "placeholder(", "epoch-", "iso-8601",
-                     "base64url")
+VOLATILE_PREFIXES = (
+    "hex",
+    "uuid",
+    "jwt(",
+    "basic",
+    "opaque",
+    "secret",
+    "placeholder(",
+    "epoch-",
+    "iso-8601",
+    "base64url",
+)
 #: Format classes whose values may be kept when stable (see :func:`normalize_folder`).
 KEEPABLE_FORMATS = frozenset({"string", "url", "int", "number", "bool", "null", "empty-string"})
 
@@ -144,6 +153,7 @@ def is_volatile_format(fmt: str) -> bool:
 # --------------------------------------------------------------------------------------------------
 # Request signature
 # --------------------------------------------------------------------------------------------------
+
 
 @lru_cache(maxsize=4096)
 def _segment_template(segment: str) -> str:
@@ -419,6 +429,7 @@ def as_constants(constants: Constants | Mapping | None) -> Constants:
 # Steps
 # --------------------------------------------------------------------------------------------------
 
+
 class Step(NamedTuple):
     """One normalized interaction: its stable key, what was asked and the shape of what came back."""
 
@@ -432,8 +443,9 @@ class Step(NamedTuple):
     values: dict[str, Any]
 
 
-def normalize_cassette(path: str | Path, vendor: str, test_id: str,
-                       constants: Constants | Mapping | None = None) -> list[Step]:
+def normalize_cassette(
+    path: str | Path, vendor: str, test_id: str, constants: Constants | Mapping | None = None
+) -> list[Step]:
     """Normalize every interaction of one cassette. ``values`` still holds every keepable candidate here;
     :func:`normalize_folder` prunes it to constants and stable values."""
     constants = as_constants(constants)
@@ -453,13 +465,22 @@ def normalize_cassette(path: str | Path, vendor: str, test_id: str,
         observed = _body_observation(
             response.get("body"), headers.get("content-type", ""), constants.lookup(method, template, status)
         )
-        steps.append(Step(f"{vendor}/{test_id.replace('#', '%23')}#{signature}#{k}", signature, sys.intern(method),
-                          sys.intern(template), status, headers, observed.shape, observed.values))
+        steps.append(
+            Step(
+                f"{vendor}/{test_id.replace('#', '%23')}#{signature}#{k}",
+                signature,
+                sys.intern(method),
+                sys.intern(template),
+                status,
+                headers,
+                observed.shape,
+                observed.values,
+            )
+        )
     return steps
 
 
-def vendor_cassettes(folder: str | Path,
-                     vendors: Iterable[str] | None = None) -> dict[str, list[tuple[str, Path]]]:
+def vendor_cassettes(folder: str | Path, vendors: Iterable[str] | None = None) -> dict[str, list[tuple[str, Path]]]:
     """``{vendor: [(test id, file), ...]}`` for ``<folder>/<vendor>/**/<test id>.yaml``, sorted; vendors
     without any cassette are left out."""
     folder = Path(folder)
@@ -482,8 +503,12 @@ def vendor_cassettes(folder: str | Path,
     return found
 
 
-def normalize_folder(folder: str | Path, constants: Constants | Mapping | None = None,
-                     vendors: Iterable[str] | None = None, workers: int | None = None) -> dict[str, dict[str, Step]]:
+def normalize_folder(
+    folder: str | Path,
+    constants: Constants | Mapping | None = None,
+    vendors: Iterable[str] | None = None,
+    workers: int | None = None,
+) -> dict[str, dict[str, Step]]:
     """Normalize a cassette folder into ``{vendor: {step key: Step}}`` (``workers``: :func:`normalize_folders`).
 
     Value-keeping rule: a step keeps the value at a JSON path when the contract declares that path constant
@@ -495,9 +520,12 @@ def normalize_folder(folder: str | Path, constants: Constants | Mapping | None =
     return normalize_folders([folder], constants, vendors, workers)[0]
 
 
-def normalize_folders(folders: Sequence[str | Path], constants: Constants | Mapping | None = None,
-                      vendors: Iterable[str] | None = None,
-                      workers: int | None = None) -> list[dict[str, dict[str, Step]]]:
+def normalize_folders(
+    folders: Sequence[str | Path],
+    constants: Constants | Mapping | None = None,
+    vendors: Iterable[str] | None = None,
+    workers: int | None = None,
+) -> list[dict[str, dict[str, Step]]]:
     """Normalize several cassette folders at once (one :func:`normalize_folder` result per folder).
 
     Parsing YAML dominates the cost, so large inputs are spread over worker processes: ``workers=None``
@@ -540,8 +568,9 @@ def _worker_count(sizes: Sequence[int], requested: int | None) -> int:
     return max(1, min(wanted, len(sizes))) if can_fork else 1
 
 
-def _normalize_jobs(jobs: Sequence[tuple[int, str, str, Path]], constants: Constants,
-                    workers: int | None) -> list[list[Step]]:
+def _normalize_jobs(
+    jobs: Sequence[tuple[int, str, str, Path]], constants: Constants, workers: int | None
+) -> list[list[Step]]:
     """Steps of every job, in job order; the largest files are dealt out first to balance the workers."""
     sizes = [file.stat().st_size for _, _, _, file in jobs]
     workers = _worker_count(sizes, workers)
@@ -556,10 +585,12 @@ def _normalize_jobs(jobs: Sequence[tuple[int, str, str, Path]], constants: Const
     results: list[list[Step]] = [[] for _ in jobs]
     try:
         with ProcessPoolExecutor(max_workers=workers - 1, mp_context=multiprocessing.get_context("fork")) as pool:
-            futures = [(share, pool.submit(_normalize_serial, [jobs[p] for p in share], constants))
-                       for share in shares[1:]]
-            for position, steps in zip(shares[0], _normalize_serial([jobs[p] for p in shares[0]], constants),
-                                      strict=True):
+            futures = [
+                (share, pool.submit(_normalize_serial, [jobs[p] for p in share], constants)) for share in shares[1:]
+            ]
+            for position, steps in zip(
+                shares[0], _normalize_serial([jobs[p] for p in shares[0]], constants), strict=True
+            ):
                 results[position] = steps
             for share, future in futures:
                 for position, steps in zip(share, future.result(), strict=True):

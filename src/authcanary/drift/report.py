@@ -1,5 +1,6 @@
 """Write a :class:`~authcanary.drift.engine.DriftResult` as ``drift.json`` and ``drift.md`` (Markdown escaped as the
 run's report.md is: every value may come from a vendor's response)."""
+
 from __future__ import annotations
 
 import json
@@ -61,8 +62,11 @@ def render_markdown(result: DriftResult) -> str:
         "compared by shape only.",
     ]
     if result.no_baseline:
-        lines += ["", f"**No baseline** (nothing compared, not a pass): {_names(result.no_baseline)}. "
-                      "Accept a run with `authcanary baseline accept RUN_DIR`."]
+        lines += [
+            "",
+            f"**No baseline** (nothing compared, not a pass): {_names(result.no_baseline)}. "
+            "Accept a run with `authcanary baseline accept RUN_DIR`.",
+        ]
     if result.not_recorded:
         lines += ["", f"**Not recorded in this run** (skipped or unreachable): {_names(result.not_recorded)}."]
     for name, vendor in result.vendors.items():
@@ -72,14 +76,28 @@ def render_markdown(result: DriftResult) -> str:
         else:
             counts = ", ".join(f"{vendor.count(s)} {s}" for s in SEVERITIES if vendor.count(s))
             lines += [f"{counts} ({vendor.baseline_steps} baseline step(s), {vendor.current_steps} current).", ""]
-            rows = [[md_text(f["severity"]), md_text(f["kind"]), md_code(f["key"]), md_code(f["path"]),
-                     md_code(f["baseline"]), md_code(f["current"])] for f in vendor.findings]
+            rows = [
+                [
+                    md_text(f["severity"]),
+                    md_text(f["kind"]),
+                    md_code(f["key"]),
+                    md_code(f["path"]),
+                    md_code(f["baseline"]),
+                    md_code(f["current"]),
+                ]
+                for f in vendor.findings
+            ]
             lines += _table(rows, _COLUMNS)
         if vendor.stable_value_changes:
-            lines += ["", "Stable values that changed (not drift; declare them as contract constants to check them):",
-                      ""]
-            rows = [[md_code(n["key"]), md_code(n["path"]), md_code(n["baseline"]), md_code(n["current"])]
-                    for n in vendor.stable_value_changes]
+            lines += [
+                "",
+                "Stable values that changed (not drift; declare them as contract constants to check them):",
+                "",
+            ]
+            rows = [
+                [md_code(n["key"]), md_code(n["path"]), md_code(n["baseline"]), md_code(n["current"])]
+                for n in vendor.stable_value_changes
+            ]
             lines += _table(rows, ("Step", "Path", "Baseline", "Current"))
     for name in result.no_baseline:
         lines += ["", f"## {md_text(name)}", "", "No baseline: this vendor's recordings were not compared."]

@@ -1,4 +1,5 @@
 """Driving a simulator's control plane (`/__authcanary__/`): the same in-process and over HTTP."""
+
 from __future__ import annotations
 
 from typing import Any

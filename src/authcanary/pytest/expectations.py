@@ -1,5 +1,6 @@
 """What a check says about an answer: `Expect` records violations of named checks (with a curl repro), fails the
 test at its end (`ContractViolation`), and tells an outage from a finding (`LostToOutage`)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -33,8 +34,9 @@ class LostToOutage(Exception):
 
     def __init__(self, lost: list[LostInteraction], why: str = "") -> None:
         self.lost = lost
-        described = "; ".join(f"{i.endpoint} answered {i.reason}" for i in lost[:3]) + \
-            (f" (and {len(lost) - 3} more)" if len(lost) > 3 else "")
+        described = "; ".join(f"{i.endpoint} answered {i.reason}" for i in lost[:3]) + (
+            f" (and {len(lost) - 3} more)" if len(lost) > 3 else ""
+        )
         super().__init__("lost to an outage: " + "; ".join(filter(None, [described, why])))
 
 
@@ -44,8 +46,9 @@ class ContractViolation(AssertionError):
 
     @classmethod
     def of(cls, violations: list[Violation]) -> ContractViolation:
-        lines = "\n".join(f"- [{v.check_id}] {v.check}: expected {v.expected}; observed {v.observed}"
-                          for v in violations)
+        lines = "\n".join(
+            f"- [{v.check_id}] {v.check}: expected {v.expected}; observed {v.observed}" for v in violations
+        )
         return cls(f"{len(violations)} contract violation(s):\n{lines}")
 
 
@@ -62,8 +65,18 @@ class Expect:
         # an in-process request has no real host: its repro points at `authcanary serve`; a live one is sent as is
         self.repro_origin = SERVE_DEFAULT_URL if canary.vendor_target(vendor).embedded else None
 
-    def that(self, ok: bool, check: str, *, response: httpx.Response | None = None, endpoint: str = "",
-             expected: str = "", observed: str = "", severity: str | None = None, detail: str = "") -> bool:
+    def that(
+        self,
+        ok: bool,
+        check: str,
+        *,
+        response: httpx.Response | None = None,
+        endpoint: str = "",
+        expected: str = "",
+        observed: str = "",
+        severity: str | None = None,
+        detail: str = "",
+    ) -> bool:
         """Record a violation of the declared check `check` (an id, `contracts/<vendor>/checks.yaml`) unless `ok`;
         returns `ok` so callers can stop early. `detail` says which case of the check this was (a parameter, a
         hostile request's kind); `severity` overrides the declared one where the contract sets it per value."""
@@ -78,10 +91,15 @@ class Expect:
                 profile = self.canary.simulator(self.vendor).profile
                 repro = f"# authcanary serve --vendor {self.vendor} --profile {profile}\n{repro}"
         title = f"{spec.title} ({detail})" if detail else spec.title
-        violation = Violation(check=self.canary.redact(self.vendor, title), endpoint=endpoint,
-                              expected=self.canary.redact(self.vendor, expected),
-                              observed=self.canary.redact(self.vendor, observed), severity=severity or spec.severity,
-                              repro=self.canary.redact(self.vendor, repro), check_id=spec.id)
+        violation = Violation(
+            check=self.canary.redact(self.vendor, title),
+            endpoint=endpoint,
+            expected=self.canary.redact(self.vendor, expected),
+            observed=self.canary.redact(self.vendor, observed),
+            severity=severity or spec.severity,
+            repro=self.canary.redact(self.vendor, repro),
+            check_id=spec.id,
+        )
         self.item.stash.setdefault(VIOLATIONS, []).append(violation)
         return False
 
@@ -107,9 +125,10 @@ class Expect:
         if self._forget_if_lost(lost_before, violations, len(informational), reject_lost):
             return
         seen = {violation.identity for violation in informational}
-        new = violations[len(informational):]
-        violations[len(informational):] = [violation for violation in new
-                                           if violation.fails or violation.identity not in seen]
+        new = violations[len(informational) :]
+        violations[len(informational) :] = [
+            violation for violation in new if violation.fails or violation.identity not in seen
+        ]
         failing = [violation for violation in new if violation.fails]
         if failing:
             raise ContractViolation.of(failing)
@@ -157,9 +176,14 @@ class Expect:
 
     def status(self, response: httpx.Response, expected: int | set[int], check: str, detail: str = "") -> bool:
         allowed = {expected} if isinstance(expected, int) else set(expected)
-        return self.that(response.status_code in allowed, check, response=response, detail=detail,
-                         expected=f"status {' or '.join(map(str, sorted(allowed)))}",
-                         observed=f"status {response.status_code}: {self.excerpt(response, 300)}")
+        return self.that(
+            response.status_code in allowed,
+            check,
+            response=response,
+            detail=detail,
+            expected=f"status {' or '.join(map(str, sorted(allowed)))}",
+            observed=f"status {response.status_code}: {self.excerpt(response, 300)}",
+        )
 
     def json_object(self, response: httpx.Response, check: str, detail: str = "") -> dict[str, Any] | None:
         """The body as a JSON object, or None after recording a violation."""
@@ -168,11 +192,17 @@ class Expect:
         except ValueError:
             body = None
         ok = isinstance(body, dict)
-        self.that(ok, check, response=response, detail=detail, expected="a JSON object body",
-                  observed=f"{response.headers.get('content-type', 'no content-type')}: {self.excerpt(response)!r}")
+        self.that(
+            ok,
+            check,
+            response=response,
+            detail=detail,
+            expected="a JSON object body",
+            observed=f"{response.headers.get('content-type', 'no content-type')}: {self.excerpt(response)!r}",
+        )
         return body if ok else None
 
     def endpoint(self, request: httpx.Request) -> str:
         prefix = httpx.URL(self.base_url).path.rstrip("/")
         path = request.url.path
-        return f"{request.method} {path[len(prefix):] if prefix and path.startswith(prefix) else path}"
+        return f"{request.method} {path[len(prefix) :] if prefix and path.startswith(prefix) else path}"

@@ -1,6 +1,7 @@
 """The fixtures every suite gets from the plugin: `vendor`, `canary`, `target`, `sim`, `client`, `expect`,
 `report`, `contract`, `max_examples` (and, from `authcanary.checks.fixtures`, `sim_or_none`, `clock`,
 `login_probes`)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -48,8 +49,9 @@ def sim(canary: CanarySession, vendor: str, target: VendorTarget) -> SimulatorCo
 
 
 @pytest.fixture
-def client(request: pytest.FixtureRequest, canary: CanarySession, vendor: str, target: VendorTarget
-           ) -> Iterator[httpx.Client]:
+def client(
+    request: pytest.FixtureRequest, canary: CanarySession, vendor: str, target: VendorTarget
+) -> Iterator[httpx.Client]:
     """An httpx client bound to the vendor; the simulator (if any) starts each test fresh.
 
     Scenario tests are recorded (scrubbed before anything is written) into the run folder's cassettes/;
@@ -74,9 +76,14 @@ def client(request: pytest.FixtureRequest, canary: CanarySession, vendor: str, t
     recorders: list[RecordingTransport] = []
 
     def record(guarded: httpx.BaseTransport) -> RecordingTransport:
-        recorders.append(RecordingTransport(guarded, canary.cassette_path(out / "cassettes", vendor,
-                                                                          request.node),
-                                            Scrubber(canary.secrets(vendor)), canary.base_path(vendor)))
+        recorders.append(
+            RecordingTransport(
+                guarded,
+                canary.cassette_path(out / "cassettes", vendor, request.node),
+                Scrubber(canary.secrets(vendor)),
+                canary.base_path(vendor),
+            )
+        )
         return recorders[-1]
 
     try:
@@ -106,4 +113,3 @@ def contract(canary: CanarySession, vendor: str) -> Contract:
 @pytest.fixture
 def max_examples(canary: CanarySession, vendor: str) -> int:
     return canary.max_examples(vendor)
-

@@ -6,6 +6,7 @@ Markers: one per vendor (added automatically to tests under `suites/<vendor>/`) 
 request sequences, recorded as cassettes). The hooks live on `CanarySession` (authcanary.pytest.session), registered
 here as a plugin object; the fixtures in authcanary.pytest.fixtures and authcanary.checks.fixtures.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -21,12 +22,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--target", default="sim", help="target name in the targets file (default: sim)")
     group.addoption("--targets", default="targets.toml", help="targets file (default: ./targets.toml)")
     group.addoption("--vendor", action="append", default=[], help="only this vendor (repeatable)")
-    group.addoption("--sim-profile", default=None,
-                    help="embedded target only: simulator profile for every vendor (documented or a deviation)")
+    group.addoption(
+        "--sim-profile",
+        default=None,
+        help="embedded target only: simulator profile for every vendor (documented or a deviation)",
+    )
     group.addoption("--max-examples", type=int, default=None, help="hypothesis examples per property test")
     group.addoption("--authcanary-out", default=None, help="run folder: findings.json and cassettes/ go here")
-    group.addoption("--replay", default=None, metavar="BASELINE",
-                    help="offline: answer scenario requests from BASELINE/<vendor>/*.yaml; nothing is sent")
+    group.addoption(
+        "--replay",
+        default=None,
+        metavar="BASELINE",
+        help="offline: answer scenario requests from BASELINE/<vendor>/*.yaml; nothing is sent",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

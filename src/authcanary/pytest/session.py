@@ -1,6 +1,7 @@
 """The pytest session of a run (`CanarySession`), registered as a plugin object as pytest's junitxml registers its
 `LogXML`: the resolved target, one guarded transport per vendor, the findings so far, and the hooks that bind suites
 to them. No module state: everything lives on the session, reachable from a test through `config.stash[SESSION]`."""
+
 from __future__ import annotations
 
 import gc
@@ -70,8 +71,9 @@ class CanarySession:
         if self._target is None:
             path = Path(self.config.getoption("--targets"))
             try:
-                self._target = load_target(path if path.is_absolute() else Path.cwd() / path,
-                                           self.config.getoption("--target"))
+                self._target = load_target(
+                    path if path.is_absolute() else Path.cwd() / path, self.config.getoption("--target")
+                )
             except ConfigError as exc:
                 raise pytest.UsageError(str(exc)) from None
         return self._target
@@ -115,14 +117,17 @@ class CanarySession:
             wanted = self.config.getoption("--sim-profile")
             # a profile of several vendors' deviations: this vendor's simulator takes the ones it defines
             try:
-                profile = split_profile(wanted, sorted(self.target.vendors))[vendor] if wanted else \
-                    vendor_target.profile
+                profile = (
+                    split_profile(wanted, sorted(self.target.vendors))[vendor] if wanted else vendor_target.profile
+                )
             except ConfigError as exc:
                 raise pytest.UsageError(str(exc)) from None
             try:
                 self._simulators[vendor] = VENDORS[vendor].simulator_class()(
-                    profile=profile, options=vendor_target.settings.get("options"),
-                    settings={key: reveal(value) for key, value in vendor_target.settings.items()})
+                    profile=profile,
+                    options=vendor_target.settings.get("options"),
+                    settings={key: reveal(value) for key, value in vendor_target.settings.items()},
+                )
             except ValueError as exc:
                 raise pytest.UsageError(str(exc)) from None
         return self._simulators[vendor]
@@ -147,8 +152,12 @@ class CanarySession:
                 self._inner[vendor] = httpx.HTTPTransport(retries=0)
         return self._inner[vendor]
 
-    def client(self, vendor: str, inner: httpx.BaseTransport | None = None,
-               record: Callable[[httpx.BaseTransport], httpx.BaseTransport] | None = None) -> httpx.Client:
+    def client(
+        self,
+        vendor: str,
+        inner: httpx.BaseTransport | None = None,
+        record: Callable[[httpx.BaseTransport], httpx.BaseTransport] | None = None,
+    ) -> httpx.Client:
         """A suite's client: guarded (counted, budgeted, paced, transient failures retried) around `inner` (default:
         the vendor's wire); `record` wraps the guard, so a recording holds each interaction's final answer."""
         vendor_target = self.vendor_target(vendor)
@@ -156,10 +165,14 @@ class CanarySession:
         live = not vendor_target.embedded and self.replay is None
         shared_staging = live and not vendor_target.simulated
         transport: httpx.BaseTransport = GuardedTransport(
-            inner or self.inner_transport(vendor), vendor, self.stats[vendor],
+            inner or self.inner_transport(vendor),
+            vendor,
+            self.stats[vendor],
             budget=settings.get("request_budget") if shared_staging else None,
             min_interval=60.0 / settings["rate_limit_per_minute"] if shared_staging else 0.0,
-            retry=self.retry_policy(vendor), base_path=self.base_path(vendor))
+            retry=self.retry_policy(vendor),
+            base_path=self.base_path(vendor),
+        )
         if record is not None:
             transport = record(transport)
         return bind_client(transport, self.base_url(vendor), timeout=settings.get("timeout", 15.0))
@@ -170,16 +183,21 @@ class CanarySession:
         depend on time)."""
         vendor_target = self.vendor_target(vendor)
         settings = vendor_target.settings
-        return RetryPolicy(retries=settings.get("retries", RetryPolicy.retries),
-                           budget=settings.get("retry_budget", None if vendor_target.simulated else RetryPolicy.budget),
-                           backoff=0.0 if vendor_target.simulated else RetryPolicy.backoff)
+        return RetryPolicy(
+            retries=settings.get("retries", RetryPolicy.retries),
+            budget=settings.get("retry_budget", None if vendor_target.simulated else RetryPolicy.budget),
+            backoff=0.0 if vendor_target.simulated else RetryPolicy.backoff,
+        )
 
     def control(self, vendor: str) -> SimulatorControl:
         """The simulator control plane, in-process or over HTTP alike; not counted as vendor requests, but an outage
         there (a `simulator = true` base_url nobody answers) is the vendor's outage: status unreachable, exit 3."""
         transport = ControlTransport(self.inner_transport(vendor), vendor, self.stats[vendor])
-        return SimulatorControl(bind_client(transport, self.base_url(vendor),
-                                            timeout=self.vendor_target(vendor).settings.get("timeout", 15.0)))
+        return SimulatorControl(
+            bind_client(
+                transport, self.base_url(vendor), timeout=self.vendor_target(vendor).settings.get("timeout", 15.0)
+            )
+        )
 
     def max_examples(self, vendor: str) -> int:
         if vendor not in self.target.vendors:
@@ -204,8 +222,10 @@ class CanarySession:
         stats, threshold = self.stats[vendor], self.vendor_target(vendor).settings.get("outage_threshold", 0.05)
         lost = len(stats.lost)
         if lost >= 3 and lost > threshold * stats.interactions:
-            return (f"{lost} of {stats.interactions} interactions lost to outages (more than the threshold of "
-                    f"{threshold:.0%}); the checks that relied on them did not run")
+            return (
+                f"{lost} of {stats.interactions} interactions lost to outages (more than the threshold of "
+                f"{threshold:.0%}); the checks that relied on them did not run"
+            )
         return None
 
     def lost_count(self, vendor: str) -> int:
@@ -229,11 +249,15 @@ class CanarySession:
         import hypothesis
 
         return hypothesis.settings(
-            max_examples=self.max_examples(vendor), derandomize=True, database=None, deadline=None,
+            max_examples=self.max_examples(vendor),
+            derandomize=True,
+            database=None,
+            deadline=None,
             print_blob=False,  # hypothesis turns it on under CI: a run must be the same everywhere
-            report_multiple_bugs=False, phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate,
-                                                hypothesis.Phase.shrink],
-            suppress_health_check=list(hypothesis.HealthCheck))
+            report_multiple_bugs=False,
+            phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate, hypothesis.Phase.shrink],
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )
 
     def finish(self) -> None:
         if self.out is not None and self._target is not None and self.replay is None:
@@ -258,17 +282,19 @@ class CanarySession:
         write_atomically(self.out / "findings.json", json.dumps({"vendors": vendors}, indent=2))
 
     def _lost_since_start(self, item: pytest.Item) -> list[LostInteraction]:
-        return self.stats[item.stash[VENDOR]].lost[item.stash.get(LOST_AT_START, 0):]
+        return self.stats[item.stash[VENDOR]].lost[item.stash.get(LOST_AT_START, 0) :]
 
     def _saw_server_errors(self, item: pytest.Item) -> bool:
         """Whether the test met a server error: an interaction lost to an outage, or a 5xx taken for a crash."""
         stats = self.stats[item.stash[VENDOR]] if VENDOR in item.stash else None
-        return stats is not None and (bool(self._lost_since_start(item))
-                                      or stats.crashes > item.stash.get(CRASHES_AT_START, 0))
+        return stats is not None and (
+            bool(self._lost_since_start(item)) or stats.crashes > item.stash.get(CRASHES_AT_START, 0)
+        )
 
     # -- hooks ----------------------------------------------------------------------------------------------
-    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
-                                       items: list[pytest.Item]) -> None:
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
         wanted = set(config.getoption("--vendor"))
         kept, deselected = [], []
         for item in items:
@@ -310,8 +336,10 @@ class CanarySession:
             # hypothesis replayed a failing example and it passed: the failure did not come back, so a server error
             # behind it (lost, or taken for a crash) was an outage, not the vendor's answer
             if self._saw_server_errors(item):
-                raise LostToOutage(self._lost_since_start(item), "a server error that did not come back when "
-                                   "hypothesis replayed the example") from exc
+                raise LostToOutage(
+                    self._lost_since_start(item),
+                    "a server error that did not come back when hypothesis replayed the example",
+                ) from exc
             _record_violations_unless_lost(item, failed=True)
             raise
         except Exception:
@@ -324,8 +352,9 @@ class CanarySession:
         return result
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo
-                                  ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = _classified_report(item, call, (yield))
         vendor = item.stash.get(VENDOR, None)
         if vendor is not None and item.get_closest_marker("scenario") is not None:
@@ -333,8 +362,9 @@ class CanarySession:
             lost = len(self.stats[vendor].lost) - item.stash.get(LOST_AT_START, 0) if report.when == "call" else 0
             if lost:
                 # the recorder left the lost interactions out: their steps were not observed, which is not drift
-                self.findings[vendor].add_note(f"{scenario}: {lost} interaction(s) lost to outages were not "
-                                               "recorded; drift skips them")
+                self.findings[vendor].add_note(
+                    f"{scenario}: {lost} interaction(s) lost to outages were not recorded; drift skips them"
+                )
             if lost:
                 self.findings[vendor].outage_scenarios.append(scenario)
             if report.skipped or lost:
@@ -386,7 +416,7 @@ def _record_violations_unless_lost(item: pytest.Item, failed: bool) -> None:
     if vendor is None:
         return
     canary = item.config.stash[SESSION]
-    lost = canary.stats[vendor].lost[item.stash.get(LOST_HANDLED, 0):]
+    lost = canary.stats[vendor].lost[item.stash.get(LOST_HANDLED, 0) :]
     if lost and (failed or any(violation.fails for violation in item.stash.get(VIOLATIONS, []))):
         raise LostToOutage(lost)
     for violation in item.stash.get(VIOLATIONS, []):
@@ -435,9 +465,16 @@ def _classified_report(item: pytest.Item, call: pytest.CallInfo, report: pytest.
         # A failure no check recorded (an unexpected exception, a plain assert): still a finding, never lost.
         message = canary.redact(vendor, _first_line(call.excinfo.exconly() if call.excinfo else report.longreprtext))
         spec = canary.catalog(vendor).check(f"{vendor}.{UNEXPECTED}")
-        canary.findings[vendor].add_violation(Violation(check=f"{spec.title}: {item.name}", endpoint="",
-                                                        expected="the check passes", observed=message,
-                                                        check_id=spec.id), item.nodeid)
+        canary.findings[vendor].add_violation(
+            Violation(
+                check=f"{spec.title}: {item.name}",
+                endpoint="",
+                expected="the check passes",
+                observed=message,
+                check_id=spec.id,
+            ),
+            item.nodeid,
+        )
     return report
 
 
@@ -454,5 +491,6 @@ def hypothesis_settings(vendor: str) -> hypothesis.settings:
     try:
         return hypothesis.settings.get_profile(f"authcanary.{vendor}")
     except hypothesis.errors.InvalidArgument:
-        raise RuntimeError("authcanary's pytest plugin is not active (run the suites with it: `authcanary run` or "
-                           "`pytest suites`)") from None
+        raise RuntimeError(
+            "authcanary's pytest plugin is not active (run the suites with it: `authcanary run` or `pytest suites`)"
+        ) from None

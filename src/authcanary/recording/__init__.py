@@ -3,6 +3,7 @@
 The names below are imported on first use: reading a cassette (`authcanary.recording.cassette_file`, used by the
 drift normalizer) must not pay for importing vcrpy.
 """
+
 from __future__ import annotations
 
 from importlib import import_module

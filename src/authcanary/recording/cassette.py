@@ -11,6 +11,7 @@ vendor live). `ReplayTransport` therefore matches on the method and the scheme-l
 segment that is a placeholder matches any value), and answers identical requests with their recordings in
 recorded order, each at most once (vcrpy's ``allow_playback_repeats=False``).
 """
+
 from __future__ import annotations
 
 import re
@@ -89,7 +90,7 @@ def without_base_path(url: httpx.URL, base_path: str) -> str:
     the vendor documents them, so a baseline compares across mount points (embedded, ``serve --prefix``)."""
     base_path = base_path.rstrip("/")
     if base_path and (url.path == base_path or url.path.startswith(base_path + "/")):
-        return str(url.copy_with(raw_path=url.raw_path[len(base_path.encode()):] or b"/"))
+        return str(url.copy_with(raw_path=url.raw_path[len(base_path.encode()) :] or b"/"))
     return str(url)
 
 
@@ -101,8 +102,9 @@ class RecordingTransport(httpx.BaseTransport):
     without interactions writes nothing.
     """
 
-    def __init__(self, inner: httpx.BaseTransport, cassette_path: Path | str, scrubber: Scrubber,
-                 base_path: str = "") -> None:
+    def __init__(
+        self, inner: httpx.BaseTransport, cassette_path: Path | str, scrubber: Scrubber, base_path: str = ""
+    ) -> None:
         self.inner = inner
         self.cassette_path = Path(cassette_path)
         self.base_path = base_path
@@ -118,8 +120,9 @@ class RecordingTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through the inner transport and record it; the caller gets the real response."""
         headers, body = _decoded({k: [v] for k, v in request.headers.items()}, request.read())
-        recorded_request = Request(request.method, without_base_path(request.url, self.base_path), body,
-                                   {k: v[0] for k, v in headers.items()})
+        recorded_request = Request(
+            request.method, without_base_path(request.url, self.base_path), body, {k: v[0] for k, v in headers.items()}
+        )
         response = self.inner.handle_request(request)
         if response.extensions.get(OUTAGE):
             return response  # lost to an outage: not the vendor's behaviour, so not part of the recording
@@ -202,7 +205,8 @@ class ReplayTransport(httpx.BaseTransport):
                 recorded = self._cassette.play_response(wanted)
             except UnhandledHTTPRequestError:
                 unplayed = [
-                    f"{r.method} {r.path}" for index, r in enumerate(self._cassette.requests)
+                    f"{r.method} {r.path}"
+                    for index, r in enumerate(self._cassette.requests)
                     if not self._cassette.play_counts[index]
                 ]
                 raise UnmatchedRequestError(self.cassette_path, request.method, request.url.path, unplayed) from None

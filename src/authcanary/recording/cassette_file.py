@@ -9,6 +9,7 @@ events (~3x faster than PyYAML's constructor-based loader, same result; anything
 loader), and a reader that needs only some response headers (``only_headers``) has the others cut from the text
 before parsing: real responses carry many headers.
 """
+
 from __future__ import annotations
 
 import re
@@ -94,12 +95,14 @@ def load_cassette(path: Path | str, *, only_headers: Iterable[str] | None = None
 
 # -- validation ---------------------------------------------------------------------------------------------------
 
+
 def _interactions(path: Path, document: object) -> list[dict]:
     """The interactions of a parsed cassette; raises `CassetteError` for anything the recorder never writes (a hand
     edit or corruption): without this check such a cassette would not fail, it would be compared as drift."""
     if not isinstance(document, dict):
-        raise CassetteError(path, f"top level is a {type(document).__name__}, expected a mapping with 'version' and "
-                                  "'interactions'")
+        raise CassetteError(
+            path, f"top level is a {type(document).__name__}, expected a mapping with 'version' and 'interactions'"
+        )
     if "version" not in document:
         # yaml.dump sorts keys, so `version` is the last line: its absence usually means truncation.
         raise CassetteError(path, "no 'version' key: truncated or not a vcrpy cassette")
@@ -196,8 +199,9 @@ _HEADERS_BLOCK = re.compile(rb"^    headers:\n((?:      .*\n)+)", re.M)
 @lru_cache(maxsize=8)
 def _other_header(names: frozenset[str]) -> re.Pattern[bytes]:
     kept = b"|".join(re.escape(name.encode("ascii")) for name in sorted(names))
-    return re.compile(rb"^      (?!(?:" + kept + rb"):\n)[A-Za-z0-9_-]+:\n(?:      - .*\n(?:        .*\n)*)+",
-                      re.M | re.I)
+    return re.compile(
+        rb"^      (?!(?:" + kept + rb"):\n)[A-Za-z0-9_-]+:\n(?:      - .*\n(?:        .*\n)*)+", re.M | re.I
+    )
 
 
 def _without_headers_but(data: bytes, names: frozenset[str]) -> bytes:

@@ -28,6 +28,7 @@ must not be mostly words (identifiers, test names) nor URL paths, and YAML ``!!b
 ``data:`` URIs are data, not tokens. The price: a short random value (< 32 characters) under an unknown key
 is missed, so pass the real credentials as ``known_secrets`` whenever they are available.
 """
+
 from __future__ import annotations
 
 import base64
@@ -64,8 +65,10 @@ _PLACEHOLDERS = re.compile(
     rf"(?:<|&lt;|\\u003c)(?:{PLACEHOLDER_BODY})(?:>|&gt;|\\u003e)|{ENCODED_PLACEHOLDER_RE.pattern}"
 )
 _BASIC_RE = re.compile(r"\bBasic\s+(?P<value>[A-Za-z0-9+/]{4,}={0,2})(?![A-Za-z0-9+/=])")
-_BEARER_RE = re.compile(rf"\b(?:{'|'.join(map(re.escape, authorization_schemes()))})\s+"
-                        r"(?P<value>[A-Za-z0-9._~+/=-]{16,})")
+_BEARER_RE = re.compile(
+    rf"\b(?:{'|'.join(map(re.escape, authorization_schemes()))})\s+"
+    r"(?P<value>[A-Za-z0-9._~+/=-]{16,})"
+)
 _RUN_RE = base64_run_re(MIN_HIGH_ENTROPY_LEN)
 # the path of a URL, up to where a run starts: documentation links are not tokens
 _URL_PATH_BEFORE_RE = re.compile(r"[a-z][a-z0-9+.-]*://[^\s?#\"'<>]*$", re.IGNORECASE)
@@ -89,7 +92,8 @@ _CURL_USER_RE = re.compile(rf"""(?:\s-u|--user)\s+{_QUOTE}?(?P<user>[^\s:"'&\\]+
 _CURL_OPTION_RE = re.compile(r"--[a-z][a-z-]+")
 #: hypothesis' replay blob (`@reproduce_failure('6.1', b'...')`, printed in CI): its choices, never credentials
 _HYPOTHESIS_BLOB_RE = re.compile(
-    rf"reproduce_failure\(\s*{_QUOTE}[\w.]+{_QUOTE}\s*,\s*b{_QUOTE}(?P<blob>[A-Za-z0-9+/=]+)")
+    rf"reproduce_failure\(\s*{_QUOTE}[\w.]+{_QUOTE}\s*,\s*b{_QUOTE}(?P<blob>[A-Za-z0-9+/=]+)"
+)
 
 
 @dataclass(frozen=True)
@@ -105,8 +109,9 @@ class SecretHit:
         return f"{self.file}:{self.line}: {self.kind}: {self.excerpt}"
 
 
-def scan_paths(paths: Iterable[Path | str], known_secrets: Iterable[str] = (),
-               known_public: Iterable[str] = ()) -> list[SecretHit]:
+def scan_paths(
+    paths: Iterable[Path | str], known_secrets: Iterable[str] = (), known_public: Iterable[str] = ()
+) -> list[SecretHit]:
     """Scan files and directories (recursively, following links, skipping version control folders) for secrets.
 
     `known_secrets` are found in any encoding; `known_public` values (client ids a vendor may quote back in an
@@ -136,8 +141,13 @@ CHUNK_SIZE = 1 << 20
 OVERLAP = 8192
 _CONTEXT = 256  # characters before a piece's own part, for the detectors' look-behind (URL paths: 200)
 _SNIFF = 8192  # bytes that decide the encoding
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
-         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 _LINE_ENDS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines splits at
 _NOT_LINE_ENDS = dict.fromkeys(map(ord, _LINE_ENDS.replace("\n", "")), "\0")
 #: a printable run of a binary file: 4+ characters without control characters or undecodable bytes
@@ -222,7 +232,7 @@ def _split_lines(texts: Iterable[str]) -> Iterator[tuple[int, str, int, int]]:
             number, first = number + 1, 0
         if len(pending) > CHUNK_SIZE:
             yield number, pending, first, len(pending) - OVERLAP
-            pending, first = pending[-OVERLAP - _CONTEXT:], _CONTEXT
+            pending, first = pending[-OVERLAP - _CONTEXT :], _CONTEXT
     if pending:
         yield number, pending.rstrip(_LINE_ENDS), first, len(pending)
 
@@ -251,14 +261,18 @@ def _base64_cores(raw: bytes) -> set[str]:
     cores = set()
     for offset in range(3):
         encoded = base64.b64encode(b"\0" * offset + raw).decode()
-        core = encoded[math.ceil(offset * 8 / 6): (offset + len(raw)) * 8 // 6]
+        core = encoded[math.ceil(offset * 8 / 6) : (offset + len(raw)) * 8 // 6]
         if len(core) >= 8:
             cores |= {core, core.translate(str.maketrans("+/", "-_"))}
     return cores
 
 
-def _scan_lines(file: Path, lines: Iterable[tuple[int, str, int, int]], known: re.Pattern[str] | None,
-                public: re.Pattern[str] | None = None) -> list[SecretHit]:
+def _scan_lines(
+    file: Path,
+    lines: Iterable[tuple[int, str, int, int]],
+    known: re.Pattern[str] | None,
+    public: re.Pattern[str] | None = None,
+) -> list[SecretHit]:
     hits = []
     binary_indent: int | None = None  # inside a YAML !!binary block: base64 lines are data
     list_key: tuple[int, str] | None = None  # a YAML `key:` whose values follow as `- value` lines
@@ -267,8 +281,11 @@ def _scan_lines(file: Path, lines: Iterable[tuple[int, str, int, int]], known: r
         if binary_indent is not None and (indent <= binary_indent and line.strip()):
             binary_indent = None
         spans = _find_spans(line, known, public, in_binary=binary_indent is not None, list_key=list_key)
-        hits += [SecretHit(file, number, kind, _excerpt(line, spans, (start, end)))
-                 for start, end, kind in spans if first <= start < bound]
+        hits += [
+            SecretHit(file, number, kind, _excerpt(line, spans, (start, end)))
+            for start, end, kind in spans
+            if first <= start < bound
+        ]
         if binary_indent is None and (binary := _YAML_BINARY_RE.match(line)):
             binary_indent = len(binary["indent"])
         if (key_only := _YAML_KEY_ONLY_RE.match(line)) and (list_kind := key_kind(key_only["key"])):
@@ -278,8 +295,13 @@ def _scan_lines(file: Path, lines: Iterable[tuple[int, str, int, int]], known: r
     return hits
 
 
-def _find_spans(line: str, known: re.Pattern[str] | None, known_public: re.Pattern[str] | None, in_binary: bool,
-                list_key: tuple[int, str] | None) -> list[tuple[int, int, str]]:
+def _find_spans(
+    line: str,
+    known: re.Pattern[str] | None,
+    known_public: re.Pattern[str] | None,
+    in_binary: bool,
+    list_key: tuple[int, str] | None,
+) -> list[tuple[int, int, str]]:
     spans: list[tuple[int, int, str]] = []
     taken = [m.span() for m in _PLACEHOLDERS.finditer(line)]
     public = _public_key_in_jwk if '"kty"' in line else _public_key
@@ -316,9 +338,13 @@ def _find_spans(line: str, known: re.Pattern[str] | None, known_public: re.Patte
             add(*item.span("value"), "credential-value")
     if not in_binary:
         for match in _RUN_RE.finditer(line):
-            before = line[max(0, match.start() - 200):match.start()]
-            if not before.endswith("base64,") and not _URL_PATH_BEFORE_RE.search(before) \
-                    and _high_entropy(match.group(0)) and not _encodes_prose(match.group(0)):
+            before = line[max(0, match.start() - 200) : match.start()]
+            if (
+                not before.endswith("base64,")
+                and not _URL_PATH_BEFORE_RE.search(before)
+                and _high_entropy(match.group(0))
+                and not _encodes_prose(match.group(0))
+            ):
                 add(*match.span(), "high-entropy")
     return sorted(spans)
 
@@ -336,8 +362,12 @@ def _id_shaped(value: str) -> bool:
 def _token_like(value: str) -> bool:
     if classify_token(value).startswith(("jwt", "hex", "uuid")):
         return True
-    return (len(value) >= 16 and any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
-            and not _ATTRIBUTE_PATH_RE.fullmatch(value))
+    return (
+        len(value) >= 16
+        and any(c.isdigit() for c in value)
+        and any(c.isalpha() for c in value)
+        and not _ATTRIBUTE_PATH_RE.fullmatch(value)
+    )
 
 
 def _credential_like(kind: str | None, value: str) -> bool:
@@ -378,8 +408,11 @@ def _encodes_prose(run: str) -> bool:
         text = base64.b64decode(run + "=" * (-len(run) % 4), validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
         return False
-    return text.replace("\n", " ").isprintable() and len(_WORD_RE.findall(text)) >= _PROSE_WORDS \
+    return (
+        text.replace("\n", " ").isprintable()
+        and len(_WORD_RE.findall(text)) >= _PROSE_WORDS
         and text.count(" ") >= _PROSE_WORDS
+    )
 
 
 def _wordish(text: str) -> bool:

@@ -4,6 +4,7 @@ Every secret is replaced, before anything is kept, by a placeholder that keeps i
 format change is still drift while the value never reaches disk (docs/architecture.md). The placeholder grammar
 and the shapes of tokens are `authcanary.recording.shapes`.
 """
+
 from __future__ import annotations
 
 import base64
@@ -63,8 +64,17 @@ _VALUE_RE = re.compile(
 _SECRET_SUFFIXES = ("password", "passwd", "secret", "apikey")
 _SECRET_NAMES = frozenset({"pwd", "privatekey"})
 _TOKEN_NAMES = frozenset(
-    {"code", "assertion", "clientassertion", "devicecode", "usercode", "authcode", "authorizationcode",
-     "sessionid", "jsessionid"}
+    {
+        "code",
+        "assertion",
+        "clientassertion",
+        "devicecode",
+        "usercode",
+        "authcode",
+        "authorizationcode",
+        "sessionid",
+        "jsessionid",
+    }
 )
 # `code` is also an error code in JSON error bodies; outside forms and query strings only random-looking
 # values are treated as authorization codes.
@@ -106,8 +116,10 @@ def iter_key_values(text: str, kind_of: Callable[[str], str | None] = key_kind) 
 
 
 def _looks_random(value: str) -> bool:
-    return len(value) >= 12 and not any(c.isspace() for c in value) and (
-        any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+    return (
+        len(value) >= 12
+        and not any(c.isspace() for c in value)
+        and (any(c.isdigit() for c in value) and any(c.isalpha() for c in value))
     )
 
 
@@ -119,19 +131,36 @@ def encoded_forms(value: str) -> set[str]:
     """The forms in which a value is found in HTTP traffic and in what is written of it: raw, URL-encoded (Python,
     JavaScript and Java styles), JSON-escaped, HTML-escaped, Python-quoted, base64."""
     raw = value.encode("utf-8")
-    encoded = {quote(value, safe=""), quote(value), quote_plus(value), quote(value, safe="~()*!'"),
-               quote(value, safe="").replace("~", "%7E"), quote_plus(value, safe="").replace("~", "%7E")}
+    encoded = {
+        quote(value, safe=""),
+        quote(value),
+        quote_plus(value),
+        quote(value, safe="~()*!'"),
+        quote(value, safe="").replace("~", "%7E"),
+        quote_plus(value, safe="").replace("~", "%7E"),
+    }
     escaped = json.dumps(value)[1:-1]
     html_escaped = html.escape(value)
-    forms = {value, escaped, escaped.replace("/", "\\/"), json.dumps(value, ensure_ascii=False)[1:-1],
-             raw.decode("latin-1"), html_escaped, html_escaped.replace("&#x27;", "&#39;"),
-             html.escape(value, quote=False),
-             value.replace("\\", "\\\\").replace("'", "\\'"),  # inside a repr() that chose single quotes
-             base64.b64encode(raw).decode().rstrip("="), base64.urlsafe_b64encode(raw).decode().rstrip("=")}
+    forms = {
+        value,
+        escaped,
+        escaped.replace("/", "\\/"),
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        raw.decode("latin-1"),
+        html_escaped,
+        html_escaped.replace("&#x27;", "&#39;"),
+        html.escape(value, quote=False),
+        value.replace("\\", "\\\\").replace("'", "\\'"),  # inside a repr() that chose single quotes
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+    }
     forms |= encoded | {re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), e) for e in encoded}
     # one form inside another: an HTML-escaped echo in a JSON error body, a URL-encoded one in an HTML page
-    forms |= {wrapped for form in list(forms) for wrapped in (json.dumps(form)[1:-1], html.escape(form),
-                                                              json.dumps(form, ensure_ascii=False)[1:-1])}
+    forms |= {
+        wrapped
+        for form in list(forms)
+        for wrapped in (json.dumps(form)[1:-1], html.escape(form), json.dumps(form, ensure_ascii=False)[1:-1])
+    }
     return {f for f in forms if f}
 
 
@@ -208,8 +237,11 @@ class Scrubber:
         body["string"] = self._scrub_body(original, _content_type(headers))
         if body["string"] != original:
             _fix_content_length(headers, body["string"], lambda length: [length])
-        extra = {k: self._scrub_free(v) for k, v in response.items()
-                 if k not in ("status", "headers", "body") and isinstance(v, str)}
+        extra = {
+            k: self._scrub_free(v)
+            for k, v in response.items()
+            if k not in ("status", "headers", "body") and isinstance(v, str)
+        }
         return {**response, **extra, "headers": headers, "body": body}
 
     def scrub_body_text(self, text: str, content_type: str) -> str:
@@ -270,11 +302,15 @@ class Scrubber:
             inside = any(p_start < end and start < p_end for p_start, p_end in placeholders)
             if kind and not inside and not _is_placeholder(unquote_plus(text[start:end])):
                 found.append((start, end, 0, kind))
-        found += [(*m.span(), 1, "token") for m in _JWT_OUTSIDE.finditer(text)
-                  if not m["_ph"] and jwt_header(m.group(0))]
+        found += [
+            (*m.span(), 1, "token") for m in _JWT_OUTSIDE.finditer(text) if not m["_ph"] and jwt_header(m.group(0))
+        ]
         if self._secrets:
-            found += [(*m.span(), 2, "base64") for m in _BASE64_RUN_OUTSIDE.finditer(text)
-                      if not m["_ph"] and self._base64_secret(m.group(0))]
+            found += [
+                (*m.span(), 2, "base64")
+                for m in _BASE64_RUN_OUTSIDE.finditer(text)
+                if not m["_ph"] and self._base64_secret(m.group(0))
+            ]
         if raw_body:
             found += [(*m.span(), 3, "token") for m in _LONG_HEX_OUTSIDE.finditer(text) if not m["_ph"]]
         pieces: list[str] = []
@@ -321,8 +357,11 @@ class Scrubber:
             netloc = f"{user}:{quote(self._placeholder('secret', unquote(password)), safe='')}@{hostport}"
         path = "/".join(self._scrub_url_segment(segment) for segment in parts.path.split("/"))
         query = self._scrub_form(parts.query, trusted_keys=True)
-        fragment = self._scrub_form(parts.fragment, trusted_keys=True) if "=" in parts.fragment \
+        fragment = (
+            self._scrub_form(parts.fragment, trusted_keys=True)
+            if "=" in parts.fragment
             else self._scrub_url_segment(parts.fragment)
+        )
         scrubbed = (parts.scheme, netloc, path, query, fragment)
         return uri if scrubbed == tuple(parts) else urlunsplit(scrubbed)
 
@@ -410,8 +449,9 @@ class Scrubber:
     def _scrub_json(self, text: str) -> str | None:
         """The scrubbed JSON document, the original text if nothing changed, or None if it is not JSON."""
         try:
-            parsed = json.loads(text, object_pairs_hook=_Pairs, parse_int=_Number, parse_float=_Number,
-                                parse_constant=_Number)
+            parsed = json.loads(
+                text, object_pairs_hook=_Pairs, parse_int=_Number, parse_float=_Number, parse_constant=_Number
+            )
             # twice: the first pass learns the tokens under token keys, so the second also replaces a copy of one
             # that stands earlier under a key of no known kind ({"previous": t, "access_token": t})
             self._scrub_json_node(parsed, None)

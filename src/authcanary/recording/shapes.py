@@ -10,6 +10,7 @@ normalisation reads back (no vcrpy here: reading a cassette must not import it).
 Placeholders are plain strings: they stay valid JSON string values, and are percent-encoded inside form
 bodies, query strings and URL paths.
 """
+
 from __future__ import annotations
 
 import re
@@ -87,9 +88,12 @@ def token_shape(value: str) -> TokenShape:
     if header is not None:
         kid = header.get("kid")
         claims = jwt_claims(value)
-        return TokenShape("jwt", _safe(header["alg"]),
-                          _safe(str(kid)) if isinstance(kid, (str, int)) and str(kid) else None,
-                          None if claims is None else tuple(sorted({_safe(str(k)) for k in claims})))
+        return TokenShape(
+            "jwt",
+            _safe(header["alg"]),
+            _safe(str(kid)) if isinstance(kid, (str, int)) and str(kid) else None,
+            None if claims is None else tuple(sorted({_safe(str(k)) for k in claims})),
+        )
     if _HEX_RE.fullmatch(value):
         return TokenShape("hex", length=len(value))
     uuid = _UUID_RE.fullmatch(value)
@@ -123,8 +127,11 @@ def placeholder_shape(text: str) -> TokenShape | None:
         alg = words[0] if words and not words[0].startswith(("kid=", "claims=")) else None
         kid = next((w[4:] for w in words if w.startswith("kid=")), None)
         claims = _CLAIMS_RE.search(rest)
-        names = None if claims and claims.group(1) is None else tuple(sorted(
-            name.strip() for name in (claims.group(1).split(",") if claims else ()) if name.strip()))
+        names = (
+            None
+            if claims and claims.group(1) is None
+            else tuple(sorted(name.strip() for name in (claims.group(1).split(",") if claims else ()) if name.strip()))
+        )
         return TokenShape("jwt", alg, kid, names)
     if word.startswith("hex") and word[3:].isdigit():
         return TokenShape("hex", length=int(word[3:]))

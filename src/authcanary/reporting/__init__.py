@@ -7,6 +7,7 @@
 present: a top-level ``notes`` list and ``error`` string, and per vendor a ``notes`` list and an ``error``
 string (for example the cause of an unreachable vendor).
 """
+
 from __future__ import annotations
 
 from .render import SCHEMA, build_context, render_html, render_markdown, write_reports

@@ -11,6 +11,7 @@ so the templates only lay it out. Every value in a summary may come from a vendo
 The renderer is lenient: a malformed or partial summary still produces a readable report (reports are
 written at the very end of a run, a crash here would lose everything the run found).
 """
+
 from __future__ import annotations
 
 import json
@@ -235,7 +236,8 @@ def _violation(raw: dict[str, Any]) -> dict[str, Any]:
         "observed": _text(raw.get("observed")),
         "severity": _severity(raw.get("severity")),
         "repro": _text(raw.get("repro")) or "",
-        "tests": [_text(test) for test in raw.get("tests", []) if _text(test)] if isinstance(raw.get("tests"), list)
+        "tests": [_text(test) for test in raw.get("tests", []) if _text(test)]
+        if isinstance(raw.get("tests"), list)
         else [],
     }
 
@@ -298,8 +300,11 @@ def _vendor(name: str, raw: Any, index: int, md_slugs: dict[str, int], run_day: 
     checks = {k: _int(checks_raw.get(k)) for k in ("passed", "failed", "skipped")}
 
     violations = [_violation(v) for v in _entries(raw.get("violations"), "violations")]
-    outages = [{"endpoint": _text(o.get("endpoint")), "status": _int(o.get("status")), "count": _int(o.get("count"))}
-               for o in (raw.get("outages") if isinstance(raw.get("outages"), list) else []) if isinstance(o, dict)]
+    outages = [
+        {"endpoint": _text(o.get("endpoint")), "status": _int(o.get("status")), "count": _int(o.get("count"))}
+        for o in (raw.get("outages") if isinstance(raw.get("outages"), list) else [])
+        if isinstance(o, dict)
+    ]
     violations.sort(key=lambda v: (_severity_rank(v["severity"]["key"]), v["check"].lower(), v["endpoint"]))
 
     drift = [_drift(d) for d in _entries(raw.get("drift"), "drift")]
@@ -382,22 +387,27 @@ def _verdict(exit_code: Any, vendors: list[dict[str, Any]]) -> dict[str, Any]:
         else:
             detail = "Contract violations or breaking drift were found."
     elif code == 2:
-        detail = ("The run stopped on a usage or configuration error, so results are incomplete. "
-                  "See the notes for the file, the key and what to do.")
+        detail = (
+            "The run stopped on a usage or configuration error, so results are incomplete. "
+            "See the notes for the file, the key and what to do."
+        )
     elif code == 3:
         down = [v["name"] for v in vendors if v["status"]["key"] == "unreachable"]
         who = _join_words(down) if down else "The target"
-        detail = (f"{who} could not be reached. This is an outage (connection, timeouts or server errors), "
-                  "not a contract violation and not drift.")
+        detail = (
+            f"{who} could not be reached. This is an outage (connection, timeouts or server errors), "
+            "not a contract violation and not drift."
+        )
     elif code == 130:
-        detail = ("The run was interrupted before it finished: what is listed is partial, drift was not compared, "
-                  "and this run can never become a baseline.")
+        detail = (
+            "The run was interrupted before it finished: what is listed is partial, drift was not compared, "
+            "and this run can never become a baseline."
+        )
     elif code is None:
         detail = "The summary records no exit code."
     else:
         detail = f"Exit code {code} is not one authcanary defines."
-    return {"code": code, "headline": headline, "css": css, "symbol": symbol, "md_symbol": md_symbol,
-            "detail": detail}
+    return {"code": code, "headline": headline, "css": css, "symbol": symbol, "md_symbol": md_symbol, "detail": detail}
 
 
 def build_context(summary: dict[str, Any]) -> dict[str, Any]:
@@ -407,8 +417,9 @@ def build_context(summary: dict[str, Any]) -> dict[str, Any]:
     notes = _notes(summary.get("notes"))
     schema = _text(summary.get("schema"))
     if schema != SCHEMA:
-        notes.insert(0, f"summary schema is {schema!r}, this report renders {SCHEMA!r}: "
-                        "some information may be missing")
+        notes.insert(
+            0, f"summary schema is {schema!r}, this report renders {SCHEMA!r}: some information may be missing"
+        )
 
     started = _parse_time(summary.get("started"))
     finished = _parse_time(summary.get("finished"))
@@ -482,9 +493,13 @@ def md_text(value: Any, limit: int | None = None) -> Markup:
     text = text.replace("<", "&lt;").replace(">", "&gt;")
     text = _MD_ALWAYS.sub(r"\\\1", text)
     text = _MD_UNDERSCORE.sub(r"\\_", text)
-    lines = [_MD_LINE_START.sub(lambda m: "\\" + m.group(0) if len(m.group(0)) == 1
-                                else m.group(0)[:-1] + "\\" + m.group(0)[-1], line.strip())
-             for line in _NEWLINES.split(text)]
+    lines = [
+        _MD_LINE_START.sub(
+            lambda m: "\\" + m.group(0) if len(m.group(0)) == 1 else m.group(0)[:-1] + "\\" + m.group(0)[-1],
+            line.strip(),
+        )
+        for line in _NEWLINES.split(text)
+    ]
     return Markup("<br>".join(lines))
 
 

@@ -7,6 +7,7 @@ reading noted beside each constant; contracts/bimplus/semantics.yaml lists the c
 Besides the shared control plane it answers `GET /__authcanary__/failed-logins` (wrong-password attempts per
 account), which the live-safety tests read.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -75,14 +76,14 @@ class BimplusSimulator(Simulator):
     vendor = "bimplus"
     deviations = {
         "bearer-token-type": "token answers say token_type `Bearer` instead of the legacy `BimPlus`",
-        "expires-in-string": "authorize answers carry expires_in as a string (\"7199\")",
+        "expires-in-string": 'authorize answers carry expires_in as a string ("7199")',
         "frozen-token-info-lifetime": "token info always reports the issued expires_in: the lifetime never runs down",
         "token-info-lifetime-inflated": "token info reports an hour more than the token has left",
         "user-id-unstable": "token info returns a new user_id on every call",
         "shared-user-id": "token info returns the same user_id for every user",
         "numeric-user-id": "token info's user_id is the account's number (a JSON integer) instead of a uuid string",
         "token-info-lifetime-grows": "every token info call of a token reports an hour more than the call before "
-                                     "(the token itself still expires as issued)",
+        "(the token itself still expires as issued)",
         "audience-nil-uuid": "token info audience is the nil UUID instead of the token's client_id",
         "client-id-not-echoed": "a client_id given to authorize is replaced by a new one",
         "reusable-cross-token": "cross-authorize does not consume the cross token",
@@ -90,12 +91,12 @@ class BimplusSimulator(Simulator):
         "cross-token-no-token-type": "cross token answers leave out token_type",
         "logout-presented-token-only": "logout ends only the presented token, not every token of the user",
         "teams-accepts-logged-out-token": "GET /v2/teams accepts tokens a logout ended",
-        "teams-wrapped": "GET /v2/teams answers an object {\"teams\": [...]} instead of the array of teams",
+        "teams-wrapped": 'GET /v2/teams answers an object {"teams": [...]} instead of the array of teams',
         "teams-xml": "GET /v2/teams answers XML (application/xml) instead of JSON",
         "expired-tokens-accepted": "access tokens keep working after they expire",
         "dead-token-403": "dead, unknown or malformed tokens get 403 instead of 401",
         "missing-remember-me-token": "remember_me: true returns no remember_me_token",
-        "remember-me-string-ignored": "remember_me given as the string \"true\" (the seed's example) is ignored",
+        "remember-me-string-ignored": 'remember_me given as the string "true" (the seed\'s example) is ignored',
         "stale-remember-me-login": "a remember-me login returns the previous access token instead of a fresh one",
         "application-id-optional": "authorize without application_id succeeds",
         "bad-credentials-400": "a wrong password or unknown user gets 400 instead of 401",
@@ -103,7 +104,7 @@ class BimplusSimulator(Simulator):
         "mistyped-fields-coerced": "non-string values of string fields are accepted as their JSON text",
         "nfkc-email-login": "user_id is NFKC-normalized before lookup: look-alike e-mails log in to the account",
         "remember-me-absent-crash": "a password login (POST /v2/authorize without remember_me_token) whose JSON "
-                                    "object has no remember_me key answers 500, every time",
+        "object has no remember_me key answers 500, every time",
     }
     max_grants = 50_000  # tokens kept at most (the oldest go first), so a long-lived `serve` keeps bounded memory
     option_defaults = {
@@ -128,8 +129,9 @@ class BimplusSimulator(Simulator):
         for user_key, password_key in (("user", "password"), ("second_user", "second_password")):
             email, password = self.settings.get(user_key), self.settings.get(password_key)
             if email and password:
-                self.accounts[self._lookup_key(email)] = Account(email, password, _stable_uuid4("user", email),
-                                                                 _stable_uuid4("team", email))
+                self.accounts[self._lookup_key(email)] = Account(
+                    email, password, _stable_uuid4("user", email), _stable_uuid4("team", email)
+                )
         self.grants: ExpiringStore[Grant] = ExpiringStore(self.clock, self._dies_at, self.max_grants)
         self.issued = 0
         # both keyed by registered accounts only, so they stay as small as `accounts`
@@ -166,8 +168,7 @@ class BimplusSimulator(Simulator):
     def _password_login(self, body: dict[str, Any]) -> Response:
         user_id = self._string(body, "user_id", required=True)
         password = self._string(body, "password", required=True)
-        application_id = self._string(body, "application_id",
-                                      required=not self.deviates("application-id-optional"))
+        application_id = self._string(body, "application_id", required=not self.deviates("application-id-optional"))
         client_id = self._string(body, "client_id")
         remember_me = self._flag(body.get("remember_me"))
         account = self.accounts.get(self._lookup_key(user_id))
@@ -221,11 +222,13 @@ class BimplusSimulator(Simulator):
             user_id = SHARED_USER_ID
         elif self.deviates("numeric-user-id"):
             user_id = int(grant.account.user_id.replace("-", "")[:7], 16)
-        return JSONResponse({
-            "user_id": user_id,
-            "audience": NIL_UUID if self.deviates("audience-nil-uuid") else grant.client_id,
-            "expires_in": expires_in,
-        })
+        return JSONResponse(
+            {
+                "user_id": user_id,
+                "audience": NIL_UUID if self.deviates("audience-nil-uuid") else grant.client_id,
+                "expires_in": expires_in,
+            }
+        )
 
     async def _logout(self, request: Request) -> Response:
         grant = self._presented(request)
@@ -244,8 +247,11 @@ class BimplusSimulator(Simulator):
             return grant
         lifetime = 3600 if self.deviates("cross-token-one-hour") else CROSS_TOKEN_LIFETIME
         cross = self._issue("cross", grant.account, grant.client_id, lifetime)
-        body: dict[str, Any] = {"cross_token": cross.value, "expires_in": cross.issued_expires_in,
-                                "token_type": self._token_type()}
+        body: dict[str, Any] = {
+            "cross_token": cross.value,
+            "expires_in": cross.issued_expires_in,
+            "token_type": self._token_type(),
+        }
         if self.deviates("cross-token-no-token-type"):
             del body["token_type"]
         return JSONResponse(body)
@@ -275,8 +281,10 @@ class BimplusSimulator(Simulator):
         teams = [{"id": grant.account.team_id, "name": f"Team of {grant.account.email}"}]
         if self.deviates("teams-xml"):
             items = "".join(f"<Team><Id>{team['id']}</Id><Name>{team['name']}</Name></Team>" for team in teams)
-            return Response(f'<?xml version="1.0" encoding="utf-8"?><ArrayOfTeam>{items}</ArrayOfTeam>',
-                            media_type="application/xml")
+            return Response(
+                f'<?xml version="1.0" encoding="utf-8"?><ArrayOfTeam>{items}</ArrayOfTeam>',
+                media_type="application/xml",
+            )
         return JSONResponse({"teams": teams} if self.deviates("teams-wrapped") else teams)
 
     async def _failed_logins(self, request: Request) -> Response:
@@ -286,13 +294,21 @@ class BimplusSimulator(Simulator):
     # -- tokens -------------------------------------------------------------------------------------------------
     def _issue(self, kind: str, account: Account, client_id: str, lifetime: int) -> Grant:
         self.issued += 1
-        grant = Grant(value=secrets.token_hex(16), kind=kind, account=account, client_id=client_id,
-                      expires_at=self.clock.now() + lifetime, issued_expires_in=lifetime - 1, serial=self.issued)
+        grant = Grant(
+            value=secrets.token_hex(16),
+            kind=kind,
+            account=account,
+            client_id=client_id,
+            expires_at=self.clock.now() + lifetime,
+            issued_expires_in=lifetime - 1,
+            serial=self.issued,
+        )
         self.grants[grant.value] = grant
         return grant
 
-    def _token_answer(self, access: Grant, application_id: str | None = None,
-                      remember_me: Grant | None = None) -> Response:
+    def _token_answer(
+        self, access: Grant, application_id: str | None = None, remember_me: Grant | None = None
+    ) -> Response:
         expires_in = access.issued_expires_in
         body: dict[str, Any] = {
             "access_token": access.value,
@@ -303,8 +319,11 @@ class BimplusSimulator(Simulator):
         if application_id:
             body["application_id"] = application_id
         if remember_me is not None:
-            body.update(remember_me=True, remember_me_token=remember_me.value,
-                        remember_me_expires_in=remember_me.issued_expires_in)
+            body.update(
+                remember_me=True,
+                remember_me_token=remember_me.value,
+                remember_me_expires_in=remember_me.issued_expires_in,
+            )
         return JSONResponse(body)
 
     def _token_type(self) -> str:
@@ -378,4 +397,3 @@ class BimplusSimulator(Simulator):
         if self.deviates("nfkc-email-login"):
             return unicodedata.normalize("NFKC", email).casefold()
         return email.lower() if email.isascii() else email
-

@@ -12,6 +12,7 @@ A simulator is a starlette app. Besides the vendor's endpoints it answers a smal
 Every simulator also normalises repeated slashes in the path and answers CORS (both as vendors' gateways do), and
 takes the operational options of `Conditions` (random faults, latency).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -156,8 +157,13 @@ class Conditions:
 
     def as_options(self) -> dict[str, Any]:
         """These conditions as option values (what `/__authcanary__/info` reports)."""
-        return {"fault_rate": self.fault_rate, "fault_status": ",".join(map(str, self.fault_statuses)),
-                "fault_retry_after": self.fault_retry_after, "fault_seed": self.fault_seed, "latency": self.latency}
+        return {
+            "fault_rate": self.fault_rate,
+            "fault_status": ",".join(map(str, self.fault_statuses)),
+            "fault_retry_after": self.fault_retry_after,
+            "fault_seed": self.fault_seed,
+            "latency": self.latency,
+        }
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> Conditions:
@@ -166,23 +172,37 @@ class Conditions:
         return cls(
             fault_rate=_option_number(options, "fault_rate", 0, 1, "a number from 0 to 1"),
             fault_statuses=_fault_statuses(options["fault_status"]),
-            fault_retry_after=0 if retry_after in ("", None) else int(_option_number(
-                options, "fault_retry_after", 0, 86400, "whole seconds from 0 to 86400 (0 or empty: no header)",
-                integer=True)),
+            fault_retry_after=0
+            if retry_after in ("", None)
+            else int(
+                _option_number(
+                    options,
+                    "fault_retry_after",
+                    0,
+                    86400,
+                    "whole seconds from 0 to 86400 (0 or empty: no header)",
+                    integer=True,
+                )
+            ),
             fault_seed=int(_option_number(options, "fault_seed", -math.inf, math.inf, "an integer", integer=True)),
             latency=_option_number(options, "latency", 0, 60, "seconds from 0 to 60"),
         )
 
 
-def _option_number(options: dict[str, Any], name: str, low: float, high: float, expected: str,
-                   integer: bool = False) -> float:
+def _option_number(
+    options: dict[str, Any], name: str, low: float, high: float, expected: str, integer: bool = False
+) -> float:
     value = options[name]
     try:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise ValueError
         number = (int if integer else float)(value.strip()) if isinstance(value, str) else value
-        if isinstance(number, float) and not math.isfinite(number) or not low <= number <= high or (
-                integer and number != int(number)):
+        if (
+            isinstance(number, float)
+            and not math.isfinite(number)
+            or not low <= number <= high
+            or (integer and number != int(number))
+        ):
             raise ValueError
     except ValueError:
         raise ValueError(f"simulator option {name} must be {expected}, not {value!r}") from None  # (not a credential)
@@ -197,8 +217,10 @@ def _fault_statuses(value: Any) -> tuple[int, ...]:
         if not statuses or not all(400 <= status <= 599 for status in statuses):
             raise ValueError
     except ValueError:
-        raise ValueError("simulator option fault_status must be an HTTP status from 400 to 599, or several joined "
-                         f"by commas (e.g. 503,500), not {value!r}") from None
+        raise ValueError(
+            "simulator option fault_status must be an HTTP status from 400 to 599, or several joined "
+            f"by commas (e.g. 503,500), not {value!r}"
+        ) from None
     return statuses
 
 
@@ -216,14 +238,17 @@ class Simulator:
         super().__init_subclass__(**kwargs)
         cls.option_defaults = {**Simulator.option_defaults, **cls.option_defaults}
 
-    def __init__(self, profile: str = DOCUMENTED, options: dict[str, Any] | None = None,
-                 settings: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, profile: str = DOCUMENTED, options: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
+    ) -> None:
         self.profile = profile
         self.active = self.parse_profile(profile)
         unknown = set(options or {}) - set(self.option_defaults)
         if unknown:
-            raise UnknownProfile(f"unknown {self.vendor} simulator option(s): {', '.join(sorted(unknown))}; "
-                                 f"known: {', '.join(sorted(self.option_defaults)) or 'none'}")
+            raise UnknownProfile(
+                f"unknown {self.vendor} simulator option(s): {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(self.option_defaults)) or 'none'}"
+            )
         self.options = {**self.option_defaults, **(options or {})}
         self.conditions = Conditions.from_options(self.options)
         self.options.update(self.conditions.as_options())  # /info shows what is in force: numbers, not the strings
@@ -239,8 +264,10 @@ class Simulator:
         names = {name.strip() for name in profile.split(",") if name.strip()} - {DOCUMENTED}
         unknown = names - set(cls.deviations)
         if unknown:
-            raise UnknownProfile(f"unknown {cls.vendor} profile {', '.join(sorted(unknown))}; known: "
-                                 f"{', '.join([DOCUMENTED, *sorted(cls.deviations)])}")
+            raise UnknownProfile(
+                f"unknown {cls.vendor} profile {', '.join(sorted(unknown))}; known: "
+                f"{', '.join([DOCUMENTED, *sorted(cls.deviations)])}"
+            )
         return frozenset(names)
 
     @classmethod
@@ -258,11 +285,11 @@ class Simulator:
     def routes(self) -> list[BaseRoute]:
         raise NotImplementedError
 
-    def error_response(self, request: Request | None, status: int, error: str, description: str,
-                       headers: dict[str, str] | None = None) -> Response:
+    def error_response(
+        self, request: Request | None, status: int, error: str, description: str, headers: dict[str, str] | None = None
+    ) -> Response:
         """The vendor's error body for `status`; subclasses shape it like the vendor does."""
-        return JSONResponse({"error": error, "error_description": description}, status_code=status,
-                            headers=headers)
+        return JSONResponse({"error": error, "error_description": description}, status_code=status, headers=headers)
 
     def reset(self) -> None:
         """Forget state; the options (configuration) and the fault draws go on (the harness resets before every
@@ -287,8 +314,15 @@ class Simulator:
 
     # -- control plane -------------------------------------------------------------------------------------
     async def _info(self, request: Request) -> Response:
-        return JSONResponse({"vendor": self.vendor, "profile": self.profile, "now": self.clock.now(),
-                             "deviations": self.deviations, "options": self.options})
+        return JSONResponse(
+            {
+                "vendor": self.vendor,
+                "profile": self.profile,
+                "now": self.clock.now(),
+                "deviations": self.deviations,
+                "options": self.options,
+            }
+        )
 
     async def _clock(self, request: Request) -> Response:
         expected = f'{{"advance": seconds}} with 0 <= seconds <= {MAX_CLOCK_ADVANCE} (ten years)'
@@ -325,8 +359,15 @@ class Simulator:
             Route(f"{CONTROL_PREFIX}/reset", self._reset, methods=["POST"]),
         ]
         app = _Conditions(Starlette(routes=[*control, *self.routes()]), self)
-        return CollapseSlashes(CORSMiddleware(app, allow_origins=list(cors_origins), allow_methods=["*"],
-                                              allow_headers=["*"], expose_headers=EXPOSED_HEADERS))
+        return CollapseSlashes(
+            CORSMiddleware(
+                app,
+                allow_origins=list(cors_origins),
+                allow_methods=["*"],
+                allow_headers=["*"],
+                expose_headers=EXPOSED_HEADERS,
+            )
+        )
 
 
 async def control_body(request: Request, expected: str) -> dict[str, Any]:
@@ -340,8 +381,9 @@ async def control_body(request: Request, expected: str) -> dict[str, Any]:
     try:
         body = json.loads(b"".join(chunks))
     except ValueError as exc:  # also a number too long to convert (Python's integer digit limit)
-        raise Rejected(400, f"the body is not JSON this plane can read ({type(exc).__name__}); expected "
-                            f"{expected}") from None
+        raise Rejected(
+            400, f"the body is not JSON this plane can read ({type(exc).__name__}); expected {expected}"
+        ) from None
     if not isinstance(body, dict):
         kind = {list: "an array", str: "a string", type(None): "null", bool: "a boolean"}.get(type(body), "a number")
         raise Rejected(400, f"the body is {kind}, not a JSON object; expected {expected}")

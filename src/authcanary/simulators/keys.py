@@ -1,4 +1,5 @@
 """Signing keys of the simulators: real RS256 JWTs, verifiable with the published JWKS."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -29,4 +30,3 @@ def public_jwks() -> dict[str, Any]:
     """The JWKS that verifies every token `sign_jwt` issued in this process."""
     key = signing_key()
     return {"keys": [key.as_dict(private=False, use="sig", alg="RS256")]}
-

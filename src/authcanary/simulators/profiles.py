@@ -1,5 +1,6 @@
 """Profiles across vendors: a profile names deviations of several vendors at once (`lowercase-token-type,
 reusable-cross-token`); each vendor's simulator takes the ones it defines."""
+
 from __future__ import annotations
 
 from authcanary.errors import ConfigError
@@ -18,7 +19,9 @@ def split_profile(profile: str, names: list[str]) -> dict[str, str]:
             cause = f"unknown {names[0]} profile {', '.join(unknown)}; known: {known}."
         else:
             cause = f"unknown profile {', '.join(unknown)}: no vendor of {', '.join(names)} has it."
-        raise ConfigError(cause,
-                          f"Use documented or deviations of {' or '.join(names)} (several joined with `,`); "
-                          "`authcanary profiles` lists them.")
+        raise ConfigError(
+            cause,
+            f"Use documented or deviations of {' or '.join(names)} (several joined with `,`); "
+            "`authcanary profiles` lists them.",
+        )
     return {name: ",".join(d for d in wanted if d in defined) or DOCUMENTED for name, defined in deviations.items()}

@@ -1,4 +1,5 @@
 """Unit tests of the Scrubber: every credential and token is replaced by a shape-keeping placeholder."""
+
 from __future__ import annotations
 
 import base64
@@ -79,16 +80,25 @@ def test_classify_other_shapes(value, shape):
 
 def test_form_credentials_are_secrets_and_non_secrets_stay():
     password, client_secret = canary(), canary()
-    body = f"grant_type=password&username=user%40example.com&password={quote_plus(password)}" \
-           f"&client_id=my-client&client_secret={quote_plus(client_secret)}&scope=data%3Aread"
+    body = (
+        f"grant_type=password&username=user%40example.com&password={quote_plus(password)}"
+        f"&client_id=my-client&client_secret={quote_plus(client_secret)}&scope=data%3Aread"
+    )
     recorded = Scrubber().before_record_request(
-        post("https://h/token", body.encode(), **{"Content-Type": "application/x-www-form-urlencoded",
-                                                 "Content-Length": str(len(body))})
+        post(
+            "https://h/token",
+            body.encode(),
+            **{"Content-Type": "application/x-www-form-urlencoded", "Content-Length": str(len(body))},
+        )
     )
     fields = dict(parse_qsl(recorded.body.decode(), strict_parsing=True))
     assert fields == {
-        "grant_type": "password", "username": "user@example.com", "client_id": "my-client", "scope": "data:read",
-        "password": f"<secret len={len(password)}>", "client_secret": f"<secret len={len(client_secret)}>",
+        "grant_type": "password",
+        "username": "user@example.com",
+        "client_id": "my-client",
+        "scope": "data:read",
+        "password": f"<secret len={len(password)}>",
+        "client_secret": f"<secret len={len(client_secret)}>",
     }
     assert recorded.headers["Content-Length"] == str(len(recorded.body))
 
@@ -108,8 +118,9 @@ def test_json_keys_are_matched_case_and_separator_insensitively_at_any_depth():
 def test_json_keeps_duplicate_keys_order_and_number_text():
     body = b'{"token": "first-token-value", "a": 1.50e3, "token": "second-token-value", "b": [true, null]}'
     recorded = Scrubber().before_record_request(post("https://h/x", body, **{"Content-Type": "application/json"}))
-    assert recorded.body == (b'{"token":"<token#1 opaque len=17>","a":1.50e3,'
-                             b'"token":"<token#2 opaque len=18>","b":[true,null]}')
+    assert recorded.body == (
+        b'{"token":"<token#1 opaque len=17>","a":1.50e3,"token":"<token#2 opaque len=18>","b":[true,null]}'
+    )
 
 
 def test_a_token_is_replaced_also_where_it_stands_before_its_token_key():
@@ -131,8 +142,12 @@ def test_query_string_tokens_and_codes_are_scrubbed_state_stays():
     uri = "https://h/callback?code=Sp1x&state=af0ifjsldkj&api_key=k3y-value-123&access_token=abcdefgh"
     recorded = Scrubber().before_record_request(Request("GET", uri, None, {}))
     query = dict(parse_qsl(urlsplit(recorded.uri).query))
-    assert query == {"code": "<token#1 opaque len=4>", "state": "af0ifjsldkj",
-                     "api_key": "<secret len=13>", "access_token": "<token#2 opaque len=8>"}
+    assert query == {
+        "code": "<token#1 opaque len=4>",
+        "state": "af0ifjsldkj",
+        "api_key": "<secret len=13>",
+        "access_token": "<token#2 opaque len=8>",
+    }
 
 
 def test_url_password_and_tokens_in_paths_and_fragments_are_scrubbed():
@@ -163,12 +178,18 @@ def test_authorization_schemes(value, expected):
 
 
 def test_api_key_token_and_cookie_headers():
-    headers = {"x-api-key": "k" * 40, "X-Api-Token": "t" * 32, "Cookie": "a=1; sid=abcdef123456",
-               "User-Agent": "authcanary"}
+    headers = {
+        "x-api-key": "k" * 40,
+        "X-Api-Token": "t" * 32,
+        "Cookie": "a=1; sid=abcdef123456",
+        "User-Agent": "authcanary",
+    }
     recorded = Scrubber().before_record_request(Request("GET", "https://h/", None, headers))
     assert dict(recorded.headers) == {
-        "x-api-key": "<secret len=40>", "X-Api-Token": "<token#1 opaque len=32>",
-        "Cookie": "a=<token#2 opaque len=1>; sid=<token#3 opaque len=12>", "User-Agent": "authcanary",
+        "x-api-key": "<secret len=40>",
+        "X-Api-Token": "<token#1 opaque len=32>",
+        "Cookie": "a=<token#2 opaque len=1>; sid=<token#3 opaque len=12>",
+        "User-Agent": "authcanary",
     }
 
 
@@ -187,14 +208,27 @@ def test_basic_password_is_remembered_and_scrubbed_where_echoed():
 def test_token_from_response_gets_the_same_alias_in_later_requests():
     access, refresh = rs256({"aud": "a", "exp": 2, "iat": 1}), secrets.token_hex(16)
     scrubber = Scrubber()
-    recorded = scrubber.before_record_response(response(json.dumps(
-        {"access_token": access, "refresh_token": refresh, "token_type": "Bearer", "expires_in": 3600}).encode()))
+    recorded = scrubber.before_record_response(
+        response(
+            json.dumps(
+                {"access_token": access, "refresh_token": refresh, "token_type": "Bearer", "expires_in": 3600}
+            ).encode()
+        )
+    )
     jwt_alias = "<token#1 jwt RS256 kid=canary-kid claims=[aud,exp,iat]>"
-    assert json_body(recorded) == {"access_token": jwt_alias, "refresh_token": "<token#2 hex32>",
-                                   "token_type": "Bearer", "expires_in": 3600}
-    later = scrubber.before_record_request(post(
-        "https://h/t", f"grant_type=refresh_token&refresh_token={refresh}".encode(),
-        Authorization=f"Bearer {access}"))
+    assert json_body(recorded) == {
+        "access_token": jwt_alias,
+        "refresh_token": "<token#2 hex32>",
+        "token_type": "Bearer",
+        "expires_in": 3600,
+    }
+    later = scrubber.before_record_request(
+        post(
+            "https://h/t",
+            f"grant_type=refresh_token&refresh_token={refresh}".encode(),
+            Authorization=f"Bearer {access}",
+        )
+    )
     assert later.headers["Authorization"] == f"Bearer {jwt_alias}"
     assert dict(parse_qsl(later.body.decode()))["refresh_token"] == "<token#2 hex32>"
 
@@ -204,30 +238,37 @@ def test_alias_numbers_are_deterministic_across_runs():
         scrubber = Scrubber()
         first = scrubber.before_record_response(response(json.dumps({"access_token": secrets.token_hex(16)}).encode()))
         second = scrubber.before_record_request(
-            Request("GET", "https://h/", None, {"Authorization": f"Bearer {secrets.token_hex(16)}"}))
+            Request("GET", "https://h/", None, {"Authorization": f"Bearer {secrets.token_hex(16)}"})
+        )
         return [json_body(first)["access_token"], second.headers["Authorization"]]
 
     assert run() == run() == ["<token#1 hex32>", "Bearer <token#2 hex32>"]
 
 
 def test_set_cookie_value_is_scrubbed_attributes_kept_and_content_length_fixed():
-    recorded = Scrubber().before_record_response(response(
-        b'{"id_token": "abcdefghijklmnop"}', **{"Set-Cookie": ["session=v4lue-123; Path=/; HttpOnly"],
-                                                  "Content-Length": ["33"]}))
+    recorded = Scrubber().before_record_response(
+        response(
+            b'{"id_token": "abcdefghijklmnop"}',
+            **{"Set-Cookie": ["session=v4lue-123; Path=/; HttpOnly"], "Content-Length": ["33"]},
+        )
+    )
     assert recorded["headers"]["Set-Cookie"] == ["session=<token#1 opaque len=9>; Path=/; HttpOnly"]
     assert recorded["headers"]["Content-Length"] == [str(len(recorded["body"]["string"]))]
 
 
 def test_error_codes_in_json_stay_random_codes_are_scrubbed():
-    body = json.dumps({"code": "invalid_grant", "status": {"code": 401},
-                       "redirect": {"code": "SplxlOBeZQQYbYS6WxSbIA"}}).encode()
+    body = json.dumps(
+        {"code": "invalid_grant", "status": {"code": 401}, "redirect": {"code": "SplxlOBeZQQYbYS6WxSbIA"}}
+    ).encode()
     assert json_body(Scrubber().before_record_response(response(body))) == {
-        "code": "invalid_grant", "status": {"code": 401}, "redirect": {"code": "<token#1 opaque len=22>"}}
+        "code": "invalid_grant",
+        "status": {"code": 401},
+        "redirect": {"code": "<token#1 opaque len=22>"},
+    }
 
 
 def test_location_header_query_is_scrubbed():
-    recorded = Scrubber().before_record_response(
-        response(None, **{"Location": ["https://app/cb?code=abc&state=s1"]}))
+    recorded = Scrubber().before_record_response(response(None, **{"Location": ["https://app/cb?code=abc&state=s1"]}))
     assert recorded["headers"]["Location"] == ["https://app/cb?code=%3Ctoken%231+opaque+len%3D3%3E&state=s1"]
 
 
@@ -275,8 +316,7 @@ def test_raw_text_long_hex_and_key_values_are_scrubbed():
     hex_token = secrets.token_hex(20)
     body = f"access_token={canary()}\nsession {hex_token}\npassword: hunter2 and more".encode()
     kept = Scrubber().before_record_response(response(body, "text/plain"))["body"]["string"].decode()
-    assert kept == ("access_token=<token#1 opaque len=24>\nsession <token#2 hex40>\n"
-                    "password: <secret len=7> and more")
+    assert kept == ("access_token=<token#1 opaque len=24>\nsession <token#2 hex40>\npassword: <secret len=7> and more")
 
 
 def test_huge_body_is_scrubbed_quickly():
@@ -291,7 +331,7 @@ def test_huge_body_is_scrubbed_quickly():
 
 def test_deeply_nested_json_does_not_crash():
     secret = canary()
-    body = ('[' * 5000 + f'{{"password": "{secret}"}}' + ']' * 5000).encode()
+    body = ("[" * 5000 + f'{{"password": "{secret}"}}' + "]" * 5000).encode()
     kept = Scrubber([secret]).before_record_response(response(body))["body"]["string"]
     assert secret.encode() not in kept
 
@@ -305,8 +345,12 @@ def test_placeholder_text_is_never_rewritten():
 
 def test_scrubbing_is_idempotent():
     access = rs256({"exp": 1})
-    request = post("https://h/t?code=abc", f"password=pw123456&refresh_token={access}".encode(),
-                   Authorization="Basic " + base64.b64encode(b"a:b").decode(), Cookie="sid=abc")
+    request = post(
+        "https://h/t?code=abc",
+        f"password=pw123456&refresh_token={access}".encode(),
+        Authorization="Basic " + base64.b64encode(b"a:b").decode(),
+        Cookie="sid=abc",
+    )
     once = Scrubber().before_record_request(request)
     twice = Scrubber().before_record_request(once)
     assert (twice.uri, twice.body, dict(twice.headers)) == (once.uri, once.body, dict(once.headers))
@@ -321,16 +365,32 @@ def test_original_request_is_not_modified():
 def test_every_placeholder_kind_matches_the_grammar():
     token = rs256({"aud": "x"})
     scrubber = Scrubber(["known-secret-1"])
-    kept = scrubber.before_record_response(response(json.dumps({
-        "password": "pw", "jwt": token, "hex_token": "ab" * 16, "uuid_token": "3f1b2c4d-1111-4abc-8def-0123456789ab",
-        "v1_token": "3f1b2c4d-1111-1abc-8def-0123456789ab", "opaque_token": "x", "echo": "known-secret-1",
-        "auth": "Basic " + base64.b64encode(b"u:known-secret-1").decode(),
-    }).encode()))
+    kept = scrubber.before_record_response(
+        response(
+            json.dumps(
+                {
+                    "password": "pw",
+                    "jwt": token,
+                    "hex_token": "ab" * 16,
+                    "uuid_token": "3f1b2c4d-1111-4abc-8def-0123456789ab",
+                    "v1_token": "3f1b2c4d-1111-1abc-8def-0123456789ab",
+                    "opaque_token": "x",
+                    "echo": "known-secret-1",
+                    "auth": "Basic " + base64.b64encode(b"u:known-secret-1").decode(),
+                }
+            ).encode()
+        )
+    )
     values = json_body(kept)
     assert values == {
-        "password": "<secret len=2>", "jwt": "<token#1 jwt RS256 kid=canary-kid claims=[aud]>",
-        "hex_token": "<token#2 hex32>", "uuid_token": "<token#3 uuid4>", "v1_token": "<token#4 uuid>",
-        "opaque_token": "<token#5 opaque len=1>", "echo": "<secret len=14>", "auth": "Basic <basic>",
+        "password": "<secret len=2>",
+        "jwt": "<token#1 jwt RS256 kid=canary-kid claims=[aud]>",
+        "hex_token": "<token#2 hex32>",
+        "uuid_token": "<token#3 uuid4>",
+        "v1_token": "<token#4 uuid>",
+        "opaque_token": "<token#5 opaque len=1>",
+        "echo": "<secret len=14>",
+        "auth": "Basic <basic>",
     }
     assert all(PLACEHOLDER_RE.search(value) for value in values.values())
 
@@ -347,10 +407,20 @@ def test_property_secret_never_survives_in_json_or_form(secret, key):
     template_form = f"username=u%40example.com&{key}=\0"
     assume(secret.strip() == secret and secret not in template_json + template_form)
     scrubber = Scrubber()
-    as_json = scrubber.before_record_request(post("https://h/j", template_json.replace("\0", json.dumps(secret)[1:-1])
-                                                  .encode(), **{"Content-Type": "application/json"}))
-    as_form = scrubber.before_record_request(post("https://h/f", template_form.replace("\0", quote_plus(secret))
-                                                  .encode(), **{"Content-Type": "application/x-www-form-urlencoded"}))
+    as_json = scrubber.before_record_request(
+        post(
+            "https://h/j",
+            template_json.replace("\0", json.dumps(secret)[1:-1]).encode(),
+            **{"Content-Type": "application/json"},
+        )
+    )
+    as_form = scrubber.before_record_request(
+        post(
+            "https://h/f",
+            template_form.replace("\0", quote_plus(secret)).encode(),
+            **{"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    )
     json.loads(as_json.body)
     parse_qsl(as_form.body.decode(), strict_parsing=True)
     for kept in (as_json.body.decode(), as_form.body.decode()):

@@ -1,5 +1,6 @@
 """`authcanary run --mode replay` (issue 3, item 1): the scenario suites answered from the baseline cassettes,
 with no network at all, and checked against the *current* contracts."""
+
 from __future__ import annotations
 
 import shutil
@@ -36,8 +37,22 @@ def test_replay_of_the_documented_baseline_is_clean(baseline, tmp_path):
 
 def test_replay_sends_nothing_even_to_an_unreachable_live_target(baseline, tmp_path):
     targets = write_loop_targets(tmp_path / "targets.toml", f"http://127.0.0.1:{closed_port()}", simulator=False)
-    result = run_authcanary(["run", "--mode", "replay", "--targets", str(targets), "--target", "loop",
-                             "--vendor", "autodesk", "--baseline", str(baseline)], tmp_path / "run")
+    result = run_authcanary(
+        [
+            "run",
+            "--mode",
+            "replay",
+            "--targets",
+            str(targets),
+            "--target",
+            "loop",
+            "--vendor",
+            "autodesk",
+            "--baseline",
+            str(baseline),
+        ],
+        tmp_path / "run",
+    )
     assert result.code == 0, result.output[-3000:]
     assert result.summary["vendors"]["autodesk"]["status"] == "ok"
 
@@ -53,19 +68,22 @@ def test_a_contract_edit_is_checked_against_what_the_vendor_last_did(baseline, t
     edited = semantics.read_text().replace('"$.token_type": "Bearer"', '"$.token_type": "bearer"')
     assert edited != semantics.read_text()
     semantics.write_text(edited)
-    result = run_authcanary(["run", "--mode", "replay", "--vendor", "autodesk", "--baseline", str(baseline)],
-                            tmp_path / "run", cwd=root)
+    result = run_authcanary(
+        ["run", "--mode", "replay", "--vendor", "autodesk", "--baseline", str(baseline)], tmp_path / "run", cwd=root
+    )
     assert result.code == 1, result.output[-3000:]
     violations = result.summary["vendors"]["autodesk"]["violations"]
     assert violations and all("bearer" in v["expected"] for v in violations), violations
 
 
 def test_replay_without_a_baseline_is_a_config_error(tmp_path):
-    result = run_authcanary(["run", "--mode", "replay", "--vendor", "bimplus", "--baseline", str(tmp_path / "none")],
-                            tmp_path / "run")
+    result = run_authcanary(
+        ["run", "--mode", "replay", "--vendor", "bimplus", "--baseline", str(tmp_path / "none")], tmp_path / "run"
+    )
     assert result.code == 2 and "no such folder" in result.output, result.output
     (tmp_path / "none" / "autodesk").mkdir(parents=True)
-    result = run_authcanary(["run", "--mode", "replay", "--vendor", "bimplus", "--baseline", str(tmp_path / "none")],
-                            tmp_path / "run")
+    result = run_authcanary(
+        ["run", "--mode", "replay", "--vendor", "bimplus", "--baseline", str(tmp_path / "none")], tmp_path / "run"
+    )
     assert result.code == 2 and "no recordings of bimplus to replay" in result.output, result.output
     assert not (tmp_path / "run").exists()

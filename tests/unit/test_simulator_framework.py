@@ -1,11 +1,13 @@
 """What every simulator shares, in-process (real ASGI through httpx): control-plane input validation, the
 operational options (random faults, latency), repeated slashes, CORS and bounded memory."""
+
 from __future__ import annotations
 
 import asyncio
 import json
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -28,8 +30,12 @@ from authcanary.targets import load_target
 
 APS = AutodeskSimulator.default_settings()
 BIM = BimplusSimulator.default_settings()
-APS_FORM = {"client_id": APS["client_id"], "client_secret": APS["client_secret"], "grant_type": "client_credentials",
-            "scope": "data:read"}
+APS_FORM = {
+    "client_id": APS["client_id"],
+    "client_secret": APS["client_secret"],
+    "grant_type": "client_credentials",
+    "scope": "data:read",
+}
 BIM_LOGIN = {"user_id": BIM["user"], "password": BIM["password"], "application_id": BIM["application_id"]}
 ORIGIN = "http://app.example"
 
@@ -57,11 +63,24 @@ def control(http: httpx.Client, name: str, body: Any = None, *, raw: bytes | Non
 
 
 # -- control-plane input validation ------------------------------------------------------------------------------
-@pytest.mark.parametrize("body", [
-    {"status": True}, {"status": 500.0}, {"status": "500"}, {"status": 399}, {"status": 600}, {"status": None},
-    {"count": 1}, {"status": 500, "count": 0}, {"status": 500, "count": MAX_QUEUED_FAULTS + 1},
-    {"status": 500, "count": True}, {"status": 500, "count": 1.5}, {"status": 500, "count": 10 ** 400},
-], ids=repr)
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"status": True},
+        {"status": 500.0},
+        {"status": "500"},
+        {"status": 399},
+        {"status": 600},
+        {"status": None},
+        {"count": 1},
+        {"status": 500, "count": 0},
+        {"status": 500, "count": MAX_QUEUED_FAULTS + 1},
+        {"status": 500, "count": True},
+        {"status": 500, "count": 1.5},
+        {"status": 500, "count": 10**400},
+    ],
+    ids=repr,
+)
 def test_fault_refuses_what_is_not_an_integer_status_and_count(http, body):
     response = control(http, "fault", body)
     assert response.status_code == 400, response.text
@@ -76,8 +95,18 @@ def test_at_most_a_thousand_faults_are_queued(http):
     assert control(http, "fault", {"status": 500}).status_code == 400
 
 
-@pytest.mark.parametrize("raw", [b'{"advance": NaN}', b'{"advance": Infinity}', b'{"advance": -1}',
-                                 b'{"advance": "3600"}', b'{"advance": true}', b'{"advance": 315619201}', b"{}"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"advance": NaN}',
+        b'{"advance": Infinity}',
+        b'{"advance": -1}',
+        b'{"advance": "3600"}',
+        b'{"advance": true}',
+        b'{"advance": 315619201}',
+        b"{}",
+    ],
+)
 def test_clock_refuses_what_is_not_a_finite_advance_up_to_ten_years(http, raw):
     before = http.get(f"{CONTROL_PREFIX}/info").json()["now"]
     response = control(http, "clock", raw=raw)
@@ -113,23 +142,49 @@ def test_every_vendor_has_the_operational_options_and_its_own(vendor):
     assert set(cls.option_defaults) > set(Simulator.option_defaults)  # its own options kept
 
 
-@pytest.mark.parametrize("name, value", [
-    ("fault_rate", "1.5"), ("fault_rate", -0.1), ("fault_rate", "abc"), ("fault_rate", True), ("fault_rate", "nan"),
-    ("fault_status", "99"), ("fault_status", "503,abc"), ("fault_status", ""), ("fault_status", 600),
-    ("fault_retry_after", "-1"), ("fault_retry_after", "1.5"), ("fault_retry_after", "soon"),
-    ("fault_seed", "x"), ("fault_seed", 1.5), ("latency", "-1"), ("latency", "61"), ("latency", "inf"),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("fault_rate", "1.5"),
+        ("fault_rate", -0.1),
+        ("fault_rate", "abc"),
+        ("fault_rate", True),
+        ("fault_rate", "nan"),
+        ("fault_status", "99"),
+        ("fault_status", "503,abc"),
+        ("fault_status", ""),
+        ("fault_status", 600),
+        ("fault_retry_after", "-1"),
+        ("fault_retry_after", "1.5"),
+        ("fault_retry_after", "soon"),
+        ("fault_seed", "x"),
+        ("fault_seed", 1.5),
+        ("latency", "-1"),
+        ("latency", "61"),
+        ("latency", "inf"),
+    ],
+)
 def test_bad_operational_option_values_are_value_errors_naming_the_option(name, value):
     with pytest.raises(ValueError, match=f"simulator option {name} must be"):
         AutodeskSimulator(options={name: value})
 
 
 def test_operational_options_from_strings_and_numbers():
-    given = {"fault_rate": "0.5", "fault_status": "503, 500", "fault_retry_after": "", "fault_seed": "7",
-             "latency": "0.01"}
+    given = {
+        "fault_rate": "0.5",
+        "fault_status": "503, 500",
+        "fault_retry_after": "",
+        "fault_seed": "7",
+        "latency": "0.01",
+    }
     conditions = BimplusSimulator(options=given).conditions
-    assert (conditions.fault_rate, conditions.fault_statuses, conditions.fault_retry_after, conditions.fault_seed,
-            conditions.latency) == (0.5, (503, 500), 0, 7, 0.01)
+    assert (
+        conditions.fault_rate,
+        conditions.fault_statuses,
+        conditions.fault_retry_after,
+        conditions.fault_seed,
+        conditions.latency,
+    ) == (0.5, (503, 500), 0, 7, 0.01)
     conditions = AutodeskSimulator(options={"fault_rate": 1, "fault_status": 429, "fault_retry_after": 30}).conditions
     assert (conditions.fault_rate, conditions.fault_statuses, conditions.fault_retry_after) == (1, (429,), 30)
 
@@ -142,8 +197,10 @@ def test_a_bad_option_value_from_serve_is_a_config_error_naming_it():
 
 
 def test_the_targets_file_options_table_takes_them(tmp_path):
-    (tmp_path / "targets.toml").write_text('[targets.sim]\nembedded = true\n[targets.sim.autodesk]\n'
-                                           'options = { fault_rate = 0.25, fault_status = "503,500", latency = 0 }\n')
+    (tmp_path / "targets.toml").write_text(
+        "[targets.sim]\nembedded = true\n[targets.sim.autodesk]\n"
+        'options = { fault_rate = 0.25, fault_status = "503,500", latency = 0 }\n'
+    )
     settings = load_target(tmp_path / "targets.toml", "sim", environ={}).vendors["autodesk"].settings
     assert AutodeskSimulator(options=settings["options"]).conditions.fault_statuses == (503, 500)
 
@@ -211,9 +268,14 @@ def test_repeated_slashes_route_like_one(http, path):
     assert token(http, path).status_code == 200
 
 
-@pytest.mark.parametrize("prefix, path", [("/autodesk", "/autodesk//authentication/v2/token"),
-                                          ("/autodesk", "//autodesk/authentication//v2/token"),
-                                          ("/a/b", "/a//b//authentication/v2/token")])
+@pytest.mark.parametrize(
+    "prefix, path",
+    [
+        ("/autodesk", "/autodesk//authentication/v2/token"),
+        ("/autodesk", "//autodesk/authentication//v2/token"),
+        ("/a/b", "/a//b//authentication/v2/token"),
+    ],
+)
 def test_repeated_slashes_under_a_mount_prefix(prefix, path):
     with client(build_app({"autodesk": AutodeskSimulator()}, prefix)) as http:
         assert token(http, path).status_code == 200
@@ -239,20 +301,33 @@ def test_collapse_slashes_keeps_the_query_string():
 
 # -- CORS ----------------------------------------------------------------------------------------------------------
 def preflight(http: httpx.Client, path: str, method: str = "POST", origin: str = ORIGIN) -> httpx.Response:
-    return http.options(path, headers={"Origin": origin, "Access-Control-Request-Method": method,
-                                       "Access-Control-Request-Headers": "authorization, content-type"})
+    return http.options(
+        path,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
 
 
 def assert_preflight_allows(response: httpx.Response, origin: str, method: str) -> None:
     assert response.status_code == 200, response.text
     assert response.headers["access-control-allow-origin"] == origin
     assert method in response.headers["access-control-allow-methods"]
-    assert {"authorization", "content-type"} <= {h.strip() for h in
-                                                 response.headers["access-control-allow-headers"].split(",")}
+    assert {"authorization", "content-type"} <= {
+        h.strip() for h in response.headers["access-control-allow-headers"].split(",")
+    }
 
 
-@pytest.mark.parametrize("vendor, path, method", [("autodesk", V2_PATH, "POST"), ("bimplus", "/v2/authorize", "DELETE"),
-                                                  ("bimplus", f"{CONTROL_PREFIX}/clock", "POST")])
+@pytest.mark.parametrize(
+    "vendor, path, method",
+    [
+        ("autodesk", V2_PATH, "POST"),
+        ("bimplus", "/v2/authorize", "DELETE"),
+        ("bimplus", f"{CONTROL_PREFIX}/clock", "POST"),
+    ],
+)
 def test_preflight_is_answered_for_any_origin_by_default(vendor, path, method):
     with client(VENDORS[vendor].simulator_class()().app()) as http:
         assert_preflight_allows(preflight(http, path, method), "*", method)

@@ -1,4 +1,5 @@
 """Free text made safe to write (authcanary.redact) and curl reproductions (authcanary.repro)."""
+
 from __future__ import annotations
 
 import base64
@@ -25,28 +26,33 @@ JWT = f"{b64url({'alg': 'RS256', 'kid': 'k1'})}.{b64url({'sub': 'u', 'exp': 1})}
 HEX32 = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    (f"token {JWT} end", "token <jwt> end"),
-    # an excerpt cut short after the header, or inside the claims: still a token, never shown
-    (f"observed: {JWT[:40]}", "observed: <jwt>"),
-    (f"{JWT.split('.')[0]}.{JWT.split('.')[1][:6]}…", "<jwt>…"),
-    (f'"access_token": "{HEX32}"', '"access_token": "<hex32>"'),
-    (f"BimPlus {HEX32}", "BimPlus <hex32>"),
-    (f"x{HEX32}y", "x<hex32>y"),  # glued to letters: still a token
-    (f"%22{HEX32}%22", "%<hex34>%22"),  # percent-encoded quotes around it: still caught (the run includes "22")
-    ("a" * 40, "<hex40>"),
-    ("0123456789abcdef", "0123456789abcdef"),  # 16 hex: ids and short hashes stay readable
-    ("eyJ", "eyJ"),
-    ("<token#1 hex32> and <secret len=8>", "<token#1 hex32> and <secret len=8>"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"token {JWT} end", "token <jwt> end"),
+        # an excerpt cut short after the header, or inside the claims: still a token, never shown
+        (f"observed: {JWT[:40]}", "observed: <jwt>"),
+        (f"{JWT.split('.')[0]}.{JWT.split('.')[1][:6]}…", "<jwt>…"),
+        (f'"access_token": "{HEX32}"', '"access_token": "<hex32>"'),
+        (f"BimPlus {HEX32}", "BimPlus <hex32>"),
+        (f"x{HEX32}y", "x<hex32>y"),  # glued to letters: still a token
+        (f"%22{HEX32}%22", "%<hex34>%22"),  # percent-encoded quotes around it: still caught (the run includes "22")
+        ("a" * 40, "<hex40>"),
+        ("0123456789abcdef", "0123456789abcdef"),  # 16 hex: ids and short hashes stay readable
+        ("eyJ", "eyJ"),
+        ("<token#1 hex32> and <secret len=8>", "<token#1 hex32> and <secret len=8>"),
+    ],
+)
 def test_tokens_become_their_shape(text, expected):
     assert redact_text(text, {}) == expected
 
 
 def test_secrets_become_variables_in_every_encoding():
     secret = "p@ss word/1"
-    text = (f"raw {secret} form {secret.replace(' ', '+').replace('@', '%40').replace('/', '%2F')} "
-            f"json {json.dumps(secret)} basic {base64.b64encode(secret.encode()).decode()}")
+    text = (
+        f"raw {secret} form {secret.replace(' ', '+').replace('@', '%40').replace('/', '%2F')} "
+        f"json {json.dumps(secret)} basic {base64.b64encode(secret.encode()).decode()}"
+    )
     masked = mask_secrets(text, {secret: "BIMPLUS_PASSWORD"})
     assert "p@ss" not in masked and "cCBzc" not in masked
     assert masked.count("${BIMPLUS_PASSWORD}") == 4
@@ -58,10 +64,12 @@ def test_longer_secret_is_replaced_whole():
 
 def test_curl_repro_uses_variables_for_secrets_and_user_for_basic():
     credentials = base64.b64encode(b"my-client:top-secret-1").decode()
-    request = httpx.Request("POST", "http://testserver/authentication/v2/token",
-                            headers={"Authorization": f"Basic {credentials}",
-                                     "Content-Type": "application/x-www-form-urlencoded"},
-                            content=b"grant_type=client_credentials&password=hostile-pw-9")
+    request = httpx.Request(
+        "POST",
+        "http://testserver/authentication/v2/token",
+        headers={"Authorization": f"Basic {credentials}", "Content-Type": "application/x-www-form-urlencoded"},
+        content=b"grant_type=client_credentials&password=hostile-pw-9",
+    )
     command = curl_command(request, {"top-secret-1": "APS_CLIENT_SECRET"}, "http://127.0.0.1:8700")
     assert command.startswith("curl -i -X POST http://127.0.0.1:8700/authentication/v2/token")
     assert '-u "my-client:${APS_CLIENT_SECRET}"' in command
@@ -99,21 +107,38 @@ def echo_server():
 @pytest.mark.parametrize("secret", ["a&b+c%20d=e f", 'q"u`o$HOME\\te', "plain-secret-1"])
 def test_a_curl_repro_run_by_a_shell_sends_the_same_form(echo_server, secret):
     url, bodies = echo_server
-    fields = [("client_id", "my-client"), ("client_secret", secret), ("note", "x $HOME `id` \"q\""),
-              ("grant_type", "client_credentials"), ("", "nameless"),
-              ("scope", f"$HOME `id` {secret}!")]
-    request = httpx.Request("POST", "http://testserver/token", content=urlencode(fields).encode(),
-                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+    fields = [
+        ("client_id", "my-client"),
+        ("client_secret", secret),
+        ("note", 'x $HOME `id` "q"'),
+        ("grant_type", "client_credentials"),
+        ("", "nameless"),
+        ("scope", f"$HOME `id` {secret}!"),
+    ]
+    request = httpx.Request(
+        "POST",
+        "http://testserver/token",
+        content=urlencode(fields).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     command = curl_command(request, {secret: "APS_CLIENT_SECRET"}, url)
     assert secret not in command
-    subprocess.run(["bash", "-c", command + " --silent --output /dev/null"], check=True, timeout=30,
-                   env={**os.environ, "APS_CLIENT_SECRET": secret})
+    subprocess.run(
+        ["bash", "-c", command + " --silent --output /dev/null"],
+        check=True,
+        timeout=30,
+        env={**os.environ, "APS_CLIENT_SECRET": secret},
+    )
     assert parse_qsl(bodies[0].decode(), keep_blank_values=True) == fields
 
 
 def test_a_curl_repro_of_a_target_with_a_path_prefix_keeps_the_path_once():
-    request = httpx.Request("POST", "http://127.0.0.1:8700/autodesk/authentication/v2/token", content=b"a=b",
-                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+    request = httpx.Request(
+        "POST",
+        "http://127.0.0.1:8700/autodesk/authentication/v2/token",
+        content=b"a=b",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert " http://127.0.0.1:8700/autodesk/authentication/v2/token " in curl_command(request, {}) + " "
     embedded = httpx.Request("POST", "http://autodesk.sim/authentication/v2/token")
     assert "http://127.0.0.1:8700/authentication/v2/token" in curl_command(embedded, {}, "http://127.0.0.1:8700")
@@ -131,8 +156,12 @@ def test_a_curl_repro_sends_the_content_type_the_check_sent_and_the_body_intact(
     request = httpx.Request("POST", "http://testserver/token", content=urlencode(fields).encode(), headers=headers)
     command = curl_command(request, {secret: "APS_CLIENT_SECRET"}, url)
     assert secret not in command and "<secret" not in command, command
-    subprocess.run(["bash", "-c", command + " --silent --output /dev/null"], check=True, timeout=30,
-                   env={**os.environ, "APS_CLIENT_SECRET": secret})
+    subprocess.run(
+        ["bash", "-c", command + " --silent --output /dev/null"],
+        check=True,
+        timeout=30,
+        env={**os.environ, "APS_CLIENT_SECRET": secret},
+    )
     sent_type, body = seen[0]
     assert sent_type == content_type
     assert parse_qsl(body.decode(), keep_blank_values=True) == fields

@@ -1,4 +1,5 @@
 """The engine's vendor-agnostic check helpers (authcanary.checks) and the shared credential decoding."""
+
 from __future__ import annotations
 
 import base64
@@ -14,7 +15,7 @@ from authcanary.checks.answers import schema_errors
 from authcanary.contracts import load_contract
 from authcanary.credentials import decode_basic
 
-CONTRACTS = Path(__file__).resolve().parents[1] / "contracts"
+CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 
 
 @dataclass
@@ -39,13 +40,16 @@ def answer(method: str, path: str, status: int = 200, **kwargs: Any) -> httpx.Re
     return httpx.Response(status, request=httpx.Request(method, f"http://vendor.sim{path}"), **kwargs)
 
 
-@pytest.mark.parametrize(("statuses", "expected"), [
-    ({401}, "401"),
-    ({400, 415}, "400 or 415"),
-    (set(range(400, 500)), "4xx"),
-    ({200} | set(range(400, 500)), "200 or 4xx"),
-    (frozenset(range(400, 600)), "4xx or 5xx"),
-])
+@pytest.mark.parametrize(
+    ("statuses", "expected"),
+    [
+        ({401}, "401"),
+        ({400, 415}, "400 or 415"),
+        (set(range(400, 500)), "4xx"),
+        ({200} | set(range(400, 500)), "200 or 4xx"),
+        (frozenset(range(400, 600)), "4xx or 5xx"),
+    ],
+)
 def test_status_sets_read_as_people_write_them(statuses, expected):
     assert describe_statuses(statuses) == expected
 
@@ -53,8 +57,13 @@ def test_status_sets_read_as_people_write_them(statuses, expected):
 def test_refused_names_the_allowed_statuses():
     expect = FakeExpect()
     assert refused(expect, answer("GET", "/x", 401), {401, 403}, "acme.tokens.dead_refused")
-    assert not refused(expect, answer("GET", "/x", 200, text="fine"), set(range(400, 500)), "acme.tokens.dead_refused",
-                       detail="expired")
+    assert not refused(
+        expect,
+        answer("GET", "/x", 200, text="fine"),
+        set(range(400, 500)),
+        "acme.tokens.dead_refused",
+        detail="expired",
+    )
     assert expect.failed[0]["check"] == "acme.tokens.dead_refused" and expect.failed[0]["detail"] == "expired"
     assert expect.failed[0]["expected"] == "status 4xx" and expect.failed[0]["observed"] == "status 200: fine"
 
@@ -65,10 +74,14 @@ def test_the_constant_and_schema_checks_are_declared_for_every_vendor():
 
     for vendor in ("autodesk", "bimplus"):
         contract, catalog = load_contract(CONTRACTS, vendor), load_catalog(CONTRACTS, vendor)
-        fields = {path.removeprefix("$.") for spec in contract.semantics.get("endpoints", {}).values()
-                  for constants in spec.get("constants", {}).values() for path in constants}
-        for field in fields:
-            catalog.check(f"{vendor}.constant.{field}")
+        fields = {
+            path.removeprefix("$.")
+            for spec in contract.semantics.get("endpoints", {}).values()
+            for constants in spec.get("constants", {}).values()
+            for path in constants
+        }
+        for name in fields:
+            catalog.check(f"{vendor}.constant.{name}")
 
 
 def test_constants_of_the_contract():
@@ -133,14 +146,17 @@ def test_failed_login_budget():
     assert simulator.available()
 
 
-@pytest.mark.parametrize(("credentials", "expected"), [
-    (base64.b64encode(b"client:s3cr:et").decode(), ("client", "s3cr:et")),
-    (base64.b64encode(b"client:").decode(), ("client", "")),
-    (base64.b64encode(b"no colon").decode(), None),
-    (base64.b64encode("ünï:cødé".encode()).decode() + " ", ("ünï", "cødé")),
-    ("%%%", None),
-    (base64.b64encode(b"\xff\xfe:x").decode(), None),
-])
+@pytest.mark.parametrize(
+    ("credentials", "expected"),
+    [
+        (base64.b64encode(b"client:s3cr:et").decode(), ("client", "s3cr:et")),
+        (base64.b64encode(b"client:").decode(), ("client", "")),
+        (base64.b64encode(b"no colon").decode(), None),
+        (base64.b64encode("ünï:cødé".encode()).decode() + " ", ("ünï", "cødé")),
+        ("%%%", None),
+        (base64.b64encode(b"\xff\xfe:x").decode(), None),
+    ],
+)
 def test_basic_credentials_are_decoded_strictly(credentials, expected):
     assert decode_basic(credentials) == expected
 
@@ -151,11 +167,22 @@ def test_an_excerpt_masks_an_echoed_credential_and_never_cuts_a_secret_in_half()
     from authcanary.suite import Expect
 
     secret = "Vb7nQ2xK9mLp4RtY8wZc3HdF6gJs1AeU5oIq0NkT"
-    canary = SimpleNamespace(base_url=lambda vendor: "http://x", vendor_target=lambda vendor: SimpleNamespace(
-        embedded=False), redact=lambda vendor, text: text.replace(secret, "${SECRET}"))
+    canary = SimpleNamespace(
+        base_url=lambda vendor: "http://x",
+        vendor_target=lambda vendor: SimpleNamespace(embedded=False),
+        redact=lambda vendor, text: text.replace(secret, "${SECRET}"),
+    )
     expect = Expect(canary, "autodesk", item=None)
-    echo = answer("POST", "/t", 401, json={"detail": "x" * 150, "sent": secret,
-                                           "body": "client_secret=not-the-secret-0000&grant_type=client_credentials"})
+    echo = answer(
+        "POST",
+        "/t",
+        401,
+        json={
+            "detail": "x" * 150,
+            "sent": secret,
+            "body": "client_secret=not-the-secret-0000&grant_type=client_credentials",
+        },
+    )
     excerpt = expect.excerpt(echo, 180)
     assert secret[:20] not in excerpt and "${SECRET}" in excerpt
     assert "not-the-secret-0000" not in expect.excerpt(echo, 1000)

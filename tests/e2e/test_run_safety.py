@@ -10,6 +10,7 @@
 - `authcanary baseline accept` replaces a vendor's folder whole: failing or killed at any point, the baseline holds
   the old folder or the new one, never a mix, never nothing.
 """
+
 from __future__ import annotations
 
 import base64
@@ -25,9 +26,10 @@ import string
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -35,9 +37,7 @@ import pytest
 import authcanary.baseline as baseline_module
 from authcanary.recording.cassette import load_cassette
 from authcanary.summary import EXIT_INTERRUPTED
-
 from conftest import AUTHCANARY, ROOT, RunResult, cli_env, run_authcanary
-
 
 # -- canary credentials -----------------------------------------------------------------------------------------
 ALNUM = string.ascii_letters + string.digits
@@ -63,37 +63,57 @@ class Canary:
     bimplus: dict[str, str]
 
     @classmethod
-    def new(cls) -> "Canary":
+    def new(cls) -> Canary:
         return cls(
-            autodesk={"client_id": secrets.token_hex(16), "client_secret": canary_secret(),
-                      "forbidden_client_id": secrets.token_hex(16), "forbidden_client_secret": canary_secret()},
-            bimplus={"user": f"canary-{secrets.token_hex(4)}@example.com", "password": canary_secret(),
-                     "application_id": secrets.token_hex(16).upper(),
-                     "second_user": f"canary-{secrets.token_hex(4)}@example.com", "second_password": canary_secret()})
+            autodesk={
+                "client_id": secrets.token_hex(16),
+                "client_secret": canary_secret(),
+                "forbidden_client_id": secrets.token_hex(16),
+                "forbidden_client_secret": canary_secret(),
+            },
+            bimplus={
+                "user": f"canary-{secrets.token_hex(4)}@example.com",
+                "password": canary_secret(),
+                "application_id": secrets.token_hex(16).upper(),
+                "second_user": f"canary-{secrets.token_hex(4)}@example.com",
+                "second_password": canary_secret(),
+            },
+        )
 
     def secrets(self) -> dict[str, str]:
         """Name -> secret value (client ids and user names are identifiers, recorded on purpose)."""
-        return {"autodesk client_secret": self.autodesk["client_secret"],
-                "autodesk forbidden_client_secret": self.autodesk["forbidden_client_secret"],
-                "bimplus password": self.bimplus["password"],
-                "bimplus second_password": self.bimplus["second_password"]}
+        return {
+            "autodesk client_secret": self.autodesk["client_secret"],
+            "autodesk forbidden_client_secret": self.autodesk["forbidden_client_secret"],
+            "bimplus password": self.bimplus["password"],
+            "bimplus second_password": self.bimplus["second_password"],
+        }
 
     def basic_pairs(self) -> dict[str, str]:
-        return {"autodesk Basic": f"{self.autodesk['client_id']}:{self.autodesk['client_secret']}",
-                "autodesk forbidden Basic": f"{self.autodesk['forbidden_client_id']}:"
-                                            f"{self.autodesk['forbidden_client_secret']}"}
+        return {
+            "autodesk Basic": f"{self.autodesk['client_id']}:{self.autodesk['client_secret']}",
+            "autodesk forbidden Basic": f"{self.autodesk['forbidden_client_id']}:"
+            f"{self.autodesk['forbidden_client_secret']}",
+        }
 
     def write_targets(self, path: Path) -> Path:
         """An embedded target whose simulators register these credentials, with deviations that make checks fail
         (violations carry curl reproductions and hypothesis examples: the likeliest place for a leak)."""
-        profiles = {"autodesk": "expires-in-string,v2-basic-rejected,echo-secret-in-errors",
-                    "bimplus": "expires-in-string"}
+        profiles = {
+            "autodesk": "expires-in-string,v2-basic-rejected,echo-secret-in-errors",
+            "bimplus": "expires-in-string",
+        }
         # faults injected mid-test (property tests included): retried, lost, rejected examples all print things
         faults = 'options = { fault_rate = 0.1, fault_status = "503,500", fault_retry_after = 0 }'
         lines = ["[targets.canary]", "embedded = true"]
         for vendor, settings in (("autodesk", self.autodesk), ("bimplus", self.bimplus)):
-            lines += ["", f"[targets.canary.{vendor}]", f"profile = {json.dumps(profiles[vendor])}", faults,
-                      "retry_budget = 100000"]
+            lines += [
+                "",
+                f"[targets.canary.{vendor}]",
+                f"profile = {json.dumps(profiles[vendor])}",
+                faults,
+                "retry_budget = 100000",
+            ]
             lines += [f"{key} = {json.dumps(value)}" for key, value in settings.items()]  # JSON strings are TOML
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
@@ -166,8 +186,20 @@ def canary_run(tmp_path_factory: pytest.TempPathFactory) -> CanaryRun:
     targets = canary.write_targets(base / "targets.toml")
     out = base / "run"
     (base / "none").mkdir()  # an empty baseline: nothing to compare with
-    result = run_authcanary(["run", "--targets", str(targets), "--target", "canary", "--baseline", str(base / "none"),
-                             "--max-examples", "5"], out)
+    result = run_authcanary(
+        [
+            "run",
+            "--targets",
+            str(targets),
+            "--target",
+            "canary",
+            "--baseline",
+            str(base / "none"),
+            "--max-examples",
+            "5",
+        ],
+        out,
+    )
     return CanaryRun(canary, out, result)
 
 
@@ -183,8 +215,9 @@ def test_leak_detector_finds_every_form(tmp_path):
     assert set(leaks(tmp_path, forms)) == set(forms)
     secret = canary.secrets()["bimplus password"]
     (tmp_path / "nested.txt").write_text(json.dumps(shlex.quote(json.dumps({"password": secret}))))
-    assert {name for name, files in leaks(tmp_path, encoded_forms(canary)).items() if "nested.txt" in files} == \
-        {f"bimplus password core {core}" for core in CORE.findall(secret)}, "a core is found through any escaping"
+    assert {name for name, files in leaks(tmp_path, encoded_forms(canary)).items() if "nested.txt" in files} == {
+        f"bimplus password core {core}" for core in CORE.findall(secret)
+    }, "a core is found through any escaping"
     assert not leaks(tmp_path, {"other": canary_secret().encode()})
 
 
@@ -212,8 +245,11 @@ def test_no_canary_secret_reaches_stdout_or_stderr(canary_run):
     for vendor in ("autodesk", "bimplus"):
         assert canary_run.vendor(vendor)["retries"] > 0, f"{vendor}: the injected faults were retried"
     output = canary_run.result.output.encode()
-    found = [name for name, form in {**plain_forms(canary_run.canary), **encoded_forms(canary_run.canary)}.items()
-             if form in output]
+    found = [
+        name
+        for name, form in {**plain_forms(canary_run.canary), **encoded_forms(canary_run.canary)}.items()
+        if form in output
+    ]
     assert not found, f"canary secrets printed: {found}"
 
 
@@ -226,8 +262,10 @@ def test_no_part_of_a_canary_secret_appears_in_any_encoding(canary_run):
 # -- damaged cassettes --------------------------------------------------------------------------------------------
 def snapshot(folder: Path) -> dict[str, bytes | None]:
     """Every path under `folder`, hidden ones included: file -> bytes, folder -> None."""
-    return {str(path.relative_to(folder)): path.read_bytes() if path.is_file() else None
-            for path in sorted(folder.rglob("*"))}
+    return {
+        str(path.relative_to(folder)): path.read_bytes() if path.is_file() else None
+        for path in sorted(folder.rglob("*"))
+    }
 
 
 def visible(tree: dict[str, bytes | None]) -> dict[str, bytes | None]:
@@ -239,6 +277,7 @@ def _replace_once(pattern: bytes, replacement: bytes) -> Callable[[bytes], bytes
         edited, count = re.subn(pattern, replacement, data, count=1, flags=re.MULTILINE)
         assert count == 1, f"pattern {pattern!r} not found: the damage was not applied"
         return edited
+
     return edit
 
 
@@ -249,10 +288,12 @@ DAMAGES: dict[str, Callable[[bytes], bytes]] = {
     "corrupted bytes": lambda data: data[:200] + b"\x00\xff\xfe\x80garbage" + data[210:],
     "hand-edited: merge conflict": lambda data: b"<<<<<<< HEAD\n" + data + b"=======\n" + data + b">>>>>>> theirs\n",
     "hand-edited: status code as text": _replace_once(rb"^(\s+code:) \d+$", rb"\1 forbidden"),
-    "hand-edited: headers made a string": _replace_once(rb"^(  response:\n(?:    .*\n)*?)    headers:\n",
-                                                        rb"\1    headers: see below\n    headers_old:\n"),
-    "hand-edited: python tag": lambda data: data.replace(b"version: 1", b"version: !!python/object/apply:os.system "
-                                                                        b"['touch PWNED']"),
+    "hand-edited: headers made a string": _replace_once(
+        rb"^(  response:\n(?:    .*\n)*?)    headers:\n", rb"\1    headers: see below\n    headers_old:\n"
+    ),
+    "hand-edited: python tag": lambda data: data.replace(
+        b"version: 1", b"version: !!python/object/apply:os.system ['touch PWNED']"
+    ),
 }
 FEW_DAMAGES = ["truncated in the middle", "corrupted bytes", "hand-edited: headers made a string"]
 
@@ -282,8 +323,9 @@ def assert_config_error(result: RunResult, damaged: Path) -> None:
 def test_drift_with_a_damaged_baseline_cassette_exits_2(baseline, canary_run, tmp_path, how):
     damaged = damage(baseline, how)
     before = snapshot(baseline)
-    result = run_authcanary(["drift", str(baseline), str(canary_run.out), "--out", str(tmp_path / "report")],
-                            cwd=tmp_path)
+    result = run_authcanary(
+        ["drift", str(baseline), str(canary_run.out), "--out", str(tmp_path / "report")], cwd=tmp_path
+    )
     assert_config_error(result, damaged)
     assert snapshot(baseline) == before
     assert not (tmp_path / "report" / "drift.json").exists()
@@ -315,21 +357,28 @@ def test_accept_of_a_run_with_a_damaged_cassette_exits_2(baseline, canary_run, t
 def test_run_with_a_damaged_baseline_cassette_exits_2_before_sending_anything(baseline, tmp_path):
     damaged = damage(baseline, "truncated in the middle")
     before = snapshot(baseline)
-    result = run_authcanary(["run", "--target", "sim", "--vendor", "autodesk", "--max-examples", "1",
-                             "--baseline", str(baseline)], tmp_path / "run")
+    result = run_authcanary(
+        ["run", "--target", "sim", "--vendor", "autodesk", "--max-examples", "1", "--baseline", str(baseline)],
+        tmp_path / "run",
+    )
     assert snapshot(baseline) == before
     assert_config_error(result, damaged)
     assert not (tmp_path / "run").exists()
 
 
-def signal_the_run(args: list[str], run_dir: Path, log: Path, sig: signal.Signals, delay: float = 0.0
-                   ) -> tuple[int, str]:
+def signal_the_run(
+    args: list[str], run_dir: Path, log: Path, sig: signal.Signals, delay: float = 0.0
+) -> tuple[int, str]:
     """Start `authcanary run` of the embedded Autodesk with `args`, send `sig` `delay` s after its first cassette
     is written; returns (exit code, output)."""
     with log.open("wb") as sink:
-        process = subprocess.Popen([str(AUTHCANARY), "run", "--target", "sim", "--vendor", "autodesk", *args,
-                                    "--out", str(run_dir)],
-                                   cwd=ROOT, env=cli_env(), stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [str(AUTHCANARY), "run", "--target", "sim", "--vendor", "autodesk", *args, "--out", str(run_dir)],
+            cwd=ROOT,
+            env=cli_env(),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 120
         while not any((run_dir / "cassettes").rglob("*.yaml")):
@@ -348,11 +397,15 @@ def signal_the_run(args: list[str], run_dir: Path, log: Path, sig: signal.Signal
 
 
 # -- a run killed midway ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("sig", [
-    signal.SIGKILL,
-    pytest.param(signal.SIGINT, marks=pytest.mark.slow),
-    pytest.param(signal.SIGTERM, marks=pytest.mark.slow),
-], ids=lambda sig: sig.name)
+@pytest.mark.parametrize(
+    "sig",
+    [
+        signal.SIGKILL,
+        pytest.param(signal.SIGINT, marks=pytest.mark.slow),
+        pytest.param(signal.SIGTERM, marks=pytest.mark.slow),
+    ],
+    ids=lambda sig: sig.name,
+)
 def test_run_killed_midway_leaves_the_baseline_intact(baseline, tmp_path, sig):
     before = snapshot(baseline)
     run_dir = tmp_path / "run"
@@ -404,8 +457,9 @@ def test_accept_replaces_only_the_vendors_of_the_run(baseline, new_run):
     assert result.code == 0, result.output
     after = snapshot(baseline)
     assert not any(name.startswith(".") for name in after), "accept left hidden staging folders behind"
-    assert {k: v for k, v in after.items() if k.startswith("bimplus")} == \
-        {k: v for k, v in before.items() if k.startswith("bimplus")}
+    assert {k: v for k, v in after.items() if k.startswith("bimplus")} == {
+        k: v for k, v in before.items() if k.startswith("bimplus")
+    }
     assert snapshot(baseline / "autodesk") == snapshot(new_run / "cassettes" / "autodesk")
 
 
@@ -422,14 +476,18 @@ def _edit_summary(run_dir: Path, vendor: str, **entry) -> None:
 
 def test_accept_keeps_the_baseline_cassettes_of_scenarios_the_run_skipped(baseline, new_run):
     """A live run skips simulator-only scenarios and may spend its budget: accepting it must not lose them."""
-    (skipped,) = {p.name for p in (baseline / "autodesk").glob("*.yaml")} - \
-        {p.name for p in (new_run / "cassettes" / "autodesk").glob("*.yaml")}
+    (skipped,) = {p.name for p in (baseline / "autodesk").glob("*.yaml")} - {
+        p.name for p in (new_run / "cassettes" / "autodesk").glob("*.yaml")
+    }
     kept = (baseline / "autodesk" / skipped).read_bytes()
     _edit_summary(new_run, "autodesk", unobserved=[f"autodesk/{Path(skipped).stem}"])
     module, _, name = Path(skipped).stem.partition(".")  # what junit.xml of a run that skipped it says
-    (new_run / "junit.xml").write_text(f'<testsuites><testsuite name="pytest"><testcase classname="suites.autodesk.'
-                                       f'{module}" name="{name}"><skipped message="live target"/></testcase>'
-                                       '</testsuite></testsuites>', encoding="utf-8")
+    (new_run / "junit.xml").write_text(
+        f'<testsuites><testsuite name="pytest"><testcase classname="suites.autodesk.'
+        f'{module}" name="{name}"><skipped message="live target"/></testcase>'
+        "</testsuite></testsuites>",
+        encoding="utf-8",
+    )
     result = run_authcanary(["baseline", "accept", str(new_run), "--baseline", str(baseline)])
     assert result.code == 0, result.output
     assert (baseline / "autodesk" / skipped).read_bytes() == kept
@@ -464,13 +522,16 @@ def _fail_copy_after(count: int, monkeypatch: pytest.MonkeyPatch) -> None:
                 raise OSError(28, "No space left on device (injected)")
             copied.append(source)
             return shutil.copy2(source, destination)
+
         return real(src, dst, copy_function=copy, **options)
+
     monkeypatch.setattr(shutil, "copytree", copytree)
 
 
 def _fail_exchange(monkeypatch: pytest.MonkeyPatch) -> None:
     def exchange(first, second):
         raise OSError(5, "Input/output error (injected)")
+
     monkeypatch.setattr(baseline_module, "_exchange", exchange)
 
 
@@ -483,11 +544,15 @@ def _fail_second_rename(monkeypatch: pytest.MonkeyPatch) -> None:
         if self.name.startswith(".autodesk.new-"):
             raise OSError(13, "Permission denied (injected)")
         return real(self, target)
+
     monkeypatch.setattr(Path, "rename", rename)
 
 
-FAILURES = {"copy fails midway": lambda mp: _fail_copy_after(3, mp), "exchange fails": _fail_exchange,
-            "second rename fails": _fail_second_rename}
+FAILURES = {
+    "copy fails midway": lambda mp: _fail_copy_after(3, mp),
+    "exchange fails": _fail_exchange,
+    "second rename fails": _fail_second_rename,
+}
 
 
 @pytest.mark.parametrize("failure", sorted(FAILURES))
@@ -541,9 +606,14 @@ main()
 def test_accept_killed_midway_leaves_the_old_or_the_new_baseline(baseline, new_run, tmp_path, point):
     old, new = snapshot(baseline / "autodesk"), snapshot(new_run / "cassettes" / "autodesk")
     bimplus = snapshot(baseline / "bimplus")
-    killed = subprocess.run([sys.executable, "-c", KILL_ACCEPT, point, "baseline", "accept", str(new_run),
-                             "--baseline", str(baseline)], cwd=ROOT, env=cli_env(), capture_output=True, text=True,
-                            timeout=120)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_ACCEPT, point, "baseline", "accept", str(new_run), "--baseline", str(baseline)],
+        cwd=ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     assert snapshot(baseline / "autodesk") == (new if point == "after the exchange" else old)
     assert snapshot(baseline / "bimplus") == bimplus

@@ -1,5 +1,6 @@
 """The seam holds: a throwaway vendor (a tiny simulator, a contract with its checks, one suite) added from outside the
 engine, through the `authcanary.vendors` entry point, runs end to end; no engine module is touched."""
+
 from __future__ import annotations
 
 import os
@@ -12,7 +13,7 @@ from conftest import cli_env, run_authcanary
 
 pytestmark = pytest.mark.slow  # two whole runs; the seam is also guarded by test_suite_surface.py
 
-SIMULATOR = '''
+SIMULATOR = """
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -46,8 +47,8 @@ SPEC = VendorSpec(name="acme", title="Acme token service (a test vendor)",
                   keys={"client_id": Key("client id", required=True),
                         "client_secret": Key("client secret", required=True, secret=True)},
                   simulator_path="acme_vendor:AcmeSimulator", example_base_url="https://api.acme.test")
-'''
-SUITE = '''
+"""
+SUITE = """
 from authcanary.suite import check_constants, reveal
 
 
@@ -57,8 +58,8 @@ def test_client_credentials_get_a_token(client, target, expect, contract):
                                            "client_secret": reveal(target.settings["client_secret"])})
     if expect.status(response, 200, "acme.token.answered"):
         check_constants(expect, response, response.json(), contract)
-'''
-CHECKS = '''
+"""
+CHECKS = """
 checks:
   acme.token.answered:
     title: valid client credentials get a token (200)
@@ -70,8 +71,8 @@ checks:
     source: "RFC 6749 §5.1"
     severity: breaking
     profiles: [lowercase-token-type]
-'''
-OPENAPI = '''
+"""
+OPENAPI = """
 openapi: 3.1.0
 info: {title: Acme, version: "1"}
 paths:
@@ -79,12 +80,12 @@ paths:
     post:
       responses:
         "200": {description: a token}
-'''
-SEMANTICS = '''
+"""
+SEMANTICS = """
 endpoints:
   "POST /token":
     constants: {"200": {"$.token_type": "Bearer"}}
-'''
+"""
 
 
 def _project(tmp_path: Path) -> tuple[Path, dict[str, str]]:
@@ -92,15 +93,23 @@ def _project(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     site = tmp_path / "site"
     (site / "acme_vendor-0.1.dist-info").mkdir(parents=True)
     (site / "acme_vendor.py").write_text(textwrap.dedent(SIMULATOR))
-    (site / "acme_vendor-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-vendor\n"
-                                                                  "Version: 0.1\n")
-    (site / "acme_vendor-0.1.dist-info" / "entry_points.txt").write_text("[authcanary.vendors]\n"
-                                                                          "acme = acme_vendor:SPEC\n")
+    (site / "acme_vendor-0.1.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: acme-vendor\nVersion: 0.1\n"
+    )
+    (site / "acme_vendor-0.1.dist-info" / "entry_points.txt").write_text(
+        "[authcanary.vendors]\nacme = acme_vendor:SPEC\n"
+    )
     root = tmp_path / "project"
-    for path, text in {"contracts/acme/openapi.yaml": OPENAPI, "contracts/acme/semantics.yaml": SEMANTICS,
-                       "contracts/acme/checks.yaml": CHECKS, "suites/__init__.py": "", "suites/acme/__init__.py": "",
-                       "suites/acme/test_token.py": SUITE, "conftest.py": "",
-                       "targets.toml": "[targets.sim]\nembedded = true\n"}.items():
+    for path, text in {
+        "contracts/acme/openapi.yaml": OPENAPI,
+        "contracts/acme/semantics.yaml": SEMANTICS,
+        "contracts/acme/checks.yaml": CHECKS,
+        "suites/__init__.py": "",
+        "suites/acme/__init__.py": "",
+        "suites/acme/test_token.py": SUITE,
+        "conftest.py": "",
+        "targets.toml": "[targets.sim]\nembedded = true\n",
+    }.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(textwrap.dedent(text))
     inherited = os.environ.get("PYTHONPATH")
@@ -114,8 +123,9 @@ def test_a_vendor_added_from_outside_the_engine_runs_end_to_end(tmp_path):
     assert documented.summary["vendors"]["acme"]["status"] == "ok"
     assert documented.summary["vendors"]["acme"]["checks"]["passed"] == 1
 
-    deviating = run_authcanary(["run", "--vendor", "acme", "--profile", "lowercase-token-type"],
-                               tmp_path / "deviating", cwd=root, env=env)
+    deviating = run_authcanary(
+        ["run", "--vendor", "acme", "--profile", "lowercase-token-type"], tmp_path / "deviating", cwd=root, env=env
+    )
     assert deviating.code == 1, deviating.output[-3000:]
     assert [v["check_id"] for v in deviating.summary["vendors"]["acme"]["violations"]] == ["acme.constant.token_type"]
 

@@ -2,11 +2,13 @@
 (client_credentials with Basic auth, v2) obtain working tokens from `authcanary serve --vendor autodesk`, at the
 root and under a path prefix, and the simulator accepts what real clients send: scopes separated by raw spaces,
 %20 or +, `;charset=UTF-8` on the content type."""
+
 from __future__ import annotations
 
 import base64
 import warnings
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +17,6 @@ from autodesk_forge_sdk import AuthenticationClient, Scope
 
 from authcanary.simulators.autodesk import EXPIRES_IN, AutodeskSimulator
 from authcanary.tokens import decode_unverified, verify_jwt
-
 from conftest import Served, serve_simulator
 
 with warnings.catch_warnings():
@@ -33,8 +34,9 @@ PREFIXES = ["", "/aps"]
 @pytest.fixture(scope="module", params=PREFIXES, ids=["root", "prefix-aps"])
 def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """One `authcanary serve --vendor autodesk [--prefix /aps]` for the module."""
-    with serve_simulator("autodesk", "documented", request.param,
-                         log_dir=tmp_path_factory.mktemp("fidelity")) as server:
+    with serve_simulator(
+        "autodesk", "documented", request.param, log_dir=tmp_path_factory.mktemp("fidelity")
+    ) as server:
         yield server
 
 
@@ -84,8 +86,13 @@ def test_forge_sdk_v1_bad_secret_is_401(served):
 
 
 # -- authlib httpx OAuth2Client, v2 ----------------------------------------------------------------------------
-def authlib_client(auth_method: str, scope: str, sent: list[httpx.Request], secret: str = SECRET,
-                   received: list[httpx.Response] | None = None) -> OAuth2Client:
+def authlib_client(
+    auth_method: str,
+    scope: str,
+    sent: list[httpx.Request],
+    secret: str = SECRET,
+    received: list[httpx.Response] | None = None,
+) -> OAuth2Client:
     hooks = {"request": [sent.append], "response": [received.append] if received is not None else []}
     return OAuth2Client(CID, secret, token_endpoint_auth_method=auth_method, scope=scope, event_hooks=hooks)
 
@@ -97,8 +104,9 @@ def test_authlib_v2_client_credentials(served, auth_method):
         token = client.fetch_token(f"{served.base_url}/authentication/v2/token", grant_type="client_credentials")
     assert_working_token(served, dict(token), 2, ["data:read", "bucket:create"])
     [request] = sent
-    assert request.headers["content-type"].lower().replace(" ", "") == \
-        "application/x-www-form-urlencoded;charset=utf-8"  # what authlib sends, parameters and all
+    assert (
+        request.headers["content-type"].lower().replace(" ", "") == "application/x-www-form-urlencoded;charset=utf-8"
+    )  # what authlib sends, parameters and all
     body = request.content.decode()
     if auth_method == "client_secret_basic":
         assert request.headers["authorization"] == "Basic " + base64.b64encode(f"{CID}:{SECRET}".encode()).decode()
@@ -112,11 +120,11 @@ def test_authlib_v2_bad_secret_gets_no_token(served):
     error body as the "token" (a fact about APS-shaped errors and generic OAuth clients, kept visible here)."""
     sent: list[httpx.Request] = []
     received: list[httpx.Response] = []
-    with authlib_client("client_secret_basic", "data:read", sent, secret="not-the-secret",
-                        received=received) as client:
+    with authlib_client("client_secret_basic", "data:read", sent, secret="not-the-secret", received=received) as client:
         try:
-            token = dict(client.fetch_token(f"{served.base_url}/authentication/v2/token",
-                                            grant_type="client_credentials"))
+            token = dict(
+                client.fetch_token(f"{served.base_url}/authentication/v2/token", grant_type="client_credentials")
+            )
         except OAuthError:
             token = {}
     assert [response.status_code for response in received] == [401]
@@ -141,21 +149,31 @@ def test_scope_separators(served, version, separator):
     assert_working_token(served, response.json(), version, ["data:read", "bucket:create", "viewables:read"])
 
 
-@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded;charset=UTF-8",
-                                          "application/x-www-form-urlencoded; charset=utf-8"])
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/x-www-form-urlencoded;charset=UTF-8", "application/x-www-form-urlencoded; charset=utf-8"],
+)
 def test_charset_on_the_content_type(served, content_type):
-    response = httpx.post(f"{served.base_url}/authentication/v1/authenticate",
-                          content=f"client_id={CID}&client_secret={SECRET}&grant_type=client_credentials".encode(),
-                          headers={"Content-Type": content_type})
+    response = httpx.post(
+        f"{served.base_url}/authentication/v1/authenticate",
+        content=f"client_id={CID}&client_secret={SECRET}&grant_type=client_credentials".encode(),
+        headers={"Content-Type": content_type},
+    )
     assert response.status_code == 200, response.text
     assert_working_token(served, response.json(), 1, [])
 
 
 def test_httpx_form_encoding(served):
     """httpx's own `data=` encoding (spaces as `+`), credentials in the body, v2."""
-    response = httpx.post(f"{served.base_url}/authentication/v2/token",
-                          data={"client_id": CID, "client_secret": SECRET, "grant_type": "client_credentials",
-                                "scope": "data:read data:write"})
+    response = httpx.post(
+        f"{served.base_url}/authentication/v2/token",
+        data={
+            "client_id": CID,
+            "client_secret": SECRET,
+            "grant_type": "client_credentials",
+            "scope": "data:read data:write",
+        },
+    )
     assert response.status_code == 200, response.text
     assert_working_token(served, response.json(), 2, ["data:read", "data:write"])
 
@@ -163,14 +181,17 @@ def test_httpx_form_encoding(served):
 def test_the_prefix_is_required_when_served_under_one(served):
     if not served.prefix:
         pytest.skip("served at the root")
-    response = httpx.post(f"{served.root_url}/authentication/v2/token", data={"grant_type": "client_credentials"},
-                          auth=(CID, SECRET))
+    response = httpx.post(
+        f"{served.root_url}/authentication/v2/token", data={"grant_type": "client_credentials"}, auth=(CID, SECRET)
+    )
     assert response.status_code == 404
 
 
 def test_server_logs_requests_without_secrets(served):
-    httpx.post(f"{served.base_url}/authentication/v1/authenticate?client_secret={SECRET}",
-               data={"client_id": CID, "client_secret": SECRET, "grant_type": "client_credentials"})
+    httpx.post(
+        f"{served.base_url}/authentication/v1/authenticate?client_secret={SECRET}",
+        data={"client_id": CID, "client_secret": SECRET, "grant_type": "client_credentials"},
+    )
     log = served.output()
     assert "/authentication/v1/authenticate -> 200" in log
     assert SECRET not in log, "the access log never shows query strings or bodies"
@@ -188,8 +209,9 @@ def test_all_vendors_mounted_under_a_prefix(served_simulator):
 
 
 def test_served_profile_and_options(served_simulator):
-    server = served_simulator("autodesk", "lowercase-token-type", options=("v1_decommission=2024-04-30",
-                                                                         "v1_removed_status=404"))
+    server = served_simulator(
+        "autodesk", "lowercase-token-type", options=("v1_decommission=2024-04-30", "v1_removed_status=404")
+    )
     info = httpx.get(f"{server.base_url}/__authcanary__/info").json()
     assert info["profile"] == "lowercase-token-type"
     assert info["options"]["v1_decommission"] == "2024-04-30"
@@ -197,6 +219,7 @@ def test_served_profile_and_options(served_simulator):
     with pytest.raises(requests.HTTPError) as removed:
         client.authenticate(CID, SECRET, [Scope.DATA_READ])
     assert removed.value.response.status_code == 404
-    v2 = httpx.post(f"{server.base_url}/authentication/v2/token", data={"grant_type": "client_credentials"},
-                    auth=(CID, SECRET))
+    v2 = httpx.post(
+        f"{server.base_url}/authentication/v2/token", data={"grant_type": "client_credentials"}, auth=(CID, SECRET)
+    )
     assert v2.status_code == 200 and v2.json()["token_type"] == "bearer"

@@ -1,4 +1,5 @@
 """The Bimplus legacy simulator behaves as documented (seed 001, contracts/bimplus/), in-process."""
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = BimplusSimulator.default_settings()
 USER = {"user_id": SETTINGS["user"], "password": SETTINGS["password"], "application_id": SETTINGS["application_id"]}
 SECOND = {**USER, "user_id": SETTINGS["second_user"], "password": SETTINGS["second_password"]}
@@ -58,17 +59,22 @@ def test_authorize_answers_like_the_documentation(sim):
     assert login(sim, client_id=client_id)["client_id"] == client_id
 
 
-@pytest.mark.parametrize("body, headers, status", [
-    ({k: v for k, v in USER.items() if k != "application_id"}, {}, 400),
-    ({**USER, "user_id": ["x"]}, {}, 400),
-    ({**USER, "remember_me": "maybe"}, {}, 400),
-    (USER, {"Content-Type": "text/plain"}, 415),
-    ({**USER, "password": "wrong"}, {}, 401),
-    ({**USER, "user_id": "ｔest@bimplus.net"}, {}, 401),  # a look-alike is another (unknown) user
-], ids=["no-application-id", "mistyped", "bad-remember-me", "content-type", "wrong-password", "look-alike"])
+@pytest.mark.parametrize(
+    "body, headers, status",
+    [
+        ({k: v for k, v in USER.items() if k != "application_id"}, {}, 400),
+        ({**USER, "user_id": ["x"]}, {}, 400),
+        ({**USER, "remember_me": "maybe"}, {}, 400),
+        (USER, {"Content-Type": "text/plain"}, 415),
+        ({**USER, "password": "wrong"}, {}, 401),
+        ({**USER, "user_id": "ｔest@bimplus.net"}, {}, 401),  # a look-alike is another (unknown) user
+    ],
+    ids=["no-application-id", "mistyped", "bad-remember-me", "content-type", "wrong-password", "look-alike"],
+)
 def test_authorize_refusals(sim, body, headers, status):
-    response = sim.post("/v2/authorize", content=json.dumps(body),
-                        headers={"Content-Type": "application/json", **headers})
+    response = sim.post(
+        "/v2/authorize", content=json.dumps(body), headers={"Content-Type": "application/json", **headers}
+    )
     assert response.status_code == status, response.text
 
 
@@ -127,17 +133,33 @@ def test_logout_ends_every_token_of_the_user_issued_before_it(sim):
     for body in (presented, other_client, remember):
         assert sim.get("/v2/authorize", headers=auth(body["access_token"])).status_code == 401
     assert sim.post("/v2/cross-authorize", json={"cross_token": cross}).status_code == 401
-    assert sim.post("/v2/authorize", json={"remember_me": True, "remember_me_token": remember["remember_me_token"],
-                                           "client_id": remember["client_id"]}).status_code == 401
+    assert (
+        sim.post(
+            "/v2/authorize",
+            json={
+                "remember_me": True,
+                "remember_me_token": remember["remember_me_token"],
+                "client_id": remember["client_id"],
+            },
+        ).status_code
+        == 401
+    )
     assert sim.get("/v2/teams", headers=auth(bystander)).status_code == 200
     assert sim.get("/v2/teams", headers=auth(login(sim)["access_token"])).status_code == 200
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "BimPlus"}, {"Authorization": "Bearer " + "0" * 32},
-                                     auth("0" * 32)], ids=["missing", "no-token", "bearer", "unknown"])
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "BimPlus"}, {"Authorization": "Bearer " + "0" * 32}, auth("0" * 32)],
+    ids=["missing", "no-token", "bearer", "unknown"],
+)
 def test_malformed_tokens_get_401(sim, headers):
-    for method, path in (("GET", "/v2/authorize"), ("GET", "/v2/teams"), ("POST", "/v2/cross-token"),
-                         ("DELETE", "/v2/authorize")):
+    for method, path in (
+        ("GET", "/v2/authorize"),
+        ("GET", "/v2/teams"),
+        ("POST", "/v2/cross-token"),
+        ("DELETE", "/v2/authorize"),
+    ):
         assert sim.request(method, path, headers=headers).status_code == 401
 
 
@@ -169,15 +191,26 @@ def test_remember_me_absent_crash_answers_500_to_password_logins_without_remembe
     for remember_me in (False, True, "true", None):  # present (even false or null): the login works
         assert login(crashing, remember_me=remember_me)["token_type"] == "BimPlus"
     renew = login(crashing, remember_me=True)
-    assert crashing.post("/v2/authorize", json={"remember_me": True, "remember_me_token": renew["remember_me_token"],
-                                                "client_id": renew["client_id"]}).status_code == 200
+    assert (
+        crashing.post(
+            "/v2/authorize",
+            json={
+                "remember_me": True,
+                "remember_me_token": renew["remember_me_token"],
+                "client_id": renew["client_id"],
+            },
+        ).status_code
+        == 200
+    )
     assert crashing.post("/v2/authorize", json=USER, headers={"Content-Type": "text/plain"}).status_code == 415
 
 
 def test_token_info_deviations():
     shared = make_client(profile="shared-user-id")
-    infos = [shared.get("/v2/authorize", headers=auth(body["access_token"])).json()
-             for body in (login(shared), shared.post("/v2/authorize", json=SECOND).json())]
+    infos = [
+        shared.get("/v2/authorize", headers=auth(body["access_token"])).json()
+        for body in (login(shared), shared.post("/v2/authorize", json=SECOND).json())
+    ]
     assert infos[0]["user_id"] == infos[1]["user_id"] and uuid.UUID(infos[0]["user_id"])
     numeric = make_client(profile="numeric-user-id")
     token = login(numeric)["access_token"]
@@ -186,7 +219,10 @@ def test_token_info_deviations():
     growing = make_client(profile="token-info-lifetime-grows")
     token = login(growing)["access_token"]
     assert [growing.get("/v2/authorize", headers=auth(token)).json()["expires_in"] for _ in range(3)] == [
-        7199, 7199 + 3600, 7199 + 7200]
+        7199,
+        7199 + 3600,
+        7199 + 7200,
+    ]
     advance(growing, 7200)  # the token itself still expires as issued
     assert growing.get("/v2/authorize", headers=auth(token)).status_code == 401
 

@@ -1,4 +1,5 @@
 """The runner's own guarantees, checked in-process with the test session replaced by a stand-in."""
+
 from __future__ import annotations
 
 import json
@@ -8,21 +9,30 @@ from pathlib import Path
 import pytest
 
 from authcanary import runner
+from authcanary.errors import ConfigError
 from authcanary.runner import RunRequest
 from authcanary.summary import EXIT_CONFIG, EXIT_INTERRUPTED
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def one_passed_check(run_dir: Path) -> None:
     """What the plugin writes after a session in which one Autodesk check passed."""
-    findings = {"checks": {"passed": 1, "failed": 0, "skipped": 0}, "requests": 1, "violations": [],
-                "deprecations": [], "ambiguities": [], "notes": [], "unreachable": None}
+    findings = {
+        "checks": {"passed": 1, "failed": 0, "skipped": 0},
+        "requests": 1,
+        "violations": [],
+        "deprecations": [],
+        "ambiguities": [],
+        "notes": [],
+        "unreachable": None,
+    }
     (run_dir / "findings.json").write_text(json.dumps({"vendors": {"autodesk": findings}}))
 
 
 def run_with_session(monkeypatch, tmp_path: Path, session, exit_code: int = pytest.ExitCode.OK) -> tuple[int, Path]:
     """`authcanary run --vendor autodesk` where `session(run_dir)` stands in for the pytest session."""
+
     def fake_main(args: list[str]) -> int:
         session(Path(args[args.index("--authcanary-out") + 1]))
         return exit_code
@@ -30,8 +40,15 @@ def run_with_session(monkeypatch, tmp_path: Path, session, exit_code: int = pyte
     monkeypatch.setattr(runner.pytest, "main", fake_main)
     out = tmp_path / "run"
     (tmp_path / "empty-baseline").mkdir(exist_ok=True)
-    code = runner.run(RunRequest(vendors=["autodesk"], out=out, root=ROOT, targets_file=ROOT / "targets.toml",
-                                 baseline=tmp_path / "empty-baseline"))
+    code = runner.run(
+        RunRequest(
+            vendors=["autodesk"],
+            out=out,
+            root=ROOT,
+            targets_file=ROOT / "targets.toml",
+            baseline=tmp_path / "empty-baseline",
+        )
+    )
     return code, out
 
 
@@ -62,9 +79,7 @@ def test_a_run_in_which_no_check_ran_is_not_compliant(monkeypatch, tmp_path, cap
     assert "no check ran" in capsys.readouterr().err
 
 
-def config_error(tmp_path: Path, **request) -> "ConfigError":
-    from authcanary.errors import ConfigError
-
+def config_error(tmp_path: Path, **request) -> ConfigError:
     with pytest.raises(ConfigError) as error:
         runner.prepare(RunRequest(**{"vendors": ["autodesk"], "root": ROOT, "out": tmp_path / "run", **request}))
     assert not (tmp_path / "run").exists() or (tmp_path / "run").is_file()
@@ -88,8 +103,9 @@ def test_a_baseline_that_is_not_there_is_a_config_error_but_for_the_default_one(
     # a project's first run has no baseline yet: a note in the report, not an error
     project = tmp_path / "project"
     (project / "suites").mkdir(parents=True)
-    runner.prepare(RunRequest(vendors=["autodesk"], root=project, out=tmp_path / "run",
-                              targets_file=ROOT / "targets.toml"))
+    runner.prepare(
+        RunRequest(vendors=["autodesk"], root=project, out=tmp_path / "run", targets_file=ROOT / "targets.toml")
+    )
 
 
 def test_an_out_that_is_a_file_is_a_config_error(tmp_path):
@@ -101,11 +117,13 @@ def test_selecting_a_vendor_the_target_lacks_is_a_config_error(tmp_path):
     from authcanary.errors import ConfigError
 
     targets = tmp_path / "targets.toml"
-    targets.write_text('[targets.only_aps.autodesk]\nbase_url = "http://127.0.0.1:9"\nclient_id = "a"\n'
-                       'client_secret = "b"\n')
+    targets.write_text(
+        '[targets.only_aps.autodesk]\nbase_url = "http://127.0.0.1:9"\nclient_id = "a"\nclient_secret = "b"\n'
+    )
     with pytest.raises(ConfigError) as error:
-        runner.prepare(RunRequest(target="only_aps", targets_file=targets, vendors=["bimplus"], root=ROOT,
-                                  out=tmp_path / "run"))
+        runner.prepare(
+            RunRequest(target="only_aps", targets_file=targets, vendors=["bimplus"], root=ROOT, out=tmp_path / "run")
+        )
     assert "no bimplus section" in error.value.cause and "[targets.only_aps.bimplus]" in error.value.fix
     assert not (tmp_path / "run").exists()
 
@@ -114,14 +132,21 @@ def test_profile_and_replay_do_not_mix(tmp_path):
     from authcanary.errors import ConfigError
 
     with pytest.raises(ConfigError, match="--mode replay"):
-        runner.prepare(RunRequest(vendors=["autodesk"], root=ROOT, mode="replay", profile="lowercase-token-type",
-                                  out=tmp_path / "run"))
+        runner.prepare(
+            RunRequest(
+                vendors=["autodesk"], root=ROOT, mode="replay", profile="lowercase-token-type", out=tmp_path / "run"
+            )
+        )
 
 
 def test_an_interrupted_run_still_says_what_it_leaked(monkeypatch, tmp_path, capsys):
     leaked = f"Bearer {secrets.token_urlsafe(32)}"
-    code, out = run_with_session(monkeypatch, tmp_path, lambda run_dir: (run_dir / "junit.xml").write_text(leaked),
-                                 exit_code=pytest.ExitCode.INTERRUPTED)
+    code, out = run_with_session(
+        monkeypatch,
+        tmp_path,
+        lambda run_dir: (run_dir / "junit.xml").write_text(leaked),
+        exit_code=pytest.ExitCode.INTERRUPTED,
+    )
     # an interrupt is exit 130 with a partial summary that says so (issue 8), and the leak is still reported
     summary = json.loads((out / "summary.json").read_text())
     assert code == EXIT_INTERRUPTED and summary["interrupted"] is True and summary["exit_code"] == EXIT_INTERRUPTED
@@ -141,5 +166,6 @@ def test_an_out_inside_the_baseline_is_refused(tmp_path):
 
     (tmp_path / "base" / "autodesk").mkdir(parents=True)
     with pytest.raises(ConfigError, match="inside the baseline"):
-        runner.prepare(RunRequest(vendors=["autodesk"], root=ROOT, baseline=tmp_path / "base",
-                                  out=tmp_path / "base" / "run"))
+        runner.prepare(
+            RunRequest(vendors=["autodesk"], root=ROOT, baseline=tmp_path / "base", out=tmp_path / "base" / "run")
+        )

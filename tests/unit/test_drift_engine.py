@@ -1,4 +1,5 @@
 """Drift engine and drift report (authcanary.drift.engine / .report) on synthetic cassette folders."""
+
 from __future__ import annotations
 
 import json
@@ -19,11 +20,25 @@ KUDO_GENERATE = "kudo/test_generate#POST /generate [file,userId]#0"
 JWT = "jwt RS256 kid=k{} claims=[aud,client_id,exp,iat,jti,scope]"
 
 
-def interaction(uri: str, method: str = "POST", body: str | None = None, status: int = 200,
-                headers: dict[str, str] | None = None, json_body=None, text: str = "") -> dict:
+def interaction(
+    uri: str,
+    method: str = "POST",
+    body: str | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    json_body=None,
+    text: str = "",
+) -> dict:
     """One interaction; ``json_body`` is serialized when the cassette is written."""
-    return {"method": method, "uri": uri, "body": body, "status": status, "headers": headers or {},
-            "json": json_body, "text": text}
+    return {
+        "method": method,
+        "uri": uri,
+        "body": body,
+        "status": status,
+        "headers": headers or {},
+        "json": json_body,
+        "text": text,
+    }
 
 
 def recording(seed: int) -> dict[str, dict[str, list[dict]]]:
@@ -38,48 +53,93 @@ def recording(seed: int) -> dict[str, dict[str, list[dict]]]:
         return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
     def headers(**extra: str) -> dict[str, str]:
-        return {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-cache, no-store",
-                "Pragma": "no-cache", "Date": f"Mon, 0{rng.randrange(1, 9)} Jan 2024 10:00:00 GMT",
-                "X-Request-Id": uuid4(), "Content-Length": str(rng.randrange(90, 400)), **extra}
+        return {
+            "Content-Type": "application/json; charset=utf-8",
+            "Cache-Control": "no-cache, no-store",
+            "Pragma": "no-cache",
+            "Date": f"Mon, 0{rng.randrange(1, 9)} Jan 2024 10:00:00 GMT",
+            "X-Request-Id": uuid4(),
+            "Content-Length": str(rng.randrange(90, 400)),
+            **extra,
+        }
 
     def aps_token() -> dict:
-        return interaction("https://developer.api.autodesk.com/authentication/v2/token",
-                           body="grant_type=client_credentials&scope=data%3Aread", headers=headers(),
-                           json_body={"access_token": token(JWT.format(rng.randrange(3))), "token_type": "Bearer",
-                                      "expires_in": 3599 - rng.randrange(3)})
+        return interaction(
+            "https://developer.api.autodesk.com/authentication/v2/token",
+            body="grant_type=client_credentials&scope=data%3Aread",
+            headers=headers(),
+            json_body={
+                "access_token": token(JWT.format(rng.randrange(3))),
+                "token_type": "Bearer",
+                "expires_in": 3599 - rng.randrange(3),
+            },
+        )
 
     now = 1_700_000_000 + rng.randrange(10**6)
     return {
         "autodesk": {
             "test_two_legged": [aps_token(), aps_token()],
-            "test_bad_secret": [interaction(
-                "https://developer.api.autodesk.com/authentication/v2/token", body="grant_type=client_credentials",
-                status=401, headers=headers(**{"WWW-Authenticate": 'Basic realm="aps"'}),
-                json_body={"developerMessage": "The client_id specified does not have access to the api product",
-                           "errorCode": "AUTH-001", "more info": "https://aps.autodesk.com/en/docs/oauth/v2"})],
+            "test_bad_secret": [
+                interaction(
+                    "https://developer.api.autodesk.com/authentication/v2/token",
+                    body="grant_type=client_credentials",
+                    status=401,
+                    headers=headers(**{"WWW-Authenticate": 'Basic realm="aps"'}),
+                    json_body={
+                        "developerMessage": "The client_id specified does not have access to the api product",
+                        "errorCode": "AUTH-001",
+                        "more info": "https://aps.autodesk.com/en/docs/oauth/v2",
+                    },
+                )
+            ],
         },
         "bimplus": {
             "test_authorize": [
-                interaction("https://api-stage.bimplus.net/v2/authorize", headers=headers(), body=json.dumps(
-                    {"user_id": "<opaque len=17>", "password": "<secret len=12>", "application_id": uuid4()}),
-                    json_body={"access_token": token("hex32"), "expires_in": 7199 - rng.randrange(5),
-                               "client_id": uuid4(), "token_type": "BimPlus",
-                               "user": {"id": uuid4(), "created": "2019-04-0%dT10:00:00Z" % rng.randrange(1, 9)}}),
-                interaction("https://api-stage.bimplus.net/v2/authorize", method="GET", headers=headers(),
-                            json_body={"user_id": uuid4(), "audience": uuid4(), "expires_in": rng.randrange(1, 7200)}),
+                interaction(
+                    "https://api-stage.bimplus.net/v2/authorize",
+                    headers=headers(),
+                    body=json.dumps(
+                        {"user_id": "<opaque len=17>", "password": "<secret len=12>", "application_id": uuid4()}
+                    ),
+                    json_body={
+                        "access_token": token("hex32"),
+                        "expires_in": 7199 - rng.randrange(5),
+                        "client_id": uuid4(),
+                        "token_type": "BimPlus",
+                        "user": {"id": uuid4(), "created": f"2019-04-0{rng.randrange(1, 9)}T10:00:00Z"},
+                    },
+                ),
+                interaction(
+                    "https://api-stage.bimplus.net/v2/authorize",
+                    method="GET",
+                    headers=headers(),
+                    json_body={"user_id": uuid4(), "audience": uuid4(), "expires_in": rng.randrange(1, 7200)},
+                ),
             ],
-            "test_projects": [interaction(
-                f"https://api-stage.bimplus.net/v2/{uuid4()}/projects?page={rng.randrange(9)}", method="GET",
-                headers=headers(), json_body=[{"id": uuid4(), "name": f"P{rng.randrange(99)}"}
-                                              for _ in range(rng.randrange(0, 4))])],
+            "test_projects": [
+                interaction(
+                    f"https://api-stage.bimplus.net/v2/{uuid4()}/projects?page={rng.randrange(9)}",
+                    method="GET",
+                    headers=headers(),
+                    json_body=[{"id": uuid4(), "name": f"P{rng.randrange(99)}"} for _ in range(rng.randrange(0, 4))],
+                )
+            ],
         },
         "kudo": {
             "test_generate": [
-                interaction("https://tokens.kudo.graebert.com/generate", headers=headers(),
-                            body=json.dumps({"file": f"{uuid4()}.dwg", "userId": uuid4()}),
-                            json_body={"token": uuid4(), "expiration_time": now + 3600}),
-                interaction("https://tokens.kudo.graebert.com/verify", method="GET", status=403,
-                            headers={"Content-Type": "text/plain"}, text="Wrong token"),
+                interaction(
+                    "https://tokens.kudo.graebert.com/generate",
+                    headers=headers(),
+                    body=json.dumps({"file": f"{uuid4()}.dwg", "userId": uuid4()}),
+                    json_body={"token": uuid4(), "expiration_time": now + 3600},
+                ),
+                interaction(
+                    "https://tokens.kudo.graebert.com/verify",
+                    method="GET",
+                    status=403,
+                    headers={"Content-Type": "text/plain"},
+                    text="Wrong token",
+                ),
             ],
         },
     }
@@ -90,10 +150,14 @@ def write(root: Path, recorded: dict[str, dict[str, list[dict]]]) -> Path:
     for vendor, cassettes in recorded.items():
         for test_id, interactions in cassettes.items():
             requests = [Request(i["method"], i["uri"], i["body"], {"Authorization": "<basic>"}) for i in interactions]
-            responses = [{"status": {"code": i["status"], "message": "X"},
-                          "headers": {name: [value] for name, value in i["headers"].items()},
-                          "body": {"string": json.dumps(i["json"]) if i["json"] is not None else i["text"]}}
-                         for i in interactions]
+            responses = [
+                {
+                    "status": {"code": i["status"], "message": "X"},
+                    "headers": {name: [value] for name, value in i["headers"].items()},
+                    "body": {"string": json.dumps(i["json"]) if i["json"] is not None else i["text"]},
+                }
+                for i in interactions
+            ]
             path = root / vendor / f"{test_id}.yaml"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(serialize({"requests": requests, "responses": responses}, yamlserializer))
@@ -133,6 +197,7 @@ def _set(test_id_path, value):
             del target[last]
         else:
             target[last] = value(target[last]) if callable(value) else value
+
     return mutate
 
 
@@ -143,49 +208,93 @@ BIMPLUS = ("bimplus", "test_authorize", 0)
 MUTATIONS = {
     "status_changed": (
         _set(("autodesk", "test_bad_secret", 0, "status"), 403),
-        finding("autodesk/test_bad_secret#POST /authentication/v2/token [grant_type]#0", "status_changed", "status",
-                "401", "403", "breaking")),
+        finding(
+            "autodesk/test_bad_secret#POST /authentication/v2/token [grant_type]#0",
+            "status_changed",
+            "status",
+            "401",
+            "403",
+            "breaking",
+        ),
+    ),
     "field_removed": (
         _set((*APS, "json", "token_type"), _DELETE),
-        finding(f"{APS_TOKEN}#0", "field_removed", "$.token_type", 'string = "Bearer"', "(absent)", "breaking")),
+        finding(f"{APS_TOKEN}#0", "field_removed", "$.token_type", 'string = "Bearer"', "(absent)", "breaking"),
+    ),
     "field_added": (
         _set((*APS, "json", "refresh_token"), "<token#9 opaque len=40>"),
-        finding(f"{APS_TOKEN}#0", "field_added", "$.refresh_token", "(absent)", "string opaque", "info")),
+        finding(f"{APS_TOKEN}#0", "field_added", "$.refresh_token", "(absent)", "string opaque", "info"),
+    ),
     "type_changed": (
         _set((*APS, "json", "expires_in"), str),
-        finding(f"{APS_TOKEN}#0", "type_changed", "$.expires_in", "int", "string", "breaking")),
+        finding(f"{APS_TOKEN}#0", "type_changed", "$.expires_in", "int", "string", "breaking"),
+    ),
     "format_changed hex32 -> jwt": (
         _set((*BIMPLUS, "json", "access_token"), f"<token#1 {JWT.format(1)}>"),
-        finding(BIMPLUS_AUTHORIZE, "format_changed", "$.access_token", "string hex32",
-                "string jwt(RS256;aud,client_id,exp,iat,jti,scope)", "warning")),
+        finding(
+            BIMPLUS_AUTHORIZE,
+            "format_changed",
+            "$.access_token",
+            "string hex32",
+            "string jwt(RS256;aud,client_id,exp,iat,jti,scope)",
+            "warning",
+        ),
+    ),
     "format_changed epoch-s -> epoch-ms": (
         _set(("kudo", "test_generate", 0, "json", "expiration_time"), lambda seconds: seconds * 1000),
-        finding(KUDO_GENERATE, "format_changed", "$.expiration_time", "int epoch-s", "int epoch-ms", "warning")),
+        finding(KUDO_GENERATE, "format_changed", "$.expiration_time", "int epoch-s", "int epoch-ms", "warning"),
+    ),
     "format_changed jwt claims": (
         _set((*APS, "json", "access_token"), "<token#1 jwt RS256 kid=k1 claims=[aud,exp]>"),
-        finding(f"{APS_TOKEN}#0", "format_changed", "$.access_token",
-                "string jwt(RS256;aud,client_id,exp,iat,jti,scope)", "string jwt(RS256;aud,exp)", "warning")),
+        finding(
+            f"{APS_TOKEN}#0",
+            "format_changed",
+            "$.access_token",
+            "string jwt(RS256;aud,client_id,exp,iat,jti,scope)",
+            "string jwt(RS256;aud,exp)",
+            "warning",
+        ),
+    ),
     "header_changed deprecation appears": (
         _set((*BIMPLUS, "headers", "Deprecation"), "@1735689600"),
-        finding(BIMPLUS_AUTHORIZE, "header_changed", "header:deprecation", "(absent)", "@1735689600", "warning")),
+        finding(BIMPLUS_AUTHORIZE, "header_changed", "header:deprecation", "(absent)", "@1735689600", "warning"),
+    ),
     "header_changed content type": (
         _set(("kudo", "test_generate", 1, "headers", "Content-Type"), "application/json"),
-        finding("kudo/test_generate#GET /verify#0", "header_changed", "header:content-type", "text/plain",
-                "application/json", "warning")),
+        finding(
+            "kudo/test_generate#GET /verify#0",
+            "header_changed",
+            "header:content-type",
+            "text/plain",
+            "application/json",
+            "warning",
+        ),
+    ),
     "nested object removed once": (
         _set((*BIMPLUS, "json", "user"), _DELETE),
-        finding(BIMPLUS_AUTHORIZE, "field_removed", "$.user", "object", "(absent)", "breaking")),
+        finding(BIMPLUS_AUTHORIZE, "field_removed", "$.user", "object", "(absent)", "breaking"),
+    ),
     "text body became json": (
         _set(("kudo", "test_generate", 1, "json"), {"error": "Wrong token"}),
-        finding("kudo/test_generate#GET /verify#0", "type_changed", "$", "text short", "object", "breaking")),
+        finding("kudo/test_generate#GET /verify#0", "type_changed", "$", "text short", "object", "breaking"),
+    ),
     "step_missing": (
         _set(("autodesk", "test_two_legged", 1), _DELETE),
-        finding(f"{APS_TOKEN}#1", "step_missing", "", "POST /authentication/v2/token [grant_type,scope] -> 200",
-                "(absent)", "breaking")),
+        finding(
+            f"{APS_TOKEN}#1",
+            "step_missing",
+            "",
+            "POST /authentication/v2/token [grant_type,scope] -> 200",
+            "(absent)",
+            "breaking",
+        ),
+    ),
     "step_added": (
-        lambda recorded: recorded["kudo"]["test_generate"].append(interaction(
-            "https://tokens.kudo.graebert.com/verify", method="GET", json_body={"file": "x.dwg"})),
-        finding("kudo/test_generate#GET /verify#1", "step_added", "", "(absent)", "GET /verify -> 200", "info")),
+        lambda recorded: recorded["kudo"]["test_generate"].append(
+            interaction("https://tokens.kudo.graebert.com/verify", method="GET", json_body={"file": "x.dwg"})
+        ),
+        finding("kudo/test_generate#GET /verify#1", "step_added", "", "(absent)", "GET /verify -> 200", "info"),
+    ),
 }
 
 
@@ -206,13 +315,14 @@ def test_value_changed_only_for_declared_constants(tmp_path):
     without = drift(tmp_path / "a", recording(1), current)
     assert all_findings(without) == []
     notes = without.vendors["autodesk"].stable_value_changes
-    assert notes == [{"key": f"{APS_TOKEN}#{k}", "path": "$.token_type", "baseline": '"Bearer"',
-                      "current": '"bearer"'} for k in (0, 1)]
+    assert notes == [
+        {"key": f"{APS_TOKEN}#{k}", "path": "$.token_type", "baseline": '"Bearer"', "current": '"bearer"'}
+        for k in (0, 1)
+    ]
     constants = {"POST /authentication/v2/token": {"200": {"$.token_type": "Bearer"}}}
     declared = drift(tmp_path / "b", recording(1), current, constants=constants)
     assert all_findings(declared) == [
-        finding(f"{APS_TOKEN}#{k}", "value_changed", "$.token_type", '"Bearer"', '"bearer"', "breaking")
-        for k in (0, 1)
+        finding(f"{APS_TOKEN}#{k}", "value_changed", "$.token_type", '"Bearer"', '"bearer"', "breaking") for k in (0, 1)
     ]
 
 
@@ -222,7 +332,8 @@ def test_constant_observed_once_is_still_compared(tmp_path):
     constants = {"POST /v2/authorize": {"2XX": {"$.token_type": "BimPlus"}}}
     result = drift(tmp_path, recording(1), current, constants=constants)
     assert all_findings(result) == [
-        finding(BIMPLUS_AUTHORIZE, "value_changed", "$.token_type", '"BimPlus"', '"Bearer"', "breaking")]
+        finding(BIMPLUS_AUTHORIZE, "value_changed", "$.token_type", '"BimPlus"', '"Bearer"', "breaking")
+    ]
 
 
 def test_no_baseline_and_not_recorded_vendors_are_reported(tmp_path):
@@ -304,8 +415,10 @@ def test_drift_report_files(tmp_path):
     assert "**3 breaking, 0 warning, 1 info** across 2 compared vendor(s)" in markdown
     assert "## autodesk" in markdown and "## bimplus" in markdown
     assert "| Severity | Kind | Step | Path | Baseline | Current |" in markdown
-    assert ("| breaking | status_changed | `autodesk/test_bad_secret#POST /authentication/v2/token [grant_type]#0` "
-            "| `status` | `401` | `403` |") in markdown
+    assert (
+        "| breaking | status_changed | `autodesk/test_bad_secret#POST /authentication/v2/token [grant_type]#0` "
+        "| `status` | `401` | `403` |"
+    ) in markdown
     assert '| `$.scope` | `string = "data:read \\| x"` | `(absent)` |' in markdown
     assert "**No baseline** (nothing compared, not a pass): kudo." in markdown
     assert "## kudo\n\nNo baseline: this vendor's recordings were not compared." in markdown
@@ -342,7 +455,9 @@ def test_skipped_scenarios_lose_only_their_missing_steps_as_drift(tmp_path):
     result = drift(tmp_path, recording(1), current)
     assert result.downgrade("autodesk", {"autodesk/test_two_legged"}, "skipped", ("step_missing",)) == 1
     assert sorted((f["kind"], f["severity"]) for f in result.findings("autodesk")) == [
-        ("status_changed", "breaking"), ("step_missing", "info")]
+        ("status_changed", "breaking"),
+        ("step_missing", "info"),
+    ]
 
 
 def test_drift_markdown_escapes_vendor_values_as_the_run_report_does(tmp_path):
@@ -352,8 +467,14 @@ def test_drift_markdown_escapes_vendor_values_as_the_run_report_does(tmp_path):
     from authcanary.reporting.render import md_code
 
     hostile = "a`b | c\n## heading"
-    item = {"key": "v/t#GET /x#0", "kind": "value_changed", "path": "$.x", "baseline": hostile, "current": "",
-            "severity": "breaking"}
+    item = {
+        "key": "v/t#GET /x#0",
+        "kind": "value_changed",
+        "path": "$.x",
+        "baseline": hostile,
+        "current": "",
+        "severity": "breaking",
+    }
     result = DriftResult("base", "cur", {"v": VendorDrift("v", [item], 1, 1)}, [], [])
     _, md_path = write_drift_report(result, tmp_path)
     row = next(line for line in md_path.read_text().splitlines() if line.startswith("| breaking"))

@@ -1,4 +1,5 @@
 """targets.py: loading and validating targets.toml (docs/interfaces.md "Targets file")."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +10,6 @@ from authcanary.errors import ConfigError
 from authcanary.registry import COMMON_KEYS, EMBEDDED_KEYS, VENDORS
 from authcanary.simulators.autodesk import AutodeskSimulator
 from authcanary.targets import load_target, load_targets_file
-
 from conftest import ROOT
 
 AUTODESK_LIVE = """
@@ -38,15 +38,26 @@ def config_error(path: Path, target: str = "t", environ: dict[str, str] | None =
 
 # -- interpolation ---------------------------------------------------------------------------------------------
 def test_interpolates_variables_from_the_given_environment(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 [targets.t.autodesk]
 base_url = "https://${HOST}/"
 client_id = "${APS_CLIENT_ID}"
 client_secret = "${APS_CLIENT_SECRET}"
 scope = "data:read ${EXTRA_SCOPE}"
-""")
-    target = load_target(path, "t", environ={"HOST": "developer.api.autodesk.com", "APS_CLIENT_ID": "cid",
-                                             "APS_CLIENT_SECRET": "s3cr3t", "EXTRA_SCOPE": "bucket:read"})
+""",
+    )
+    target = load_target(
+        path,
+        "t",
+        environ={
+            "HOST": "developer.api.autodesk.com",
+            "APS_CLIENT_ID": "cid",
+            "APS_CLIENT_SECRET": "s3cr3t",
+            "EXTRA_SCOPE": "bucket:read",
+        },
+    )
     settings = target.vendors["autodesk"].settings
     assert settings["base_url"] == "https://developer.api.autodesk.com"  # trailing slash dropped
     assert settings["client_id"] == "cid"
@@ -102,12 +113,16 @@ def test_a_dollar_inside_a_literal_value_is_kept(tmp_path):
 
 
 def test_missing_variable_in_another_target_does_not_matter(tmp_path):
-    path = write(tmp_path, AUTODESK_LIVE + """
+    path = write(
+        tmp_path,
+        AUTODESK_LIVE
+        + """
 [targets.other.autodesk]
 base_url = "https://x.example"
 client_id = "${UNSET_ID}"
 client_secret = "${UNSET_SECRET}"
-""")
+""",
+    )
     assert load_target(path, "t", environ={}).vendors["autodesk"].settings["client_id"] == "literal-id"
 
 
@@ -132,15 +147,19 @@ def test_live_vendor_section_gets_the_documented_defaults(tmp_path):
 
 
 def test_simulator_flag_marks_a_live_target_as_simulated(tmp_path):
-    path = write(tmp_path, AUTODESK_LIVE.replace('base_url = "https://developer.api.autodesk.com"',
-                                                 'base_url = "http://127.0.0.1:8700"\nsimulator = true'))
+    path = write(
+        tmp_path,
+        AUTODESK_LIVE.replace(
+            'base_url = "https://developer.api.autodesk.com"', 'base_url = "http://127.0.0.1:8700"\nsimulator = true'
+        ),
+    )
     vendor = load_target(path, "t", environ={}).vendors["autodesk"]
     assert vendor.simulated and not vendor.embedded
 
 
 # -- unknown keys ----------------------------------------------------------------------------------------------
 def test_unknown_top_level_key(tmp_path):
-    error = config_error(write(tmp_path, AUTODESK_LIVE + '\n[target.typo]\nembedded = true\n'))
+    error = config_error(write(tmp_path, AUTODESK_LIVE + "\n[target.typo]\nembedded = true\n"))
     assert "unknown top-level key 'target'" in error.cause
     assert "[targets.NAME]" in error.fix
 
@@ -169,7 +188,7 @@ def test_unknown_key_in_an_embedded_target(tmp_path):
 
 
 def test_unknown_key_in_an_embedded_vendor_section(tmp_path):
-    error = config_error(write(tmp_path, '[targets.t]\nembedded = true\n[targets.t.autodesk]\nrequest_budget = 5\n'))
+    error = config_error(write(tmp_path, "[targets.t]\nembedded = true\n[targets.t.autodesk]\nrequest_budget = 5\n"))
     assert "targets.t.autodesk.request_budget" in error.cause
 
 
@@ -179,8 +198,9 @@ def test_live_only_keys_are_rejected_on_embedded_and_embedded_only_keys_on_live(
 
 
 # -- bad values ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("url", ["developer.api.autodesk.com", "ftp://developer.api.autodesk.com", "https://",
-                                 "http:///path", ""])
+@pytest.mark.parametrize(
+    "url", ["developer.api.autodesk.com", "ftp://developer.api.autodesk.com", "https://", "http:///path", ""]
+)
 def test_bad_url(tmp_path, url):
     error = config_error(write(tmp_path, AUTODESK_LIVE.replace("https://developer.api.autodesk.com", url)))
     assert "targets.t.autodesk.base_url" in error.cause
@@ -205,29 +225,35 @@ def test_missing_required_key(tmp_path):
     assert "client_secret = ..." in error.fix
 
 
-@pytest.mark.parametrize("line, key", [
-    ('request_budget = "many"', "request_budget"),   # string that is not an int
-    ("request_budget = true", "request_budget"),     # a bool is not an int
-    ("request_budget = 2.5", "request_budget"),
-    ('simulator = "perhaps"', "simulator"),
-    ("simulator = 1", "simulator"),                  # an int is not a bool
-    ("scope = 12", "scope"),
-    ('timeout = "soon"', "timeout"),
-    ("max_examples = [1]", "max_examples"),
-])
+@pytest.mark.parametrize(
+    "line, key",
+    [
+        ('request_budget = "many"', "request_budget"),  # string that is not an int
+        ("request_budget = true", "request_budget"),  # a bool is not an int
+        ("request_budget = 2.5", "request_budget"),
+        ('simulator = "perhaps"', "simulator"),
+        ("simulator = 1", "simulator"),  # an int is not a bool
+        ("scope = 12", "scope"),
+        ('timeout = "soon"', "timeout"),
+        ("max_examples = [1]", "max_examples"),
+    ],
+)
 def test_wrong_types(tmp_path, line, key):
     error = config_error(write(tmp_path, AUTODESK_LIVE + line + "\n"))
     assert f"targets.t.autodesk.{key} must be a" in error.cause
 
 
-@pytest.mark.parametrize("line, key, value", [
-    ('request_budget = "${N}"', "request_budget", 12),
-    ("request_budget = 12", "request_budget", 12),
-    ('simulator = "${FLAG}"', "simulator", True),
-    ("simulator = false", "simulator", False),
-    ('timeout = "${T}"', "timeout", 2.5),
-    ("timeout = 2.5", "timeout", 2.5),
-])
+@pytest.mark.parametrize(
+    "line, key, value",
+    [
+        ('request_budget = "${N}"', "request_budget", 12),
+        ("request_budget = 12", "request_budget", 12),
+        ('simulator = "${FLAG}"', "simulator", True),
+        ("simulator = false", "simulator", False),
+        ('timeout = "${T}"', "timeout", 2.5),
+        ("timeout = 2.5", "timeout", 2.5),
+    ],
+)
 def test_typed_values_literal_or_interpolated(tmp_path, line, key, value):
     path = write(tmp_path, AUTODESK_LIVE + line + "\n")
     settings = load_target(path, "t", environ={"N": "12", "FLAG": "yes", "T": "2.5"}).vendors["autodesk"].settings
@@ -290,8 +316,10 @@ def test_embedded_target_gets_every_vendor_with_simulator_defaults(tmp_path):
         assert autodesk.settings[key] == value, key
     assert autodesk.settings["max_examples"] == EMBEDDED_KEYS["max_examples"].default
     assert autodesk.profile == "documented"
-    assert set(autodesk.secret_values) == {AutodeskSimulator.default_settings()["client_secret"],
-                                           AutodeskSimulator.default_settings()["forbidden_client_secret"]}
+    assert set(autodesk.secret_values) == {
+        AutodeskSimulator.default_settings()["client_secret"],
+        AutodeskSimulator.default_settings()["forbidden_client_secret"],
+    }
 
 
 def test_target_level_profile_applies_to_every_embedded_vendor(tmp_path):
@@ -303,23 +331,29 @@ def test_target_level_profile_applies_to_every_embedded_vendor(tmp_path):
 
 def test_target_level_profile_a_vendor_does_not_know_is_a_config_error(tmp_path):
     """Like `authcanary run --profile P`: a profile for every vendor must be a profile of every vendor."""
-    error = config_error(write(tmp_path, '[targets.s]\nembedded = true\nprofile = "lowercase-token-type"\n'),
-                         target="s")
+    error = config_error(
+        write(tmp_path, '[targets.s]\nembedded = true\nprofile = "lowercase-token-type"\n'), target="s"
+    )
     assert str(tmp_path / "targets.toml") in error.cause
     assert "targets.s.profile" in error.cause and "unknown bimplus profile lowercase-token-type" in error.cause
     assert "[targets.s.bimplus]" in error.fix and "authcanary profiles" in error.fix
 
 
 def test_target_level_profile_is_not_checked_against_a_vendor_with_its_own(tmp_path):
-    path = write(tmp_path, '[targets.s]\nembedded = true\nprofile = "lowercase-token-type"\n'
-                           '[targets.s.autodesk]\n[targets.s.bimplus]\nprofile = "bearer-token-type"\n')
+    path = write(
+        tmp_path,
+        '[targets.s]\nembedded = true\nprofile = "lowercase-token-type"\n'
+        '[targets.s.autodesk]\n[targets.s.bimplus]\nprofile = "bearer-token-type"\n',
+    )
     target = load_target(path, "s", environ={})
     assert target.vendors["autodesk"].profile == "lowercase-token-type"
     assert target.vendors["bimplus"].profile == "bearer-token-type"
 
 
 def test_per_vendor_profile_on_an_embedded_target(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 [targets.s]
 embedded = true
 profile = "documented"
@@ -327,7 +361,8 @@ profile = "documented"
 profile = "exp-mismatch,html-errors"
 options = { v1_decommission = "2030-01-01" }
 max_examples = 7
-""")
+""",
+    )
     target = load_target(path, "s", environ={})
     autodesk = target.vendors["autodesk"]
     assert autodesk.profile == "exp-mismatch,html-errors"
@@ -347,8 +382,9 @@ def test_embedded_credentials_can_be_overridden(tmp_path):
 
 @pytest.mark.parametrize("profile", ["nope", "documented,nope", "lowercase-token-type,bearer-token-type"])
 def test_unknown_embedded_profile_is_a_config_error(tmp_path, profile):
-    error = config_error(write(tmp_path, '[targets.s]\nembedded = true\n[targets.s.autodesk]\n'
-                                         f'profile = "{profile}"\n'), target="s")
+    error = config_error(
+        write(tmp_path, f'[targets.s]\nembedded = true\n[targets.s.autodesk]\nprofile = "{profile}"\n'), target="s"
+    )
     assert str(tmp_path / "targets.toml") in error.cause
     assert "targets.s.autodesk.profile" in error.cause
     assert "unknown autodesk profile" in error.cause and profile.split(",")[-1] in error.cause
@@ -362,8 +398,13 @@ def test_unknown_embedded_profile_from_the_environment(tmp_path):
 
 
 def test_unknown_embedded_option_is_a_config_error(tmp_path):
-    error = config_error(write(tmp_path, '[targets.s]\nembedded = true\n[targets.s.autodesk]\n'
-                                         'options = { v1_decomission = "2024-04-30" }\n'), target="s")
+    error = config_error(
+        write(
+            tmp_path,
+            '[targets.s]\nembedded = true\n[targets.s.autodesk]\noptions = { v1_decomission = "2024-04-30" }\n',
+        ),
+        target="s",
+    )
     assert str(tmp_path / "targets.toml") in error.cause
     assert "targets.s.autodesk.options.v1_decomission" in error.cause
     assert "v1_decommission" in error.fix  # the known options, so the typo is obvious
@@ -371,8 +412,9 @@ def test_unknown_embedded_option_is_a_config_error(tmp_path):
 
 @pytest.mark.parametrize("value", ['"v1_decommission=2024-04-30"', '""', "3"])
 def test_options_must_be_a_table(tmp_path, value):
-    error = config_error(write(tmp_path, f'[targets.s]\nembedded = true\n[targets.s.autodesk]\noptions = {value}\n'),
-                         target="s")
+    error = config_error(
+        write(tmp_path, f"[targets.s]\nembedded = true\n[targets.s.autodesk]\noptions = {value}\n"), target="s"
+    )
     assert "targets.s.autodesk.options must be a table" in error.cause
 
 
@@ -384,14 +426,17 @@ def test_absent_vendor_section_means_the_vendor_is_skipped(tmp_path):
 
 
 def test_secret_values_and_their_environment_variables(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 [targets.t.autodesk]
 base_url = "https://developer.api.autodesk.com"
 client_id = "${APS_CLIENT_ID}"
 client_secret = "${APS_CLIENT_SECRET}"
 forbidden_client_id = "fid"
 forbidden_client_secret = "literal-forbidden-secret"
-""")
+""",
+    )
     target = load_target(path, "t", environ={"APS_CLIENT_ID": "cid", "APS_CLIENT_SECRET": "env-secret"})
     autodesk = target.vendors["autodesk"]
     assert set(autodesk.secret_values) == {"env-secret", "literal-forbidden-secret"}
@@ -401,13 +446,17 @@ forbidden_client_secret = "literal-forbidden-secret"
 
 
 def test_secret_values_across_vendors(tmp_path):
-    path = write(tmp_path, AUTODESK_LIVE + """
+    path = write(
+        tmp_path,
+        AUTODESK_LIVE
+        + """
 [targets.t.bimplus]
 base_url = "https://api-stage.bimplus.net"
 user = "u@example.com"
 password = "${BP_PASSWORD}"
 application_id = "app"
-""")
+""",
+    )
     target = load_target(path, "t", environ={"BP_PASSWORD": "bp-pass"})
     assert target.secret_values() == {"literal-secret", "bp-pass"}
     assert target.vendors["bimplus"].secret_env == {"bp-pass": "BP_PASSWORD"}
@@ -418,7 +467,9 @@ def test_the_shipped_targets_file_loads():
     path = ROOT / "targets.toml"
     assert load_target(path, "sim", environ={}).embedded
     local = load_target(path, "local", environ={})
-    assert local.vendors["autodesk"].simulated and local.vendors["autodesk"].base_url == "http://127.0.0.1:8700/autodesk"
+    assert (
+        local.vendors["autodesk"].simulated and local.vendors["autodesk"].base_url == "http://127.0.0.1:8700/autodesk"
+    )
     staging = load_target(path, "staging", environ={"APS_CLIENT_ID": "i", "APS_CLIENT_SECRET": "s"})
     assert staging.vendors["autodesk"].settings["client_secret"] == "s"
     with pytest.raises(ConfigError) as info:
@@ -426,11 +477,16 @@ def test_the_shipped_targets_file_loads():
     assert "APS_CLIENT_ID" in info.value.cause
 
 
-@pytest.mark.parametrize(("line", "key"), [("request_budget = -5", "request_budget"),
-                                            ("request_budget = 0", "request_budget"),
-                                            ("rate_limit_per_minute = 0", "rate_limit_per_minute"),
-                                            ('max_examples = "${N}"', "max_examples"),
-                                            ("timeout = 0", "timeout")])
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ("request_budget = -5", "request_budget"),
+        ("request_budget = 0", "request_budget"),
+        ("rate_limit_per_minute = 0", "rate_limit_per_minute"),
+        ('max_examples = "${N}"', "max_examples"),
+        ("timeout = 0", "timeout"),
+    ],
+)
 def test_numbers_that_would_disable_the_run_are_configuration_errors(tmp_path, line, key):
     path = write(tmp_path, AUTODESK_LIVE + line + "\n")
     error = config_error(path, environ={"N": "-1"})
@@ -457,15 +513,31 @@ def test_secrets_are_masked_in_every_printed_form_of_a_target(tmp_path):
     target = load_target(path, "t", {"S": canary})
     vendor = target.vendors["autodesk"]
     hostile = HostileRequest("k", "POST", "/t", {"Authorization": canary}, canary.encode(), frozenset({400}))
-    for shown in (repr(target), str(vendor), f"{vendor.settings['client_secret']}", pretty(target), pretty(vendor),
-                  pretty(vendor.settings), pretty(hostile)):
+    for shown in (
+        repr(target),
+        str(vendor),
+        f"{vendor.settings['client_secret']}",
+        pretty(target),
+        pretty(vendor),
+        pretty(vendor.settings),
+        pretty(hostile),
+    ):
         assert canary not in shown, shown
     assert reveal(vendor.settings["client_secret"]) == canary and vendor.secret_values == (canary,)
 
 
-@pytest.mark.parametrize("url", ["https://me:CNRYpw9@h/aps", "http://u:CNRYsl/ash@127.0.0.1:8721/autodesk",
-                                 "http://u:CNRY#frag@h", "http://u:CNRY?q@h", "http://u:CNRY[6@h",
-                                 "http:/\\u:CNRYbs@127.0.0.1", "http//u:CNRYnoc@h"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://me:CNRYpw9@h/aps",
+        "http://u:CNRYsl/ash@127.0.0.1:8721/autodesk",
+        "http://u:CNRY#frag@h",
+        "http://u:CNRY?q@h",
+        "http://u:CNRY[6@h",
+        "http:/\\u:CNRYbs@127.0.0.1",
+        "http//u:CNRYnoc@h",
+    ],
+)
 def test_credentials_inside_a_base_url_are_a_config_error_that_does_not_print_them(tmp_path, url):
     """Also when the password breaks URL parsing (`/`, `#`, `?`, `[`) or the URL is malformed around it."""
     path = tmp_path / "targets.toml"

@@ -1,4 +1,5 @@
 """The transient-failure policy of the HTTP layer (authcanary.http.GuardedTransport, RetryPolicy)."""
+
 from __future__ import annotations
 
 import email.utils
@@ -8,8 +9,7 @@ import httpx
 import pytest
 
 from authcanary.errors import TargetUnreachable
-from authcanary.http import (OUTAGE, RAW, SERVER_ERROR_STORM, BudgetExhausted, GuardedTransport, RetryPolicy,
-                             VendorStats)
+from authcanary.http import OUTAGE, RAW, SERVER_ERROR_STORM, BudgetExhausted, GuardedTransport, RetryPolicy, VendorStats
 
 
 class Script(httpx.BaseTransport):
@@ -24,12 +24,25 @@ class Script(httpx.BaseTransport):
         return httpx.Response(status, headers=self.headers if status >= 429 else {}, json={"n": self.sent})
 
 
-def guarded(inner: httpx.BaseTransport, stats: VendorStats | None = None, budget: int | None = None,
-            retry: RetryPolicy = RetryPolicy(), waits: list[float] | None = None, base_path: str = ""
-            ) -> tuple[httpx.Client, VendorStats]:
+def guarded(
+    inner: httpx.BaseTransport,
+    stats: VendorStats | None = None,
+    budget: int | None = None,
+    retry: RetryPolicy | None = None,
+    waits: list[float] | None = None,
+    base_path: str = "",
+) -> tuple[httpx.Client, VendorStats]:
     stats = stats or VendorStats()
-    transport = GuardedTransport(inner, "acme", stats, budget=budget, retry=retry, base_path=base_path,
-                                 sleep=(waits if waits is not None else []).append)
+    retry = retry or RetryPolicy()
+    transport = GuardedTransport(
+        inner,
+        "acme",
+        stats,
+        budget=budget,
+        retry=retry,
+        base_path=base_path,
+        sleep=(waits if waits is not None else []).append,
+    )
     return httpx.Client(transport=transport, base_url="http://vendor.test/api/"), stats
 
 
@@ -52,8 +65,7 @@ def test_retry_after_as_an_http_date_is_honoured():
 
 def test_a_long_retry_after_is_capped():
     waits: list[float] = []
-    client, _ = guarded(Script(503, 200, headers={"Retry-After": "3600"}), waits=waits,
-                        retry=RetryPolicy(max_wait=5))
+    client, _ = guarded(Script(503, 200, headers={"Retry-After": "3600"}), waits=waits, retry=RetryPolicy(max_wait=5))
     client.get("x")
     assert waits == [5]
 

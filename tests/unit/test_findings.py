@@ -1,13 +1,16 @@
 """A finding's identity: one violation per declared check and endpoint, however many tests see it."""
+
 from __future__ import annotations
 
 from authcanary.findings import VendorFindings, Violation
 
 
-def violation(observed: str, severity: str = "breaking", check_id: str = "acme.token.answered",
-              endpoint: str = "POST /token") -> Violation:
-    return Violation(check="a title", endpoint=endpoint, expected="200", observed=observed, severity=severity,
-                     check_id=check_id)
+def violation(
+    observed: str, severity: str = "breaking", check_id: str = "acme.token.answered", endpoint: str = "POST /token"
+) -> Violation:
+    return Violation(
+        check="a title", endpoint=endpoint, expected="200", observed=observed, severity=severity, check_id=check_id
+    )
 
 
 def test_one_violation_per_check_and_endpoint_listing_every_test_that_saw_it():
@@ -19,7 +22,8 @@ def test_one_violation_per_check_and_endpoint_listing_every_test_that_saw_it():
     assert [(v.check_id, v.endpoint, v.tests) for v in findings.violations] == [
         ("acme.token.answered", "POST /token", ["t1", "t2"]),
         ("acme.token.answered", "POST /other", ["t3"]),
-        ("acme.token.json_body", "POST /token", ["t1"])]
+        ("acme.token.json_body", "POST /token", ["t1"]),
+    ]
 
 
 def test_the_most_severe_observation_of_a_finding_stands():

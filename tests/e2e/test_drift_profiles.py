@@ -7,6 +7,7 @@ A baseline is recorded once from the documented profile (`authcanary run`, then 
   `authcanary drift` command reports the same findings as the run.
 Property tests run one example each (`--max-examples 1`): only the recorded scenarios matter for drift.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,6 @@ import pytest
 
 from authcanary.drift.normalize import normalize_folder
 from authcanary.simulators.autodesk import KEYS_PATH, V1_PATH, V2_PATH
-
 from conftest import RunResult, run_authcanary
 
 FAST = ["--max-examples", "1"]
@@ -43,25 +43,49 @@ class Deviation:
 DEVIATIONS: dict[str, Deviation] = {
     "403-instead-of-401": Deviation("status_changed", "breaking", "401", {"status": {("401", "403")}}),
     "access-token-renamed": Deviation(
-        "field_removed", "breaking", "token", {"$.access_token": {(JWT_SHAPE, "(absent)")}},
+        "field_removed",
+        "breaking",
+        "token",
+        {"$.access_token": {(JWT_SHAPE, "(absent)")}},
         # the renamed field appears under its new name, and no JWT means the suites skip the JWKS fetch
-        {("field_added", "$.token"): "token", ("step_missing", ""): "keys"}),
+        {("field_added", "$.token"): "token", ("step_missing", ""): "keys"},
+    ),
     # the scenarios that leave the optional scope out get an empty scope, and their expires_in differs per step
-    "extra-response-field": Deviation("field_added", "info", "token",
-                                      {"$.scope": {("(absent)", 'string = "data:read"'),
-                                                   ("(absent)", "string empty-string")}}),
-    "expires-in-string": Deviation("type_changed", "breaking", "token", {"$.expires_in": {
-        ("int = 1799", 'string = "1799"'), ("int = 3599", 'string = "3599"'), ("int", "string")}}),
-    "opaque-access-token": Deviation("format_changed", "warning", "token",
-                                     {"$.access_token": {(JWT_SHAPE, "string hex32")}},
-                                     {("step_missing", ""): "keys"}),
-    "deprecation-headers": Deviation("header_changed", "warning", "v1", {
-        "header:deprecation": {("(absent)", "true")},
-        "header:sunset": {("(absent)", "Tue, 30 Apr 2024 23:59:59 GMT")}}),
+    "extra-response-field": Deviation(
+        "field_added",
+        "info",
+        "token",
+        {"$.scope": {("(absent)", 'string = "data:read"'), ("(absent)", "string empty-string")}},
+    ),
+    "expires-in-string": Deviation(
+        "type_changed",
+        "breaking",
+        "token",
+        {"$.expires_in": {("int = 1799", 'string = "1799"'), ("int = 3599", 'string = "3599"'), ("int", "string")}},
+    ),
+    "opaque-access-token": Deviation(
+        "format_changed",
+        "warning",
+        "token",
+        {"$.access_token": {(JWT_SHAPE, "string hex32")}},
+        {("step_missing", ""): "keys"},
+    ),
+    "deprecation-headers": Deviation(
+        "header_changed",
+        "warning",
+        "v1",
+        {
+            "header:deprecation": {("(absent)", "true")},
+            "header:sunset": {("(absent)", "Tue, 30 Apr 2024 23:59:59 GMT")},
+        },
+    ),
     # token_type is a contract constant (contracts/autodesk/semantics.yaml): its value is compared, not just its type
-    "lowercase-token-type": Deviation("value_changed", "breaking", "token",
-                                      {"$.token_type": {('"Bearer"', '"bearer"')}}),
+    "lowercase-token-type": Deviation(
+        "value_changed", "breaking", "token", {"$.token_type": {('"Bearer"', '"bearer"')}}
+    ),
 }
+
+
 @dataclass
 class Recorded:
     """One `authcanary run` and its run folder."""
@@ -80,8 +104,10 @@ class Recorded:
         return json.loads((self.out / "drift.json").read_text(encoding="utf-8"))
 
     def describe(self) -> str:
-        findings = "\n".join(f"  [{f['severity']}] {f['kind']} {f['path']} @ {f['key']}: {f['baseline']} -> "
-                             f"{f['current']}" for f in (self.autodesk.get("drift") or [])[:40])
+        findings = "\n".join(
+            f"  [{f['severity']}] {f['kind']} {f['path']} @ {f['key']}: {f['baseline']} -> {f['current']}"
+            for f in (self.autodesk.get("drift") or [])[:40]
+        )
         return f"run of profile {self.profile}: exit {self.result.code}\n{findings}\n{self.result.output[-2000:]}"
 
 
@@ -106,8 +132,21 @@ class Runs:
     def _run(self, profile: str) -> Recorded:
         self.recorded.result()
         out = self.base / profile
-        result = run_authcanary(["run", "--target", "sim", "--vendor", "autodesk", "--profile", profile,
-                                 "--baseline", str(self.baseline), *FAST], out)
+        result = run_authcanary(
+            [
+                "run",
+                "--target",
+                "sim",
+                "--vendor",
+                "autodesk",
+                "--profile",
+                profile,
+                "--baseline",
+                str(self.baseline),
+                *FAST,
+            ],
+            out,
+        )
         return Recorded(profile, out, result)
 
     def submit(self, profile: str) -> None:
@@ -203,8 +242,9 @@ def test_deviation_fires_its_drift_kind_and_nothing_else(runs, profile):
     assert expected_steps, f"the baseline has no {deviation.steps!r} step"
     for path, values in deviation.paths.items():
         fired = [f for f in findings if f["kind"] == deviation.kind and f["path"] == path]
-        assert {f["key"] for f in fired} == expected_steps, \
+        assert {f["key"] for f in fired} == expected_steps, (
             f"{deviation.kind} at {path} must fire on every {deviation.steps!r} step, and only there\n{run.describe()}"
+        )
         assert {f["severity"] for f in fired} == {deviation.severity}
         assert {(f["baseline"], f["current"]) for f in fired} <= values, fired[:3]
 

@@ -1,5 +1,6 @@
 """The command line end to end (console script in a subprocess): bad input gives exit 2 with one `error:` line and
 a `fix:` line and writes nothing; an unreachable base_url gives exit 3, never a violation; help works."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -13,7 +14,6 @@ from authcanary import __version__, cli
 from authcanary.errors import ConfigError
 from authcanary.registry import VENDORS
 from authcanary.simulators.autodesk import AutodeskSimulator
-
 from conftest import FAST_EXAMPLES, ROOT, cli_env, closed_port, listing, run_authcanary, write_loop_targets
 
 LIVE = """
@@ -85,8 +85,14 @@ def test_missing_variable(tmp_path, reports_before):
     out = tmp_path / "run"
     path = write(tmp_path, LIVE.replace('"literal-secret"', '"${AUTHCANARY_TEST_UNSET_SECRET}"'))
     result = run_authcanary(["run", "--targets", str(path), "--target", "live"], out)
-    cause = assert_config_error(result, out, str(path), "targets.live.autodesk.client_secret",
-                                "AUTHCANARY_TEST_UNSET_SECRET", reports_before=reports_before)
+    cause = assert_config_error(
+        result,
+        out,
+        str(path),
+        "targets.live.autodesk.client_secret",
+        "AUTHCANARY_TEST_UNSET_SECRET",
+        reports_before=reports_before,
+    )
     assert "export AUTHCANARY_TEST_UNSET_SECRET" in result.output
     assert cause
 
@@ -113,8 +119,9 @@ def test_missing_targets_file(tmp_path, reports_before):
 def test_profile_on_a_live_target(tmp_path, reports_before):
     out = tmp_path / "run"
     path = write(tmp_path, LIVE)
-    result = run_authcanary(["run", "--targets", str(path), "--target", "live", "--profile",
-                             "lowercase-token-type"], out)
+    result = run_authcanary(
+        ["run", "--targets", str(path), "--target", "live", "--profile", "lowercase-token-type"], out
+    )
     assert_config_error(result, out, "--profile needs an embedded target", "'live'", reports_before=reports_before)
 
 
@@ -127,8 +134,9 @@ def test_profile_on_the_shipped_local_target(tmp_path, reports_before):
 def test_unknown_profile(tmp_path, reports_before):
     out = tmp_path / "run"
     result = run_authcanary(["run", "--vendor", "autodesk", "--profile", "lowercase-token-typo"], out)
-    assert_config_error(result, out, "unknown autodesk profile lowercase-token-typo", "documented",
-                        reports_before=reports_before)
+    assert_config_error(
+        result, out, "unknown autodesk profile lowercase-token-typo", "documented", reports_before=reports_before
+    )
     assert "authcanary profiles" in result.output
 
 
@@ -148,23 +156,34 @@ def test_unknown_profile_in_the_targets_file(tmp_path, reports_before):
     out = tmp_path / "run"
     path = write(tmp_path, '[targets.s]\nembedded = true\n[targets.s.autodesk]\nprofile = "nope"\n')
     result = run_authcanary(["run", "--targets", str(path), "--target", "s"], out)
-    assert_config_error(result, out, str(path), "targets.s.autodesk.profile", "unknown autodesk profile nope",
-                        reports_before=reports_before)
+    assert_config_error(
+        result,
+        out,
+        str(path),
+        "targets.s.autodesk.profile",
+        "unknown autodesk profile nope",
+        reports_before=reports_before,
+    )
     assert "authcanary profiles" in result.output
 
 
 def test_unknown_option_in_the_targets_file(tmp_path, reports_before):
     out = tmp_path / "run"
-    path = write(tmp_path, '[targets.s]\nembedded = true\n[targets.s.autodesk]\n'
-                           'options = { v1_decomission = "2024-04-30" }\n')
+    path = write(
+        tmp_path, '[targets.s]\nembedded = true\n[targets.s.autodesk]\noptions = { v1_decomission = "2024-04-30" }\n'
+    )
     result = run_authcanary(["run", "--targets", str(path), "--target", "s"], out)
-    assert_config_error(result, out, str(path), "targets.s.autodesk.options.v1_decomission",
-                        reports_before=reports_before)
+    assert_config_error(
+        result, out, str(path), "targets.s.autodesk.options.v1_decomission", reports_before=reports_before
+    )
     assert "v1_decommission" in result.output  # the fix lists the known options
 
 
-@pytest.mark.parametrize("args", [["run", "--bogus"], ["run", "--max-examples", "0"], ["frobnicate"], []],
-                         ids=["unknown-option", "bad-value", "unknown-command", "no-arguments"])
+@pytest.mark.parametrize(
+    "args",
+    [["run", "--bogus"], ["run", "--max-examples", "0"], ["frobnicate"], []],
+    ids=["unknown-option", "bad-value", "unknown-command", "no-arguments"],
+)
 def test_usage_errors_exit_2_without_traceback(tmp_path, args):
     result = run_authcanary(args)
     assert result.code == 2, result.output
@@ -172,10 +191,12 @@ def test_usage_errors_exit_2_without_traceback(tmp_path, args):
 
 
 def test_serve_bad_input_exits_2(tmp_path):
-    for args, cause in [(["serve", "--vendor", "nope"], "unknown vendor 'nope'"),
-                        (["serve", "--vendor", "autodesk", "--profile", "nope"], "unknown autodesk profile nope"),
-                        (["serve", "--vendor", "autodesk", "--option", "bogus=1"], "bogus"),
-                        (["serve", "--vendor", "autodesk", "--option", "novalue"], "KEY=VALUE")]:
+    for args, cause in [
+        (["serve", "--vendor", "nope"], "unknown vendor 'nope'"),
+        (["serve", "--vendor", "autodesk", "--profile", "nope"], "unknown autodesk profile nope"),
+        (["serve", "--vendor", "autodesk", "--option", "bogus=1"], "bogus"),
+        (["serve", "--vendor", "autodesk", "--option", "novalue"], "KEY=VALUE"),
+    ]:
         result = run_authcanary(args, cwd=tmp_path)
         assert result.code == 2, (args, result.output)
         assert "Traceback" not in result.output
@@ -190,6 +211,7 @@ def test_scan_of_a_missing_path_exits_2(tmp_path):
 
 def test_config_error_text_is_printed_verbatim(monkeypatch, capsys):
     """Square brackets in a cause or fix are text, not rich markup."""
+
     def fail(**_: object) -> None:
         raise ConfigError("t.toml: [targets.x] is wrong.", "Put it under [targets.x.autodesk].")
 
@@ -212,8 +234,9 @@ def test_version():
     assert result.code == 0 and result.output.strip() == f"authcanary {__version__}", result.output
 
 
-@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["serve", "--help"], ["profiles", "--help"],
-                                  ["baseline", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["run", "--help"], ["serve", "--help"], ["profiles", "--help"], ["baseline", "--help"]]
+)
 def test_help_exits_0(args):
     result = run_authcanary(args)
     assert result.code == 0, result.output
@@ -228,8 +251,12 @@ def test_run_help_documents_the_options():
 
 def test_run_help_documents_the_exit_codes():
     output = " ".join(run_authcanary(["run", "--help"], env=cli_env(COLUMNS="200")).output.split())
-    for code in ("0 compliant", "1 violations or breaking drift", "2 usage or configuration error",
-                 "3 target unreachable"):
+    for code in (
+        "0 compliant",
+        "1 violations or breaking drift",
+        "2 usage or configuration error",
+        "3 target unreachable",
+    ):
         assert code in output
 
 
@@ -244,8 +271,12 @@ def test_serve_help_documents_the_options():
     for option in ("--vendor", "--host", "--port", "--profile", "--prefix", "--option"):
         assert option in output
     assert "[default: (the root)]" in output
-    for endpoint in ("GET  <base>/__authcanary__/info", 'clock {"advance": 3600}',
-                     'fault {"status": 500, "count": 1}', "POST <base>/__authcanary__/reset"):
+    for endpoint in (
+        "GET  <base>/__authcanary__/info",
+        'clock {"advance": 3600}',
+        'fault {"status": 500, "count": 1}',
+        "POST <base>/__authcanary__/reset",
+    ):
         assert endpoint in output
 
 
@@ -266,8 +297,9 @@ def _unreachable_run(tmp_path: Path, simulator: bool):
     port = closed_port()
     targets = write_loop_targets(tmp_path / "targets.toml", f"http://127.0.0.1:{port}", simulator=simulator)
     out = tmp_path / "run"
-    result = run_authcanary(["run", "--targets", str(targets), "--target", "loop", "--max-examples", FAST_EXAMPLES],
-                            out)
+    result = run_authcanary(
+        ["run", "--targets", str(targets), "--target", "loop", "--max-examples", FAST_EXAMPLES], out
+    )
     return result, out, port
 
 
@@ -348,8 +380,9 @@ def test_drift_between_folders_without_vendor_recordings_is_a_config_error(tmp_p
     result = run_authcanary(["drift", str(empty), str(ROOT / "cassettes"), "--out", str(tmp_path)])
     assert result.code == 2 and "no vendor folder" in result.output, result.output
     # an easy slip: a vendor's folder instead of the folder that holds the vendors
-    result = run_authcanary(["drift", str(ROOT / "cassettes"), str(ROOT / "cassettes" / "autodesk"),
-                             "--out", str(tmp_path)])
+    result = run_authcanary(
+        ["drift", str(ROOT / "cassettes"), str(ROOT / "cassettes" / "autodesk"), "--out", str(tmp_path)]
+    )
     assert result.code == 2 and "no vendor folder" in result.output, result.output
     only_bimplus = tmp_path / "only-bimplus"
     shutil.copytree(ROOT / "cassettes" / "bimplus", only_bimplus / "bimplus")

@@ -9,14 +9,16 @@ The in-process runs the selected tests need all start with the module, two at a 
 loopback test. By default: the documented profile and the profiles issue 4 names in-process, and
 the documented profile over loopback HTTP (also as a live target); the rest is `slow`.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import re
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -26,10 +28,9 @@ from authcanary.catalog import UNEXPECTED, Catalog, load_catalog
 from authcanary.contracts import load_contract
 from authcanary.findings import FAILING_SEVERITIES
 from authcanary.simulators.bimplus import BimplusSimulator
-
 from conftest import RunResult, files_containing, run_authcanary, serve_simulator
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = ROOT / "contracts"
 CATALOG: Catalog = load_catalog(CONTRACTS, "bimplus")
 DEVIATIONS = list(BimplusSimulator.deviations)
@@ -43,12 +44,24 @@ BUDGET = 150
 # left out, while the endpoint answers others) is a violation of bimplus.answers.status_200, not an outage
 # (docs/architecture.md "Outage or bug").
 # The profiles issue 4 names: they run in the default test run.
-REQUIRED = {"bearer-token-type", "frozen-token-info-lifetime", "reusable-cross-token", "logout-presented-token-only",
-            "missing-remember-me-token", "application-id-optional", "cross-token-one-hour",
-            "teams-accepts-logged-out-token", "remember-me-absent-crash"}
+REQUIRED = {
+    "bearer-token-type",
+    "frozen-token-info-lifetime",
+    "reusable-cross-token",
+    "logout-presented-token-only",
+    "missing-remember-me-token",
+    "application-id-optional",
+    "cross-token-one-hour",
+    "teams-accepts-logged-out-token",
+    "remember-me-absent-crash",
+}
 # VENDORS.md "Documentation ambiguities the harness should surface" (Bimplus), as `where` fragments.
-VENDORS_MD_AMBIGUITIES = ["Token info (GET /v2/authorize) expires_in", "default token validity", "remeber_me_token",
-                          "Logout path"]
+VENDORS_MD_AMBIGUITIES = [
+    "Token info (GET /v2/authorize) expires_in",
+    "default token validity",
+    "remeber_me_token",
+    "Logout path",
+]
 PROFILE_PARAMS = [pytest.param(name, marks=() if name in REQUIRED else pytest.mark.slow) for name in DEVIATIONS]
 #: the check ids the suites name literally (constants and schemas are named by the engine from the contract)
 CHECK_ID_LITERAL = re.compile(r"""["'](bimplus\.[a-z0-9_]+\.[a-z0-9_]+)["']""")
@@ -63,13 +76,17 @@ def bimplus(result: RunResult) -> dict[str, Any]:
 
 def write_targets(path: Path, name: str, section: dict[str, Any], embedded: bool = False) -> Path:
     """A targets file with one bimplus section (TOML written by hand: values are strings, ints, bools, tables)."""
+
     def toml(value: Any) -> str:
         if isinstance(value, dict):
             return "{ " + ", ".join(f"{key} = {toml(item)}" for key, item in value.items()) + " }"
         return str(value).lower() if isinstance(value, bool) else json.dumps(value)
 
-    lines = [*([f"[targets.{name}]", "embedded = true"] if embedded else []), f"[targets.{name}.bimplus]",
-             *(f"{key} = {toml(value)}" for key, value in section.items())]
+    lines = [
+        *([f"[targets.{name}]", "embedded = true"] if embedded else []),
+        f"[targets.{name}.bimplus]",
+        *(f"{key} = {toml(value)}" for key, value in section.items()),
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -87,16 +104,26 @@ def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     """Every in-process run the selected tests of this module ask for (`run` parameter), started with the module
     two at a time: the loopback test (first in the file) overlaps with them."""
     folder = tmp_path_factory.mktemp("bimplus-runs")
-    targets = write_targets(folder / "targets.toml", EXAMPLE_READING, {"options": {"access_lifetime": 2592000}},
-                            embedded=True)
-    arguments = {"documented": [], EXAMPLE_READING: ["--targets", str(targets), "--target", EXAMPLE_READING],
-                 **{profile: ["--profile", profile] for profile in DEVIATIONS}}
-    wanted = {item.callspec.params["run"] for item in request.session.items
-              if getattr(item, "module", None) is request.module and hasattr(item, "callspec")
-              and "run" in item.callspec.params}
+    targets = write_targets(
+        folder / "targets.toml", EXAMPLE_READING, {"options": {"access_lifetime": 2592000}}, embedded=True
+    )
+    arguments = {
+        "documented": [],
+        EXAMPLE_READING: ["--targets", str(targets), "--target", EXAMPLE_READING],
+        **{profile: ["--profile", profile] for profile in DEVIATIONS},
+    }
+    wanted = {
+        item.callspec.params["run"]
+        for item in request.session.items
+        if getattr(item, "module", None) is request.module
+        and hasattr(item, "callspec")
+        and "run" in item.callspec.params
+    }
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 2)) as pool:
-        yield {label: pool.submit(run_bimplus, folder / label, "--max-examples", MAX_EXAMPLES, *arguments[label])
-               for label in sorted(wanted)}
+        yield {
+            label: pool.submit(run_bimplus, folder / label, "--max-examples", MAX_EXAMPLES, *arguments[label])
+            for label in sorted(wanted)
+        }
 
 
 def assert_caught(result: RunResult, profile: str) -> None:
@@ -127,8 +154,13 @@ def assert_clean(result: RunResult) -> None:
 
 # -- over loopback HTTP ------------------------------------------------------------------------------------------
 def run_against(base_url: str, folder: Path, *args: str, simulator: bool = True) -> RunResult:
-    section = {"base_url": base_url, "simulator": simulator, **DEFAULTS, "request_budget": BUDGET,
-               "rate_limit_per_minute": 60000}
+    section = {
+        "base_url": base_url,
+        "simulator": simulator,
+        **DEFAULTS,
+        "request_budget": BUDGET,
+        "rate_limit_per_minute": 60000,
+    }
     targets = write_targets(folder / "targets.toml", "loopback", section)
     return run_bimplus(folder / "run", "--targets", str(targets), "--target", "loopback", *args)
 
@@ -190,11 +222,15 @@ def test_suites_name_only_declared_checks_and_every_declared_check_is_named():
     sources = "\n".join(path.read_text("utf-8") for path in SUITE_SOURCES)
     literal = set(CHECK_ID_LITERAL.findall(sources))
     contract = load_contract(CONTRACTS, "bimplus")
-    constants = {f"bimplus.constant.{path.removeprefix('$.').lower()}"
-                 for endpoint in contract.semantics["endpoints"].values()
-                 for fields in endpoint.get("constants", {}).values() for path in fields}
-    schemas = {f"bimplus.schema.{name.lower()}" for name in contract.openapi["components"]["schemas"]
-               if f'"{name}"' in sources}  # the suites check a body against a schema they name
+    constants = {
+        f"bimplus.constant.{path.removeprefix('$.').lower()}"
+        for endpoint in contract.semantics["endpoints"].values()
+        for fields in endpoint.get("constants", {}).values()
+        for path in fields
+    }
+    schemas = {
+        f"bimplus.schema.{name.lower()}" for name in contract.openapi["components"]["schemas"] if f'"{name}"' in sources
+    }  # the suites check a body against a schema they name
     assert literal - set(CATALOG.checks) == set(), "named but not declared"
     assert set(CATALOG.checks) - literal - constants - schemas == set(), "declared but named nowhere"
 

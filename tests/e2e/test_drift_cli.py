@@ -1,5 +1,6 @@
 """`authcanary drift BASELINE CURRENT`: exit 2 with the fix when CURRENT holds no recordings, and never a report
 inside the accepted baseline."""
+
 from __future__ import annotations
 
 import json
@@ -8,11 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_run_safety import snapshot
 
 from authcanary import cli
-
 from conftest import ROOT
-from test_run_safety import snapshot
 
 
 def drift(monkeypatch, capsys, *args: str | Path) -> tuple[int, str]:
@@ -84,7 +84,15 @@ def test_the_default_out_inside_the_baseline_exits_2(monkeypatch, capsys, baseli
 
 
 def test_out_next_to_the_baseline_is_fine(monkeypatch, capsys, baseline, tmp_path):
-    code, output = drift(monkeypatch, capsys, baseline, ROOT / "cassettes", "--out", tmp_path / "baseline-report",
-                         "--contracts", ROOT / "contracts")
+    code, output = drift(
+        monkeypatch,
+        capsys,
+        baseline,
+        ROOT / "cassettes",
+        "--out",
+        tmp_path / "baseline-report",
+        "--contracts",
+        ROOT / "contracts",
+    )
     assert code == 0, output
     assert (tmp_path / "baseline-report" / "drift.json").is_file()

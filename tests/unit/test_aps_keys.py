@@ -1,26 +1,27 @@
 """The Autodesk suites fetch the published JWKS once per `ApsApi` (= per client, per test), only when a signature is
 to be verified, and still catch a bad signature."""
+
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
 import httpx
+from test_checks import FakeExpect
 
 from authcanary.contracts import load_contract
 from authcanary.simulators.keys import public_jwks, sign_jwt
 from suites.autodesk.api import KEYS, ApsApi
 from suites.autodesk.checks import ApsChecks
 
-from test_checks import FakeExpect
-
-CONTRACT = load_contract(Path(__file__).resolve().parents[1] / "contracts", "autodesk")
+CONTRACT = load_contract(Path(__file__).resolve().parents[2] / "contracts", "autodesk")
 
 
 def keys_client(asked: list[str]) -> httpx.Client:
     def answer(request: httpx.Request) -> httpx.Response:
         asked.append(request.url.path)
         return httpx.Response(200, json=public_jwks())
+
     return httpx.Client(transport=httpx.MockTransport(answer), base_url="http://aps.sim")
 
 

@@ -1,6 +1,7 @@
 """The seam between the engine and the vendors (as httpx guards its public surface in test_exported_members.py):
 suites and strategies import the engine only through `authcanary.suite`, never a conftest.py, and that module
 exports exactly its `__all__`."""
+
 from __future__ import annotations
 
 import ast
@@ -10,7 +11,7 @@ import pytest
 
 import authcanary.suite as suite
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 VENDOR_CODE = sorted([*(ROOT / "suites").rglob("*.py"), *(ROOT / "strategies").rglob("*.py")])
 
 
@@ -33,23 +34,32 @@ def _imports(path: Path) -> list[tuple[int, str]]:
 
 
 def test_the_public_surface_exports_exactly_its_all():
-    public = {name for name in vars(suite) if name.isidentifier() and not name.startswith("_") and name != "annotations"}
+    public = {
+        name for name in vars(suite) if name.isidentifier() and not name.startswith("_") and name != "annotations"
+    }
     assert public == set(suite.__all__), "authcanary.suite exports something not in __all__ (or the reverse)"
     assert len(suite.__all__) == len(set(suite.__all__))
 
 
 @pytest.mark.parametrize("path", VENDOR_CODE, ids=lambda path: str(path.relative_to(ROOT)))
 def test_vendor_code_imports_the_engine_only_through_the_public_surface(path):
-    wrong = [f"{path.relative_to(ROOT)}:{line}: {module}" for line, module in _imports(path)
-             if module.split(".")[0] == "authcanary" and not module.startswith("authcanary.suite")]
-    assert not wrong, "import these from authcanary.suite (add them there if a suite really needs them):\n" + \
-        "\n".join(wrong)
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line}: {module}"
+        for line, module in _imports(path)
+        if module.split(".")[0] == "authcanary" and not module.startswith("authcanary.suite")
+    ]
+    assert not wrong, "import these from authcanary.suite (add them there if a suite really needs them):\n" + "\n".join(
+        wrong
+    )
 
 
 @pytest.mark.parametrize("path", VENDOR_CODE, ids=lambda path: str(path.relative_to(ROOT)))
 def test_vendor_code_never_imports_a_conftest(path):
-    wrong = [f"{path.relative_to(ROOT)}:{line}: {module}" for line, module in _imports(path)
-             if module.split(".")[-1] == "conftest"]
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line}: {module}"
+        for line, module in _imports(path)
+        if module.split(".")[-1] == "conftest"
+    ]
     assert not wrong, "conftest.py holds fixtures only; put helpers in a module of the suite:\n" + "\n".join(wrong)
 
 

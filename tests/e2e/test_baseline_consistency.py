@@ -1,5 +1,6 @@
 """`authcanary baseline accept` takes a run folder only as the run left it: summary.json, drift.json and the cassettes
 must agree with each other, or nothing is accepted (exit 2, the baseline untouched)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -9,21 +10,34 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_run_safety import snapshot
 
 from authcanary.baseline import accept, recordings_manifest
 from authcanary.errors import ConfigError
 from authcanary.summary import SCHEMA, exit_code, vendor_entry
-
 from conftest import ROOT, run_authcanary
-from test_run_safety import snapshot
 
-BREAKING = {"severity": "breaking", "kind": "status_changed", "key": "autodesk/test_x/POST /token#1", "path": "status",
-            "baseline": "200", "current": "500"}
+BREAKING = {
+    "severity": "breaking",
+    "kind": "status_changed",
+    "key": "autodesk/test_x/POST /token#1",
+    "path": "status",
+    "baseline": "200",
+    "current": "500",
+}
 
 
 def findings(passed: int = 5, **extra: Any) -> dict[str, Any]:
-    return {"checks": {"passed": passed, "failed": 0, "skipped": 0}, "requests": 9, "violations": [],
-            "deprecations": [], "ambiguities": [], "notes": [], "simulator_profile": "documented", **extra}
+    return {
+        "checks": {"passed": passed, "failed": 0, "skipped": 0},
+        "requests": 9,
+        "violations": [],
+        "deprecations": [],
+        "ambiguities": [],
+        "notes": [],
+        "simulator_profile": "documented",
+        **extra,
+    }
 
 
 def read(run: Path) -> dict[str, Any]:
@@ -47,8 +61,10 @@ def make_run(folder: Path, drift: list[dict[str, str]] | None = None) -> Path:
     """A finished run folder of the documented Autodesk behaviour (bimplus not selected), consistent in itself."""
     run = folder / "run"
     shutil.copytree(ROOT / "cassettes" / "autodesk", run / "cassettes" / "autodesk")
-    vendors = {"autodesk": vendor_entry(findings(), drift or [], []),
-               "bimplus": vendor_entry(None, [], ["not selected with --vendor: skipped"])}
+    vendors = {
+        "autodesk": vendor_entry(findings(), drift or [], []),
+        "bimplus": vendor_entry(None, [], ["not selected with --vendor: skipped"]),
+    }
     seal(run, {"schema": SCHEMA, "target": "sim", "mode": "live", "exit_code": exit_code(vendors), "vendors": vendors})
     write_finished_outputs(run)
     return run
@@ -72,9 +88,12 @@ def test_an_unobserved_scenario_the_junit_report_shows_as_run_is_refused(run, ba
     summary["vendors"]["autodesk"]["unobserved"] = ["autodesk/test_scenarios.test_v1_happy_path"]
     seal(run, summary)
     refused(run, baseline, "unobserved")
-    (run / "junit.xml").write_text('<testsuites><testsuite name="pytest"><testcase classname="suites.autodesk.'
-                                   'test_scenarios" name="test_v1_happy_path"><skipped message="x"/></testcase>'
-                                   '</testsuite></testsuites>', encoding="utf-8")
+    (run / "junit.xml").write_text(
+        '<testsuites><testsuite name="pytest"><testcase classname="suites.autodesk.'
+        'test_scenarios" name="test_v1_happy_path"><skipped message="x"/></testcase>'
+        "</testsuite></testsuites>",
+        encoding="utf-8",
+    )
     accept(run, baseline)
 
 
@@ -139,11 +158,14 @@ def test_a_run_of_an_older_authcanary_is_refused(run, baseline):
     assert "Re-run with this version" in error.fix
 
 
-@pytest.mark.parametrize(("summary", "match"), [
-    ("{not json", "unreadable"),
-    (json.dumps(["a list"]), "unreadable"),
-    (json.dumps({"schema": "authcanary.summary/0", "vendors": {}}), "schema"),
-])
+@pytest.mark.parametrize(
+    ("summary", "match"),
+    [
+        ("{not json", "unreadable"),
+        (json.dumps(["a list"]), "unreadable"),
+        (json.dumps({"schema": "authcanary.summary/0", "vendors": {}}), "schema"),
+    ],
+)
 def test_a_summary_that_is_no_summary_is_refused(run, baseline, summary, match):
     (run / "summary.json").write_text(summary)
     refused(run, baseline, match)
@@ -201,12 +223,16 @@ def test_an_exit_code_that_disagrees_with_the_statuses_is_refused(run, baseline)
     refused(run, baseline, "exit_code 1, but the vendors' statuses make it 0")
 
 
-@pytest.mark.parametrize("edit", [
-    {"status": "ok", "drift": [BREAKING]},
-    {"status": "ok", "violations": [{"severity": "breaking", "check": "x"}]},
-    {"status": "ok", "error": "connection refused"},
-    {"status": "drift"},
-], ids=["breaking drift", "violation", "unreachable", "drift without findings"])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"status": "ok", "drift": [BREAKING]},
+        {"status": "ok", "violations": [{"severity": "breaking", "check": "x"}]},
+        {"status": "ok", "error": "connection refused"},
+        {"status": "drift"},
+    ],
+    ids=["breaking drift", "violation", "unreachable", "drift without findings"],
+)
 def test_a_status_that_disagrees_with_its_findings_is_refused(run, baseline, edit):
     summary = read(run)
     summary["vendors"]["autodesk"].update(edit)
@@ -232,7 +258,9 @@ def test_the_cli_refuses_with_exit_2_and_the_fix(run, baseline):
     before = snapshot(baseline)
     result = run_authcanary(["baseline", "accept", str(run), "--baseline", str(baseline)])
     assert result.code == 2, result.output
-    assert "not those the run recorded" in result.output and "fix: Accept the run folder as the run left it" in \
-        result.output, result.output
+    assert (
+        "not those the run recorded" in result.output
+        and "fix: Accept the run folder as the run left it" in result.output
+    ), result.output
     assert "Traceback" not in result.output
     assert snapshot(baseline) == before

@@ -12,6 +12,7 @@ What each profile must give is what contracts/autodesk/checks.yaml declares (`lo
 - the declarations are complete: every check has a profile, every deviation proves something, every profile named
   is a deviation of the simulator.
 """
+
 from __future__ import annotations
 
 import re
@@ -26,10 +27,10 @@ import pytest
 from authcanary.catalog import load_catalog
 from authcanary.contracts import load_contract
 from authcanary.findings import VendorFindings, Violation
-from authcanary.pytest.expectations import VIOLATIONS as RECORDED, ContractViolation, Expect
+from authcanary.pytest.expectations import VIOLATIONS as RECORDED
+from authcanary.pytest.expectations import ContractViolation, Expect
 from authcanary.simulators.autodesk import AutodeskSimulator
 from authcanary.summary import exit_code, vendor_entry
-
 from conftest import (
     FAST_EXAMPLES,
     ROOT,
@@ -56,8 +57,9 @@ INFO_ONLY = [profile for profile in PROVING if {spec.severity for spec in CATALO
 #: ... the others: a violation fails the run (exit 1)
 VIOLATIONS = [profile for profile in PROVING if profile not in INFO_ONLY]
 #: deviations that change only the deprecation state: compliant (exit 0), reported under deprecations
-DEPRECATION_ONLY: dict[str, str] = {profile: how["deprecation"] for profile, how in CATALOG.other_profiles.items()
-                                    if "deprecation" in how}
+DEPRECATION_ONLY: dict[str, str] = {
+    profile: how["deprecation"] for profile, how in CATALOG.other_profiles.items() if "deprecation" in how
+}
 OUTAGES = {profile for profile, how in CATALOG.other_profiles.items() if how.get("outage")}
 #: loopback runs in the default (not slow) selection: the documented profile at the root and under a prefix, and
 #: one deviation; the others are `-m slow`
@@ -81,18 +83,23 @@ class ProfileRun:
         return self.result.summary["vendors"]["autodesk"]
 
     def describe(self) -> str:
-        violations = "\n".join(f"  - [{v['severity']}] {v['check']}: {v['observed'][:120]}"
-                               for v in (self.result.summary or {}).get("vendors", {}).get("autodesk", {})
-                               .get("violations", []))
-        return (f"{self.mode} run of profile {self.profile}: exit {self.result.code}\n{violations}\n"
-                f"--- output (tail) ---\n{self.result.output[-3000:]}")
+        violations = "\n".join(
+            f"  - [{v['severity']}] {v['check']}: {v['observed'][:120]}"
+            for v in (self.result.summary or {}).get("vendors", {}).get("autodesk", {}).get("violations", [])
+        )
+        return (
+            f"{self.mode} run of profile {self.profile}: exit {self.result.code}\n{violations}\n"
+            f"--- output (tail) ---\n{self.result.output[-3000:]}"
+        )
 
 
 def _outside() -> dict[str, set[str]]:
     """What a run must never touch: the repo's reports/ and baseline cassettes/, no schemathesis folder at the root.
     (`.hypothesis/` is shared with any test run in the checkout: see test_cli's isolated-checkout test.)"""
-    return {name: listing(ROOT / name) | ({name} if (ROOT / name).exists() else set())
-            for name in ("reports", "cassettes", ".schemathesis")}
+    return {
+        name: listing(ROOT / name) | ({name} if (ROOT / name).exists() else set())
+        for name in ("reports", "cassettes", ".schemathesis")
+    }
 
 
 def _run(mode: str, profile: str, base: Path) -> ProfileRun:
@@ -101,14 +108,27 @@ def _run(mode: str, profile: str, base: Path) -> ProfileRun:
     out = folder / "run"
     before = _outside()
     if mode == "inprocess":
-        result = run_authcanary(["run", "--vendor", "autodesk", "--profile", profile, "--max-examples",
-                                 FAST_EXAMPLES], out)
+        result = run_authcanary(
+            ["run", "--vendor", "autodesk", "--profile", profile, "--max-examples", FAST_EXAMPLES], out
+        )
         return ProfileRun(mode, profile, result, out, before, _outside())
     prefix = "/aps" if mode == "loopback-prefix" else ""
     with serve_simulator("autodesk", profile, prefix, log_dir=folder) as served:
         targets = write_loop_targets(folder / "targets.toml", served.base_url)
-        result = run_authcanary(["run", "--targets", str(targets), "--target", "loop", "--vendor", "autodesk",
-                                 "--max-examples", FAST_EXAMPLES], out)
+        result = run_authcanary(
+            [
+                "run",
+                "--targets",
+                str(targets),
+                "--target",
+                "loop",
+                "--vendor",
+                "autodesk",
+                "--max-examples",
+                FAST_EXAMPLES,
+            ],
+            out,
+        )
         served_requests = _settled_count(served)
     return ProfileRun(mode, profile, result, out, before, _outside(), served_requests)
 
@@ -175,14 +195,17 @@ def test_the_catalog_declares_checks_and_profiles():
 def test_every_declared_check_has_a_profile_that_proves_it_fires(check_id):
     assert CATALOG.checks[check_id].profiles, (
         f"{check_id} names no deviation that makes it fire: add one to its `profiles` in "
-        "contracts/autodesk/checks.yaml (or a deviation to the simulator that breaks exactly this check)")
+        "contracts/autodesk/checks.yaml (or a deviation to the simulator that breaks exactly this check)"
+    )
 
 
 def test_every_deviation_proves_a_check():
     accounted = set(PROVING) | set(CATALOG.other_profiles)
     missing = sorted(DEVIATIONS - accounted)
-    assert not missing, f"say what `authcanary run` must report for the deviation(s) {missing}: list each in the " \
-                        "`profiles` of the check(s) it breaks, or under `other_profiles` (deprecation or outage)"
+    assert not missing, (
+        f"say what `authcanary run` must report for the deviation(s) {missing}: list each in the "
+        "`profiles` of the check(s) it breaks, or under `other_profiles` (deprecation or outage)"
+    )
     both = sorted(set(PROVING) & set(CATALOG.other_profiles))
     assert not both, f"{both}: a deviation proves checks or is proven otherwise, not both"
 
@@ -197,19 +220,28 @@ def test_every_profile_named_is_a_deviation_of_the_simulator():
 def test_every_declared_check_is_one_a_suite_calls():
     """A declaration no suite uses is stale: its id appears in suites/autodesk/ or strategies/autodesk.py, or it is a
     contract constant (`check_constants`) or a schemathesis check of test_properties.py (`autodesk.contract.<name>`)."""
-    sources = "\n".join(path.read_text(encoding="utf-8") for path in [*sorted((ROOT / "suites" / "autodesk")
-                                                                             .glob("*.py")),
-                                                                      ROOT / "strategies" / "autodesk.py"])
+    sources = "\n".join(
+        path.read_text(encoding="utf-8")
+        for path in [*sorted((ROOT / "suites" / "autodesk").glob("*.py")), ROOT / "strategies" / "autodesk.py"]
+    )
     contract = load_contract(ROOT / "contracts", "autodesk")
-    constants = {path.removeprefix("$.") for semantics in contract.semantics["endpoints"].values()
-                 for fields in semantics.get("constants", {}).values() for path in fields}
+    constants = {
+        path.removeprefix("$.")
+        for semantics in contract.semantics["endpoints"].values()
+        for fields in semantics.get("constants", {}).values()
+        for path in fields
+    }
     properties = (ROOT / "suites" / "autodesk" / "test_properties.py").read_text(encoding="utf-8")
     stale = []
     for check_id in CATALOG.checks:
         _, area, name = check_id.split(".")
-        used = (name in constants if area == "constant" else
-                re.search(rf"\b{name}\b", properties) is not None if area == "contract" else
-                f'"{check_id}"' in sources)
+        used = (
+            name in constants
+            if area == "constant"
+            else re.search(rf"\b{name}\b", properties) is not None
+            if area == "contract"
+            else f'"{check_id}"' in sources
+        )
         if not used:
             stale.append(check_id)
     assert not stale, f"declared but called by no suite: {stale}"
@@ -247,13 +279,16 @@ def test_deviation_is_reported_as_a_violation(runs, mode, profile):
         assert violation["severity"] in {"breaking", "warning", "info"}
         assert violation["check"] and violation["expected"] and violation["observed"], violation
         assert violation["check_id"] in CATALOG.checks, f"undeclared check in a violation: {violation}"
-    assert len({t for v in autodesk["violations"] for t in v["tests"]}) <= autodesk["checks"]["failed"] + \
-        autodesk["checks"]["passed"]
+    assert (
+        len({t for v in autodesk["violations"] for t in v["tests"]})
+        <= autodesk["checks"]["failed"] + autodesk["checks"]["passed"]
+    )
     for spec in CATALOG.proving(profile):
         matching = [v for v in autodesk["violations"] if v["check_id"] == spec.id]
         assert matching, f"{profile} must make {spec.id} fire\n{run.describe()}"
-        assert any(v["severity"] == spec.severity for v in matching), f"{spec.id}: not {spec.severity}\n" \
-                                                                        f"{run.describe()}"
+        assert any(v["severity"] == spec.severity for v in matching), (
+            f"{spec.id}: not {spec.severity}\n{run.describe()}"
+        )
         assert all(v["check"].startswith(spec.title) for v in matching), matching
         assert all(v["tests"] and all(t.startswith("suites/autodesk/test_") for t in v["tests"]) for v in matching)
         with_repro = [v for v in matching if v["repro"]]
@@ -284,14 +319,18 @@ def test_info_violation_is_reported_but_does_not_fail_the_run(runs, mode, profil
         assert matching, f"{profile} must make {spec.id} fire\n{run.describe()}"
         assert all(v["expected"] and v["observed"] and "curl" in v["repro"] for v in matching), matching
     if profile == "longer-expiry":
-        assert any("7199" in v["observed"] and "1799" in v["expected"] for v in autodesk["violations"]
-                   if v["check_id"] == "autodesk.token.expires_in_example"), run.describe()
+        assert any(
+            "7199" in v["observed"] and "1799" in v["expected"]
+            for v in autodesk["violations"]
+            if v["check_id"] == "autodesk.token.expires_in_example"
+        ), run.describe()
     junit = (run.out / "junit.xml").read_text(encoding="utf-8")
     assert "<failure" not in junit and "<error" not in junit, "an info finding fails no test"
 
 
-@pytest.mark.parametrize("mode, profile", [pytest.param("inprocess", "longer-expiry,lowercase-token-type",
-                                                        id="inprocess-info-and-breaking")])
+@pytest.mark.parametrize(
+    "mode, profile", [pytest.param("inprocess", "longer-expiry,lowercase-token-type", id="inprocess-info-and-breaking")]
+)
 def test_info_and_breaking_violations_together_fail_the_run(runs, mode, profile):
     run = runs.get(mode, profile)
     autodesk = run.autodesk
@@ -317,14 +356,17 @@ def _entry(*severities: str, failed: int = 0) -> dict[str, Any]:
     return vendor_entry(findings.as_dict(), [], [])
 
 
-@pytest.mark.parametrize("severities, status, code", [
-    ((), "ok", 0),
-    (("info",), "ok", 0),
-    (("info", "info"), "ok", 0),
-    (("warning",), "violations", 1),
-    (("breaking",), "violations", 1),
-    (("info", "breaking"), "violations", 1),
-])
+@pytest.mark.parametrize(
+    "severities, status, code",
+    [
+        ((), "ok", 0),
+        (("info",), "ok", 0),
+        (("info", "info"), "ok", 0),
+        (("warning",), "violations", 1),
+        (("breaking",), "violations", 1),
+        (("info", "breaking"), "violations", 1),
+    ],
+)
 def test_only_breaking_and_warning_violations_fail_a_vendor(severities, status, code):
     entry = _entry(*severities)
     assert entry["status"] == status
@@ -403,7 +445,9 @@ def test_expect_example_keeps_info_violations_and_fails_only_on_failing_ones():
     with expect.example():  # the next example replaces the breaking one (hypothesis keeps the minimal one last)
         pass
     assert [(v.check_id, v.severity, v.observed) for v in item.stash[RECORDED]] == [
-        (lifetime, "info", "7199"), ("autodesk.token.cache_headers", "info", "x")]
+        (lifetime, "info", "7199"),
+        ("autodesk.token.cache_headers", "info", "x"),
+    ]
     assert item.stash[RECORDED][0].check == CATALOG.check(lifetime).title
 
 
@@ -432,8 +476,11 @@ def test_v1_removal_skips_the_v1_checks_instead_of_failing_them(runs, mode, prof
     autodesk = run.autodesk
     assert autodesk["checks"]["skipped"] > 0 and autodesk["checks"]["passed"] > 0, run.describe()
     junit = (run.out / "junit.xml").read_text(encoding="utf-8")
-    skipped = re.findall(r'<testcase [^>]*name="([^"]+)"[^>]*>\s*<skipped[^>]*message="v1 answers 410: removed '
-                         r'\(reported under deprecations\)"', junit)
+    skipped = re.findall(
+        r'<testcase [^>]*name="([^"]+)"[^>]*>\s*<skipped[^>]*message="v1 answers 410: removed '
+        r'\(reported under deprecations\)"',
+        junit,
+    )
     assert any(name.startswith("test_contract_conformance") for name in skipped), skipped
     assert any(name.startswith("test_v1_happy_path") for name in skipped), skipped
     assert not any(name.startswith("test_hostile_requests") for name in skipped), "hostile requests go to v2"
@@ -478,8 +525,11 @@ def test_no_secret_or_token_in_the_run_folder(runs, mode, profile):
     assert (run.out / "summary.json").is_file()
     leaks = files_containing(run.out, SECRETS)
     assert not leaks, f"secret values written to: {sorted(leaks)}"
-    tokens = [str(path.relative_to(run.out)) for path in run.out.rglob("*")
-              if path.is_file() and RAW_JWT.search(path.read_bytes())]
+    tokens = [
+        str(path.relative_to(run.out))
+        for path in run.out.rglob("*")
+        if path.is_file() and RAW_JWT.search(path.read_bytes())
+    ]
     assert not tokens, f"raw JWTs written to: {tokens}"
 
 

@@ -1,11 +1,13 @@
 """The Autodesk APS simulator, driven directly (in-process ASGI): every documented behaviour of VENDORS.md §1,
 the control plane (virtual clock, fault injection, reset), and what each deviation profile changes."""
+
 from __future__ import annotations
 
 import base64
 import datetime as dt
 import warnings
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -42,8 +44,14 @@ class Aps:
     def __init__(self, simulator: AutodeskSimulator, client: TestClient) -> None:
         self.simulator, self.http = simulator, client
 
-    def post(self, path: str, body: bytes | str | list[tuple[str, str]] | None, *, content_type: str | None = FORM,
-             authorization: str | None = None):
+    def post(
+        self,
+        path: str,
+        body: bytes | str | list[tuple[str, str]] | None,
+        *,
+        content_type: str | None = FORM,
+        authorization: str | None = None,
+    ):
         headers = {}
         if content_type is not None:
             headers["Content-Type"] = content_type
@@ -53,13 +61,28 @@ class Aps:
             body = urlencode(body)
         return self.http.post(path, content=body if body is not None else b"", headers=headers)
 
-    def v1(self, client_id: str = CID, client_secret: str = SECRET, *, scope: str | None = "data:read",
-           grant_type: str = "client_credentials", **kwargs):
+    def v1(
+        self,
+        client_id: str = CID,
+        client_secret: str = SECRET,
+        *,
+        scope: str | None = "data:read",
+        grant_type: str = "client_credentials",
+        **kwargs,
+    ):
         fields = [("client_id", client_id), ("client_secret", client_secret), ("grant_type", grant_type)]
         return self.post(V1_PATH, fields + ([("scope", scope)] if scope is not None else []), **kwargs)
 
-    def v2(self, client_id: str = CID, client_secret: str = SECRET, *, credentials: str = "basic",
-           scope: str | None = "data:read", grant_type: str = "client_credentials", **kwargs):
+    def v2(
+        self,
+        client_id: str = CID,
+        client_secret: str = SECRET,
+        *,
+        credentials: str = "basic",
+        scope: str | None = "data:read",
+        grant_type: str = "client_credentials",
+        **kwargs,
+    ):
         fields = [("grant_type", grant_type)] + ([("scope", scope)] if scope is not None else [])
         if credentials in ("body", "both"):
             fields = [("client_id", client_id), ("client_secret", client_secret), *fields]
@@ -167,8 +190,9 @@ def test_scopes_separated_by_raw_space_percent20_or_plus(aps, version, separator
     assert_token(aps, response, version, ["data:read", "bucket:create", "viewables:read"])
 
 
-@pytest.mark.parametrize("content_type", [f"{FORM};charset=UTF-8", f"{FORM}; charset=utf-8",
-                                          "Application/X-WWW-Form-URLEncoded"])
+@pytest.mark.parametrize(
+    "content_type", [f"{FORM};charset=UTF-8", f"{FORM}; charset=utf-8", "Application/X-WWW-Form-URLEncoded"]
+)
 @pytest.mark.parametrize("version", [1, 2])
 def test_form_content_type_with_parameters_or_other_case_is_accepted(aps, version, content_type):
     response = aps.v1(content_type=content_type) if version == 1 else aps.v2(content_type=content_type)
@@ -179,7 +203,7 @@ def test_jwt_lifetime_follows_the_virtual_clock(aps):
     aps.control("clock", {"advance": 86_400})
     claims = assert_token(aps, aps.v2(), 2)
     assert claims["iat"] >= int(aps.simulator.clock.now()) - 1
-    assert abs(claims["iat"] - (dt.datetime.now(dt.timezone.utc).timestamp() + 86_400)) < 5
+    assert abs(claims["iat"] - (dt.datetime.now(dt.UTC).timestamp() + 86_400)) < 5
 
 
 def test_jwks_publishes_only_public_rs256_keys(aps):
@@ -188,8 +212,10 @@ def test_jwks_publishes_only_public_rs256_keys(aps):
 
 
 # -- documented errors -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("content_type", [None, "application/json", "text/plain", "multipart/form-data; boundary=x",
-                                          "application/x-www-form-urlencodedx"])
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "application/json", "text/plain", "multipart/form-data; boundary=x", "application/x-www-form-urlencodedx"],
+)
 @pytest.mark.parametrize("version", [1, 2])
 def test_415_for_missing_or_other_content_type(aps, version, content_type):
     response = aps.v1(content_type=content_type) if version == 1 else aps.v2(content_type=content_type)
@@ -198,33 +224,46 @@ def test_415_for_missing_or_other_content_type(aps, version, content_type):
 
 @pytest.mark.parametrize("name", ["client_id", "client_secret", "grant_type", "scope"])
 def test_400_repeated_parameter(aps, name):
-    fields = [("client_id", CID), ("client_secret", SECRET), ("grant_type", "client_credentials"),
-              ("scope", "data:read"), (name, "again")]
+    fields = [
+        ("client_id", CID),
+        ("client_secret", SECRET),
+        ("grant_type", "client_credentials"),
+        ("scope", "data:read"),
+        (name, "again"),
+    ]
     body = assert_error(aps.post(V1_PATH, fields), 400)
     assert name in body["developerMessage"]
 
 
 @pytest.mark.parametrize("version", [1, 2])
 def test_400_missing_grant_type(aps, version):
-    response = (aps.post(V1_PATH, [("client_id", CID), ("client_secret", SECRET)]) if version == 1 else
-                aps.post(V2_PATH, [("scope", "data:read")], authorization=basic()))
+    response = (
+        aps.post(V1_PATH, [("client_id", CID), ("client_secret", SECRET)])
+        if version == 1
+        else aps.post(V2_PATH, [("scope", "data:read")], authorization=basic())
+    )
     assert "grant_type" in assert_error(response, 400)["developerMessage"]
 
 
-@pytest.mark.parametrize("grant_type", ["password", "authorization_code", "refresh_token", "CLIENT_CREDENTIALS",
-                                        "client_credentials ", ""])
+@pytest.mark.parametrize(
+    "grant_type", ["password", "authorization_code", "refresh_token", "CLIENT_CREDENTIALS", "client_credentials ", ""]
+)
 @pytest.mark.parametrize("version", [1, 2])
 def test_400_unknown_grant_type(aps, version, grant_type):
     response = aps.v1(grant_type=grant_type) if version == 1 else aps.v2(grant_type=grant_type)
     assert_error(response, 400)
 
 
-@pytest.mark.parametrize("fields", [
-    [("client_secret", SECRET), ("grant_type", "client_credentials")],
-    [("client_id", CID), ("grant_type", "client_credentials")],
-    [("client_id", CID), ("client_secret", ""), ("grant_type", "client_credentials")],
-    [("client_id", ""), ("client_secret", SECRET), ("grant_type", "client_credentials")],
-], ids=["no-id", "no-secret", "empty-secret", "empty-id"])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        [("client_secret", SECRET), ("grant_type", "client_credentials")],
+        [("client_id", CID), ("grant_type", "client_credentials")],
+        [("client_id", CID), ("client_secret", ""), ("grant_type", "client_credentials")],
+        [("client_id", ""), ("client_secret", SECRET), ("grant_type", "client_credentials")],
+    ],
+    ids=["no-id", "no-secret", "empty-secret", "empty-id"],
+)
 @pytest.mark.parametrize("path", [V1_PATH, V2_PATH])
 def test_400_missing_credentials(aps, path, fields):
     assert_error(aps.post(path, fields), 400)
@@ -239,10 +278,11 @@ def test_400_body_not_utf8(aps):
 
 
 @pytest.mark.parametrize("version", [1, 2])
-@pytest.mark.parametrize("client_id, client_secret", [(CID, "wrong"), ("unknown-client", SECRET),
-                                                      (FORBIDDEN_ID, SECRET)])
+@pytest.mark.parametrize(
+    "client_id, client_secret", [(CID, "wrong"), ("unknown-client", SECRET), (FORBIDDEN_ID, SECRET)]
+)
 def test_401_invalid_pair(aps, version, client_id, client_secret):
-    response = (aps.v1(client_id, client_secret) if version == 1 else aps.v2(client_id, client_secret))
+    response = aps.v1(client_id, client_secret) if version == 1 else aps.v2(client_id, client_secret)
     assert_error(response, 401)
 
 
@@ -253,8 +293,7 @@ def test_401_invalid_pair_v2_either_placement(aps, credentials):
 
 @pytest.mark.parametrize("version", [1, 2])
 def test_403_registered_client_not_authorized(aps, version):
-    response = (aps.v1(FORBIDDEN_ID, FORBIDDEN_SECRET) if version == 1 else
-                aps.v2(FORBIDDEN_ID, FORBIDDEN_SECRET))
+    response = aps.v1(FORBIDDEN_ID, FORBIDDEN_SECRET) if version == 1 else aps.v2(FORBIDDEN_ID, FORBIDDEN_SECRET)
     assert_error(response, 403)
 
 
@@ -267,8 +306,9 @@ def test_v2_only_client_id_in_body_with_basic_is_still_both(aps):
     assert_error(response, 400)
 
 
-@pytest.mark.parametrize("authorization", ["Bearer abc", "Basic", "Basic !!!notbase64", "Basic " +
-                                           base64.b64encode(b"no-colon").decode()])
+@pytest.mark.parametrize(
+    "authorization", ["Bearer abc", "Basic", "Basic !!!notbase64", "Basic " + base64.b64encode(b"no-colon").decode()]
+)
 def test_v2_malformed_basic_header_gets_400(aps, authorization):
     assert_error(aps.v2(credentials="body", authorization=authorization), 400)
 
@@ -305,9 +345,9 @@ def test_rate_limit_window_slides(aps):
     for _ in range(RATE_LIMIT_PER_MINUTE - 1):
         aps.v2(CID, "wrong", credentials="body")
     aps.control("clock", {"advance": 30})
-    assert aps.v2().status_code == 200            # call 500 of the window
-    assert aps.v2().status_code == 429            # call 501 within 60 s
-    aps.control("clock", {"advance": 31})         # the first 499 calls left the window
+    assert aps.v2().status_code == 200  # call 500 of the window
+    assert aps.v2().status_code == 429  # call 501 within 60 s
+    aps.control("clock", {"advance": 31})  # the first 499 calls left the window
     assert aps.v2().status_code == 200
 
 
@@ -338,7 +378,7 @@ def test_info_reports_vendor_profile_clock_and_deviations(make_aps):
     assert info["vendor"] == "autodesk" and info["profile"] == "lowercase-token-type"
     assert info["deviations"] == AutodeskSimulator.deviations
     assert info["options"]["v1_decommission"] == "2031-01-01"
-    assert abs(info["now"] - dt.datetime.now(dt.timezone.utc).timestamp()) < 5
+    assert abs(info["now"] - dt.datetime.now(dt.UTC).timestamp()) < 5
 
 
 def test_clock_only_moves_forward(aps):
@@ -373,12 +413,19 @@ def test_fault_injection_bad_request_and_reset(aps):
 
 def test_optional_scope_crash_answers_the_generic_500_to_every_request_without_scope(make_aps):
     aps = make_aps("optional-scope-crash")
-    for response in (aps.v1(scope=None), aps.v2(scope=None), aps.v2(scope=None, credentials="body"),
-                     aps.v2(CID, "wrong", scope=None), aps.v2(scope=None, grant_type="password"),
-                     aps.post(V2_PATH, b"")):
+    for response in (
+        aps.v1(scope=None),
+        aps.v2(scope=None),
+        aps.v2(scope=None, credentials="body"),
+        aps.v2(CID, "wrong", scope=None),
+        aps.v2(scope=None, grant_type="password"),
+        aps.post(V2_PATH, b""),
+    ):
         assert assert_error(response, 500) == {
-            "developerMessage": "Generic internal server error.", "errorCode": "AUTH-500",
-            "moreInfo": "https://aps.autodesk.com/en/docs/oauth/v2/developers_guide/error_handling/"}
+            "developerMessage": "Generic internal server error.",
+            "errorCode": "AUTH-500",
+            "moreInfo": "https://aps.autodesk.com/en/docs/oauth/v2/developers_guide/error_handling/",
+        }
     assert_token(aps, aps.v1(), 1)
     assert_token(aps, aps.v2(scope=""), 2)
     assert_error(aps.v2(scope=None, content_type=None), 415)  # not a form: refused before the crash
@@ -415,7 +462,7 @@ def test_v1_decommission_option_as_strings_from_the_command_line(make_aps):
 
 
 def test_v1_decommission_in_the_future_happens_when_the_virtual_clock_gets_there(make_aps):
-    tomorrow = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)).date().isoformat()
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date().isoformat()
     aps = make_aps(options={"v1_decommission": tomorrow})
     assert aps.v1().status_code == 200
     aps.control("clock", {"advance": 3 * 86_400})
@@ -439,8 +486,10 @@ def test_unknown_option_raises():
 
 def test_profiles_combine_and_documented_is_the_empty_set():
     assert AutodeskSimulator.parse_profile("documented") == frozenset()
-    assert AutodeskSimulator.parse_profile("lowercase-token-type, html-errors") == {"lowercase-token-type",
-                                                                                    "html-errors"}
+    assert AutodeskSimulator.parse_profile("lowercase-token-type, html-errors") == {
+        "lowercase-token-type",
+        "html-errors",
+    }
 
 
 def test_combined_profiles_apply_together(make_aps):
@@ -494,8 +543,9 @@ def _after_limit(aps: Aps):
 
 
 def _429s_within_the_limit(aps: Aps) -> int:
-    return [aps.v2(CID, "wrong-secret", credentials="body").status_code
-            for _ in range(RATE_LIMIT_PER_MINUTE)].count(429)
+    return [aps.v2(CID, "wrong-secret", credentials="body").status_code for _ in range(RATE_LIMIT_PER_MINUTE)].count(
+        429
+    )
 
 
 def _after_the_minute(aps: Aps) -> tuple[int, int]:
@@ -519,54 +569,99 @@ DEVIATION_PROBES: dict[str, tuple[Callable[[Aps], Any], Any]] = {
     "v2-double-credentials-accepted": (lambda aps: aps.v2(credentials="both").status_code, 200),
     "access-token-renamed": (lambda aps: sorted(_token_body(aps)), ["expires_in", "token", "token_type"]),
     "exp-mismatch": (_exp_minus_iat_minus_expires_in, 600),
-    "opaque-access-token": (lambda aps: (lambda t: (len(t), t.count(".")))(_token_body(aps)["access_token"]),
-                            (32, 0)),
-    "missing-cache-headers": (lambda aps: (lambda r: (r.headers.get("cache-control"), r.headers.get("pragma")))(
-        aps.v2()), (None, None)),
+    "opaque-access-token": (lambda aps: (lambda t: (len(t), t.count(".")))(_token_body(aps)["access_token"]), (32, 0)),
+    "missing-cache-headers": (
+        lambda aps: (lambda r: (r.headers.get("cache-control"), r.headers.get("pragma")))(aps.v2()),
+        (None, None),
+    ),
     "no-rate-limit": (lambda aps: _after_limit(aps).status_code, 200),
-    "429-without-retry-after": (lambda aps: (lambda r: (r.status_code, r.headers.get("retry-after")))(
-        _after_limit(aps)), (429, None)),
-    "v2-basic-rejected": (lambda aps: (aps.v2(credentials="basic").status_code,
-                                       aps.v2(credentials="body").status_code), (401, 200)),
-    "v2-extra-field": (lambda aps: (sorted(aps.v1().json()), sorted(aps.v2(scope="data:read bucket:read").json()),
-                                    aps.v2(scope="data:read bucket:read").json().get("scope")),
-                       (["access_token", "expires_in", "token_type"],
-                        ["access_token", "expires_in", "scope", "token_type"], "data:read bucket:read")),
-    "extra-response-field": (lambda aps: (aps.v1().json().get("scope"), aps.v2().json().get("scope")),
-                             ("data:read", "data:read")),
-    "deprecation-headers": (lambda aps: (lambda r: (r.headers.get("deprecation"), r.headers.get("sunset"),
-                                                    aps.v2().headers.get("deprecation")))(aps.v1()),
-                            ("true", "Tue, 30 Apr 2024 23:59:59 GMT", None)),
+    "429-without-retry-after": (
+        lambda aps: (lambda r: (r.status_code, r.headers.get("retry-after")))(_after_limit(aps)),
+        (429, None),
+    ),
+    "v2-basic-rejected": (
+        lambda aps: (aps.v2(credentials="basic").status_code, aps.v2(credentials="body").status_code),
+        (401, 200),
+    ),
+    "v2-extra-field": (
+        lambda aps: (
+            sorted(aps.v1().json()),
+            sorted(aps.v2(scope="data:read bucket:read").json()),
+            aps.v2(scope="data:read bucket:read").json().get("scope"),
+        ),
+        (
+            ["access_token", "expires_in", "token_type"],
+            ["access_token", "expires_in", "scope", "token_type"],
+            "data:read bucket:read",
+        ),
+    ),
+    "extra-response-field": (
+        lambda aps: (aps.v1().json().get("scope"), aps.v2().json().get("scope")),
+        ("data:read", "data:read"),
+    ),
+    "deprecation-headers": (
+        lambda aps: (
+            lambda r: (r.headers.get("deprecation"), r.headers.get("sunset"), aps.v2().headers.get("deprecation"))
+        )(aps.v1()),
+        ("true", "Tue, 30 Apr 2024 23:59:59 GMT", None),
+    ),
     "v1-removed": (lambda aps: (aps.v1().status_code, aps.v2().status_code), (410, 200)),
     "jwt-bad-signature": (_verifies, False),
     "longer-expiry": (lambda aps: (aps.v1().json()["expires_in"], aps.v2().json()["expires_in"]), (7199, 7199)),
-    "html-errors": (lambda aps: (lambda r: (r.status_code, r.headers["content-type"].split(";")[0]))(
-        aps.v2(CID, "wrong")), (401, "text/html")),
+    "html-errors": (
+        lambda aps: (lambda r: (r.status_code, r.headers["content-type"].split(";")[0]))(aps.v2(CID, "wrong")),
+        (401, "text/html"),
+    ),
     "server-error": (lambda aps: (aps.v1().status_code, aps.v2().status_code), (500, 500)),
-    "echo-secret-in-errors": (lambda aps: (lambda r: ("it's <me>~" in r.text, "it&#x27;s &lt;me&gt;~" in r.text,
-                                                      "it's%20%3Cme%3E~" in r.text))(
-        aps.v2(CID, "it's <me>~")), (False, True, True)),
-    "optional-scope-crash": (lambda aps: (aps.v1(scope=None).status_code, aps.v2(scope=None).status_code,
-                                          aps.v2(scope="").status_code, aps.v1().status_code),
-                             (500, 500, 200, 200)),
-    "form-encoded-token": (lambda aps: (lambda r: (r.headers["content-type"].split(";")[0], r.text.count("=")))(
-        aps.v2()), (FORM, 3)),
-    "401-instead-of-400": (lambda aps: (aps.v1(CID, "").status_code, aps.v2(CID, "", credentials="body").status_code),
-                           (401, 401)),
-    "401-instead-of-403": (lambda aps: (aps.v1(FORBIDDEN_ID, FORBIDDEN_SECRET).status_code,
-                                        aps.v2(FORBIDDEN_ID, FORBIDDEN_SECRET).status_code), (401, 401)),
+    "echo-secret-in-errors": (
+        lambda aps: (
+            lambda r: ("it's <me>~" in r.text, "it&#x27;s &lt;me&gt;~" in r.text, "it's%20%3Cme%3E~" in r.text)
+        )(aps.v2(CID, "it's <me>~")),
+        (False, True, True),
+    ),
+    "optional-scope-crash": (
+        lambda aps: (
+            aps.v1(scope=None).status_code,
+            aps.v2(scope=None).status_code,
+            aps.v2(scope="").status_code,
+            aps.v1().status_code,
+        ),
+        (500, 500, 200, 200),
+    ),
+    "form-encoded-token": (
+        lambda aps: (lambda r: (r.headers["content-type"].split(";")[0], r.text.count("=")))(aps.v2()),
+        (FORM, 3),
+    ),
+    "401-instead-of-400": (
+        lambda aps: (aps.v1(CID, "").status_code, aps.v2(CID, "", credentials="body").status_code),
+        (401, 401),
+    ),
+    "401-instead-of-403": (
+        lambda aps: (
+            aps.v1(FORBIDDEN_ID, FORBIDDEN_SECRET).status_code,
+            aps.v2(FORBIDDEN_ID, FORBIDDEN_SECRET).status_code,
+        ),
+        (401, 401),
+    ),
     "502-instead-of-500": (_status_of_an_injected_500, 502),
     "rate-limit-off-by-one": (_429s_within_the_limit, 1),
     "rate-limit-lockout": (_after_the_minute, (429, 403)),
-    "v2-body-credentials-extra-field": (lambda aps: (sorted(aps.v2(credentials="basic").json()),
-                                                     aps.v2(credentials="body").json().get("client_id")),
-                                        (["access_token", "expires_in", "token_type"], CID)),
-    "unknown-client-404": (lambda aps: (aps.v2("not-a-registered-client", "x").status_code,
-                                        aps.v2(CID, "wrong").status_code), (404, 401)),
-    "json-string-errors": (lambda aps: aps.v2(CID, "wrong").json(),
-                           "The client_id and client_secret combination is not valid."),
-    "token-stub": (lambda aps: (aps.v2("anyone", "anything").status_code, aps.v1(grant_type="password").status_code),
-                   (200, 200)),
+    "v2-body-credentials-extra-field": (
+        lambda aps: (sorted(aps.v2(credentials="basic").json()), aps.v2(credentials="body").json().get("client_id")),
+        (["access_token", "expires_in", "token_type"], CID),
+    ),
+    "unknown-client-404": (
+        lambda aps: (aps.v2("not-a-registered-client", "x").status_code, aps.v2(CID, "wrong").status_code),
+        (404, 401),
+    ),
+    "json-string-errors": (
+        lambda aps: aps.v2(CID, "wrong").json(),
+        "The client_id and client_secret combination is not valid.",
+    ),
+    "token-stub": (
+        lambda aps: (aps.v2("anyone", "anything").status_code, aps.v1(grant_type="password").status_code),
+        (200, 200),
+    ),
 }
 
 

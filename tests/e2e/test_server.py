@@ -1,13 +1,14 @@
 """`authcanary serve` building blocks: which simulators, profiles, options and credentials it serves."""
+
 from __future__ import annotations
 
 import secrets
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -17,9 +18,17 @@ from authcanary.http import InProcessTransport
 from authcanary.server import build_simulators
 from authcanary.simulators.autodesk import AutodeskSimulator
 from authcanary.simulators.framework import build_app
-
-from conftest import AUTHCANARY, ROOT, Served, _stop, _wait_until_up, cli_env, free_port, run_authcanary, \
-    write_loop_targets
+from conftest import (
+    AUTHCANARY,
+    ROOT,
+    Served,
+    _stop,
+    _wait_until_up,
+    cli_env,
+    free_port,
+    run_authcanary,
+    write_loop_targets,
+)
 
 APS = AutodeskSimulator.default_settings()
 V2 = "/authentication/v2/token"
@@ -37,11 +46,16 @@ def assert_one_line_error(result, *parts: str) -> None:
 
 def test_registered_credentials_can_be_given_as_options():
     client_id, client_secret = secrets.token_hex(16), secrets.token_urlsafe(16)
-    simulators = build_simulators("autodesk", "documented", [f"client_id={client_id}",
-                                                             f"client_secret={client_secret}"])
+    simulators = build_simulators(
+        "autodesk", "documented", [f"client_id={client_id}", f"client_secret={client_secret}"]
+    )
     with httpx.Client(transport=InProcessTransport(build_app(simulators, "")), base_url="http://sim") as http:
-        form = {"client_id": client_id, "client_secret": client_secret, "grant_type": "client_credentials",
-                "scope": "data:read"}
+        form = {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "grant_type": "client_credentials",
+            "scope": "data:read",
+        }
         assert http.post("/authentication/v2/token", data=form).status_code == 200
         form["client_secret"] = "eUruM8HRyc7BAQ1e"  # the default secret no longer works
         assert http.post("/authentication/v2/token", data=form).status_code == 401
@@ -65,8 +79,10 @@ def test_one_default_serve_answers_the_shipped_local_target(served_simulator, tm
     served = served_simulator("all")
     targets = (ROOT / "targets.toml").read_text().replace("127.0.0.1:8700", f"127.0.0.1:{served.port}")
     (tmp_path / "targets.toml").write_text(targets)
-    result = run_authcanary(["run", "--target", "local", "--targets", str(tmp_path / "targets.toml"),
-                             "--max-examples", "2"], tmp_path / "run")
+    result = run_authcanary(
+        ["run", "--target", "local", "--targets", str(tmp_path / "targets.toml"), "--max-examples", "2"],
+        tmp_path / "run",
+    )
     assert result.code == 0, result.output[-3000:]
     for vendor in ("autodesk", "bimplus"):
         entry = result.summary["vendors"][vendor]
@@ -132,9 +148,13 @@ def serve_with(args: list[str], log_dir: Path, **env: str) -> Iterator[Served]:
     port = free_port()
     log = log_dir / f"serve-{port}.log"
     with log.open("wb") as sink:
-        process = subprocess.Popen([str(AUTHCANARY), "serve", "--vendor", "autodesk", "--port", str(port), *args],
-                                   stdout=sink, stderr=subprocess.STDOUT, cwd=log_dir,
-                                   env=cli_env(COLUMNS="240", **env))
+        process = subprocess.Popen(
+            [str(AUTHCANARY), "serve", "--vendor", "autodesk", "--port", str(port), *args],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            cwd=log_dir,
+            env=cli_env(COLUMNS="240", **env),
+        )
     served = Served("autodesk", "documented", "", port, process, log)
     try:
         assert _wait_until_up(served, 30), served.output()
@@ -143,28 +163,50 @@ def serve_with(args: list[str], log_dir: Path, **env: str) -> Iterator[Served]:
         _stop(process)
 
 
-def token(base_url: str, client_id: str = APS["client_id"], client_secret: str = APS["client_secret"],
-          path: str = V2, **kwargs) -> httpx.Response:
-    return httpx.post(base_url + path, data={"client_id": client_id, "client_secret": client_secret,
-                                             "grant_type": "client_credentials"}, **kwargs)
+def token(
+    base_url: str,
+    client_id: str = APS["client_id"],
+    client_secret: str = APS["client_secret"],
+    path: str = V2,
+    **kwargs,
+) -> httpx.Response:
+    return httpx.post(
+        base_url + path,
+        data={"client_id": client_id, "client_secret": client_secret, "grant_type": "client_credentials"},
+        **kwargs,
+    )
 
 
 def test_options_come_from_option_over_file_over_environment(tmp_path):
-    (tmp_path / "serve.env").write_text("# registered client\n\nclient_secret = from-file\nCLIENT_ID=file-id\n"
-                                        "fault_retry_after=7\npassword=for-bimplus\n")
-    environ = {"AUTHCANARY_SERVE_CLIENT_SECRET": "from-env", "AUTHCANARY_SERVE_CLIENT_ID": "env-id",
-               "AUTHCANARY_SERVE_LATENCY": "0.01", "AUTHCANARY_SERVE_FAULT_RETRY_AFTER": "3", "OTHER": "x"}
-    simulator = build_simulators("autodesk", "documented", ["client_id=cli-id"], options_file=tmp_path / "serve.env",
-                                 environ=environ)["autodesk"]
+    (tmp_path / "serve.env").write_text(
+        "# registered client\n\nclient_secret = from-file\nCLIENT_ID=file-id\n"
+        "fault_retry_after=7\npassword=for-bimplus\n"
+    )
+    environ = {
+        "AUTHCANARY_SERVE_CLIENT_SECRET": "from-env",
+        "AUTHCANARY_SERVE_CLIENT_ID": "env-id",
+        "AUTHCANARY_SERVE_LATENCY": "0.01",
+        "AUTHCANARY_SERVE_FAULT_RETRY_AFTER": "3",
+        "OTHER": "x",
+    }
+    simulator = build_simulators(
+        "autodesk", "documented", ["client_id=cli-id"], options_file=tmp_path / "serve.env", environ=environ
+    )["autodesk"]
     assert (simulator.settings["client_id"], simulator.settings["client_secret"]) == ("cli-id", "from-file")
     assert (simulator.conditions.latency, simulator.conditions.fault_retry_after) == (0.01, 7)
     only_env = build_simulators("autodesk", "documented", [], environ=environ)["autodesk"]
     assert only_env.settings["client_secret"] == "from-env"
 
 
-@pytest.mark.parametrize("content, line", [("client_id=x\nclient_secrett={canary}\n", 2),
-                                           ("# ok\n{canary}\n", 2), ("=the-{canary}\n", 1),
-                                           ("client_secret={canary}\nclient_secret={canary}\n", 2)])
+@pytest.mark.parametrize(
+    "content, line",
+    [
+        ("client_id=x\nclient_secrett={canary}\n", 2),
+        ("# ok\n{canary}\n", 2),
+        ("=the-{canary}\n", 1),
+        ("client_secret={canary}\nclient_secret={canary}\n", 2),
+    ],
+)
 def test_a_bad_options_file_line_is_named_never_its_value(tmp_path, content, line):
     canary = "canary-" + secrets.token_hex(8)
     path = tmp_path / "serve.env"
@@ -189,8 +231,12 @@ def test_a_missing_options_file_is_a_config_error(tmp_path):
 def test_serve_takes_secrets_from_the_environment_and_a_file_and_never_prints_them(tmp_path):
     env_secret, file_secret = "env-canary-" + secrets.token_hex(8), "file-canary-" + secrets.token_hex(8)
     (tmp_path / "serve.env").write_text(f"client_id=loop-client\nclient_secret={file_secret}\n")
-    with serve_with(["--options-file", "serve.env"], tmp_path, AUTHCANARY_SERVE_CLIENT_SECRET=env_secret,
-                    AUTHCANARY_SERVE_CLIENT_ID="env-client") as served:
+    with serve_with(
+        ["--options-file", "serve.env"],
+        tmp_path,
+        AUTHCANARY_SERVE_CLIENT_SECRET=env_secret,
+        AUTHCANARY_SERVE_CLIENT_ID="env-client",
+    ) as served:
         assert token(served.base_url, "loop-client", file_secret).status_code == 200  # the file wins
         assert token(served.base_url, "env-client", env_secret).status_code == 401
         assert token(served.base_url, "loop-client", "wrong").status_code == 401
@@ -209,9 +255,14 @@ def test_serve_with_an_unknown_key_in_the_file_exits_2_without_the_value(tmp_pat
 def test_served_simulators_answer_cors_preflights(served_simulator):
     served = served_simulator("all")
     for path in ("/autodesk" + V2, "/bimplus/v2/authorize", "/bimplus/__authcanary__/reset"):
-        answer = httpx.options(served.base_url + path, headers={
-            "Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type"})
+        answer = httpx.options(
+            served.base_url + path,
+            headers={
+                "Origin": "http://localhost:3000",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type",
+            },
+        )
         assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == "*", (path, answer)
     answer = token(served.vendor_url("autodesk"), headers={"Origin": "http://localhost:3000"})
     assert answer.headers["access-control-allow-origin"] == "*"
@@ -222,8 +273,9 @@ def test_serve_cors_origin_restricts_the_origins(tmp_path):
     allowed = "http://localhost:3000"
     with serve_with(["--cors-origin", allowed, "--cors-origin", "https://app.example"], tmp_path) as served:
         for origin, status in ((allowed, 200), ("https://app.example", 200), ("https://evil.example", 400)):
-            answer = httpx.options(served.base_url + V2, headers={"Origin": origin,
-                                                                  "Access-Control-Request-Method": "POST"})
+            answer = httpx.options(
+                served.base_url + V2, headers={"Origin": origin, "Access-Control-Request-Method": "POST"}
+            )
             assert answer.status_code == status, (origin, answer.text)
             assert answer.headers.get("access-control-allow-origin") == (origin if status == 200 else None)
 
@@ -238,11 +290,16 @@ def test_served_simulators_route_repeated_slashes_like_one(served_simulator):
 
 def test_a_client_gone_mid_body_is_one_log_line_never_a_traceback(served_simulator):
     served = served_simulator("all")
-    for path, media_type in (("/autodesk/authentication/v2/token", "application/x-www-form-urlencoded"),
-                             ("/bimplus/v2/authorize", "application/json"), ("/bimplus/__authcanary__/clock", "-")):
+    for path, media_type in (
+        ("/autodesk/authentication/v2/token", "application/x-www-form-urlencoded"),
+        ("/bimplus/v2/authorize", "application/json"),
+        ("/bimplus/__authcanary__/clock", "-"),
+    ):
         with socket.create_connection(("127.0.0.1", served.port)) as raw:
-            raw.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {media_type}\r\n"
-                        "Content-Length: 1000\r\n\r\n0123456789".encode())
+            raw.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {media_type}\r\n"
+                "Content-Length: 1000\r\n\r\n0123456789".encode()
+            )
         expected = f"POST {path} -> client disconnected"
         deadline = time.monotonic() + 10
         while expected not in served.output() and time.monotonic() < deadline:

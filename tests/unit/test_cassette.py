@@ -1,4 +1,5 @@
 """Recording through httpx transport wrappers (in-process ASGI and real HTTP), replay, and cassette validation."""
+
 from __future__ import annotations
 
 import base64
@@ -60,8 +61,16 @@ class Canary:
         """Every encoding of every secret that the recorder must never write."""
         values = [*self.known, *self.issued]
         basic = base64.b64encode(f"{CLIENT_ID}:{self.client_secret}".encode()).decode()
-        return {basic} | {form for value in values for form in (
-            value, quote(value, safe=""), quote_plus(value), base64.b64encode(value.encode()).decode().rstrip("="))}
+        return {basic} | {
+            form
+            for value in values
+            for form in (
+                value,
+                quote(value, safe=""),
+                quote_plus(value),
+                base64.b64encode(value.encode()).decode().rstrip("="),
+            )
+        }
 
 
 def make_app(canary: Canary) -> Starlette:
@@ -78,12 +87,16 @@ def make_app(canary: Canary) -> Starlette:
         if not ok:
             return JSONResponse({"error": "invalid_client"}, status_code=401)
         now = int(time.time())
-        access = jwt.encode({"alg": "RS256", "kid": "sim-kid"},
-                            {"aud": "canary", "exp": now + 3600, "iat": now, "scope": "data:read"}, SIGNING_KEY)
+        access = jwt.encode(
+            {"alg": "RS256", "kid": "sim-kid"},
+            {"aud": "canary", "exp": now + 3600, "iat": now, "scope": "data:read"},
+            SIGNING_KEY,
+        )
         refresh, session = secrets.token_hex(16), secrets.token_urlsafe(24)
         canary.issued += [access, refresh, session]
-        response = JSONResponse({"access_token": access, "refresh_token": refresh,
-                                 "token_type": "Bearer", "expires_in": 3600})
+        response = JSONResponse(
+            {"access_token": access, "refresh_token": refresh, "token_type": "Bearer", "expires_in": 3600}
+        )
         response.set_cookie("session", session, httponly=True)
         return response
 
@@ -126,16 +139,28 @@ def make_app(canary: Canary) -> Starlette:
 def exercise(client: httpx.Client, canary: Canary) -> dict[str, httpx.Response]:
     """The same conversation for every transport; returns the live responses by name."""
     responses = {
-        "client_credentials": client.post("/oauth/token", data={"grant_type": "client_credentials"},
-                                          auth=(CLIENT_ID, canary.client_secret)),
-        "password": client.post("/oauth/token", data={
-            "grant_type": "password", "username": "user@example.com", "password": canary.password,
-            "client_id": CLIENT_ID, "client_secret": canary.client_secret}),
+        "client_credentials": client.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, auth=(CLIENT_ID, canary.client_secret)
+        ),
+        "password": client.post(
+            "/oauth/token",
+            data={
+                "grant_type": "password",
+                "username": "user@example.com",
+                "password": canary.password,
+                "client_id": CLIENT_ID,
+                "client_secret": canary.client_secret,
+            },
+        ),
     }
     access = responses["password"].json()["access_token"]
     responses["me"] = client.get("/me", headers={"Authorization": f"Bearer {access}", "x-api-key": canary.api_key})
-    responses["echo"] = client.post("/echo", json={"password": canary.password, "note": f"key={canary.api_key}"},
-                                    headers={"x-api-key": canary.api_key}, auth=(CLIENT_ID, canary.client_secret))
+    responses["echo"] = client.post(
+        "/echo",
+        json={"password": canary.password, "note": f"key={canary.api_key}"},
+        headers={"x-api-key": canary.api_key},
+        auth=(CLIENT_ID, canary.client_secret),
+    )
     responses["introspect"] = client.get(f"/introspect/{access}")
     responses["counter1"] = client.get("/counter")
     responses["counter2"] = client.get("/counter")
@@ -177,6 +202,7 @@ def canary() -> Canary:
 @pytest.fixture
 def block_network(monkeypatch):
     """Make every outgoing connection fail, and prove it does."""
+
     def refuse(*args, **kwargs):
         raise OSError("network access is blocked in this test")
 
@@ -227,8 +253,10 @@ def test_recorded_cassette_uses_aliases_consistently(tmp_path, canary):
     interactions = load_cassette(path)
     issued = json.loads(interactions[1]["response"]["body"]["string"])
     assert PLACEHOLDER_RE.fullmatch(issued["access_token"])
-    assert issued["access_token"].startswith("<token#") and " jwt RS256 kid=sim-kid claims=[aud,exp,iat,scope]>" \
-        in issued["access_token"]
+    assert (
+        issued["access_token"].startswith("<token#")
+        and " jwt RS256 kid=sim-kid claims=[aud,exp,iat,scope]>" in issued["access_token"]
+    )
     assert issued["refresh_token"].endswith(" hex32>") and issued["token_type"] == "Bearer"
     me = interactions[2]["request"]
     assert me["headers"]["authorization"] == [f"Bearer {issued['access_token']}"]
@@ -261,7 +289,9 @@ def test_binary_body_is_scrubbed_and_round_trips(tmp_path, canary, block_network
     with httpx.Client(transport=ReplayTransport(path), base_url="https://elsewhere") as client:
         replayed = [client.request(r.request.method, r.request.url.path) for r in live.values()]
     assert [r.status_code for r in replayed] == [r.status_code for r in live.values()]
-    assert replayed[-1].content == b"\x89PNG\xff\xfe\x00" + f"<secret len={len(canary.password)}>".encode() + b"\x00\x80"
+    assert (
+        replayed[-1].content == b"\x89PNG\xff\xfe\x00" + f"<secret len={len(canary.password)}>".encode() + b"\x00\x80"
+    )
     assert "!!binary" in path.read_text()
 
 
@@ -274,7 +304,9 @@ def test_empty_recording_writes_nothing(tmp_path):
 
 def test_save_writes_atomically_and_only_when_changed(tmp_path, monkeypatch):
     path = tmp_path / "c.yaml"
-    transport = RecordingTransport(httpx.MockTransport(lambda request: httpx.Response(200, text="ok")), path, Scrubber())
+    transport = RecordingTransport(
+        httpx.MockTransport(lambda request: httpx.Response(200, text="ok")), path, Scrubber()
+    )
     with httpx.Client(transport=transport, base_url="https://h") as client:
         client.get("/one")
         assert transport.save() == path
@@ -298,8 +330,12 @@ def test_inner_transport_errors_propagate_and_record_nothing(tmp_path):
         raise httpx.ConnectError("refused", request=request)
 
     path = tmp_path / "c.yaml"
-    with httpx.Client(transport=RecordingTransport(httpx.MockTransport(refuse), path, Scrubber()),
-                      base_url="https://h") as client, pytest.raises(httpx.ConnectError):
+    with (
+        httpx.Client(
+            transport=RecordingTransport(httpx.MockTransport(refuse), path, Scrubber()), base_url="https://h"
+        ) as client,
+        pytest.raises(httpx.ConnectError),
+    ):
         client.get("/")
     assert not path.exists()
 
@@ -331,8 +367,10 @@ def test_replay_over_real_http_recording_with_network_impossible(tmp_path, canar
 
 def test_replay_unknown_request_names_the_cassette_and_never_the_query(tmp_path):
     path = tmp_path / "c.yaml"
-    with httpx.Client(transport=RecordingTransport(httpx.MockTransport(lambda r: httpx.Response(204)), path,
-                                                   Scrubber()), base_url="https://h") as client:
+    with httpx.Client(
+        transport=RecordingTransport(httpx.MockTransport(lambda r: httpx.Response(204)), path, Scrubber()),
+        base_url="https://h",
+    ) as client:
         client.get("/a")
     with httpx.Client(transport=ReplayTransport(path), base_url="https://h") as client:
         with pytest.raises(UnmatchedRequestError) as raised:
@@ -347,8 +385,9 @@ def test_replay_unknown_request_names_the_cassette_and_never_the_query(tmp_path)
 def test_cassette_is_loadable_by_vcr_use_cassette(tmp_path, canary):
     path = tmp_path / "c.yaml"
     with serve(make_app(canary)) as base_url:
-        with httpx.Client(transport=RecordingTransport(httpx.HTTPTransport(), path, Scrubber(canary.known)),
-                          base_url=base_url) as client:
+        with httpx.Client(
+            transport=RecordingTransport(httpx.HTTPTransport(), path, Scrubber(canary.known)), base_url=base_url
+        ) as client:
             client.get("/counter")
     # the server is gone: only vcrpy's own playback can answer
     with vcr.use_cassette(str(path), record_mode="none"), httpx.Client() as client:
@@ -360,9 +399,12 @@ def test_cassette_is_loadable_by_vcr_use_cassette(tmp_path, canary):
 
 def recorded_cassette(tmp_path: Path) -> Path:
     path = tmp_path / "good.yaml"
-    with httpx.Client(transport=RecordingTransport(
-            httpx.MockTransport(lambda r: httpx.Response(200, json={"access_token": "abc", "n": 1})), path,
-            Scrubber()), base_url="https://h") as client:
+    with httpx.Client(
+        transport=RecordingTransport(
+            httpx.MockTransport(lambda r: httpx.Response(200, json={"access_token": "abc", "n": 1})), path, Scrubber()
+        ),
+        base_url="https://h",
+    ) as client:
         client.post("/token", data={"password": "pw"})
         client.get("/me")
     return path
@@ -396,8 +438,20 @@ def test_every_truncation_of_a_cassette_is_rejected(tmp_path):
         (lambda text: text.replace("method: POST", "method: 5", 1), "request.method"),
         (lambda text: "version: 1\ninteractions:\n- !!python/object/apply:os.system ['true']\n", "not valid YAML"),
     ],
-    ids=["empty", "utf16", "binary", "not-yaml", "version", "list", "interactions", "shape", "status", "uri",
-         "method", "unsafe-tag"],
+    ids=[
+        "empty",
+        "utf16",
+        "binary",
+        "not-yaml",
+        "version",
+        "list",
+        "interactions",
+        "shape",
+        "status",
+        "uri",
+        "method",
+        "unsafe-tag",
+    ],
 )
 def test_invalid_cassettes_raise_cassette_error(tmp_path, edit, reason):
     text = recorded_cassette(tmp_path).read_text()
@@ -439,8 +493,9 @@ def test_reading_only_some_headers_gives_the_same_interactions_otherwise(tmp_pat
     path = recorded_cassette(tmp_path)
     full, lean = load_cassette(path), load_cassette(path, only_headers=["Content-Type"])
     for whole, part in zip(full, lean, strict=True):
-        assert part["response"]["headers"] == {k: v for k, v in whole["response"]["headers"].items()
-                                               if k.lower() == "content-type"}
+        assert part["response"]["headers"] == {
+            k: v for k, v in whole["response"]["headers"].items() if k.lower() == "content-type"
+        }
         assert all(k.lower() == "content-type" for k in part["request"]["headers"])
         for interaction in (whole, part):
             del interaction["request"]["headers"], interaction["response"]["headers"]
@@ -456,12 +511,15 @@ def test_corruption_in_a_header_that_is_not_read_is_still_rejected(tmp_path):
         load_cassette(path, only_headers=["content-type"])
 
 
-@pytest.mark.parametrize(("url", "base_path", "recorded"), [
-    ("http://h:1/aps/authentication/v2/token?x=1", "/aps", "http://h:1/authentication/v2/token?x=1"),
-    ("http://h:1/aps", "/aps/", "http://h:1/"),
-    ("http://h:1/apsx/token", "/aps", "http://h:1/apsx/token"),  # only a whole segment is a prefix
-    ("http://h:1/token", "", "http://h:1/token"),
-])
+@pytest.mark.parametrize(
+    ("url", "base_path", "recorded"),
+    [
+        ("http://h:1/aps/authentication/v2/token?x=1", "/aps", "http://h:1/authentication/v2/token?x=1"),
+        ("http://h:1/aps", "/aps/", "http://h:1/"),
+        ("http://h:1/apsx/token", "/aps", "http://h:1/apsx/token"),  # only a whole segment is a prefix
+        ("http://h:1/token", "", "http://h:1/token"),
+    ],
+)
 def test_recordings_leave_out_the_base_path_of_the_target(url, base_path, recorded):
     from authcanary.recording.cassette import without_base_path
 

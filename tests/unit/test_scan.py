@@ -1,4 +1,5 @@
 """The secret scanner: finds planted secrets in every run-folder format, and nothing in scrubbed output."""
+
 from __future__ import annotations
 
 import base64
@@ -40,7 +41,7 @@ def kinds(hits) -> list[tuple[str, int, str]]:
 @pytest.mark.parametrize(
     ("name", "template"),
     [
-        ("c.yaml", "interactions:\n- response:\n    body:\n      string: '{{\"id_token\": \"{}\"}}'\n"),
+        ("c.yaml", 'interactions:\n- response:\n    body:\n      string: \'{{"id_token": "{}"}}\'\n'),
         ("summary.json", '{{\n  "schema": "authcanary.summary/1",\n  "repro": "curl -H \'X: {}\'"\n}}\n'),
         ("junit.xml", '<testsuite>\n<testcase name="t"><failure message="got {}"/></testcase>\n</testsuite>\n'),
         ("report.html", "<html>\n<body>\n<pre>{}</pre></body></html>\n"),
@@ -70,8 +71,12 @@ def test_every_registered_authorization_scheme_is_scanned(tmp_path):
 def test_basic_and_bearer_credentials(tmp_path):
     basic = base64.b64encode(b"client:" + secrets.token_urlsafe(12).encode()).decode()
     hexed = secrets.token_hex(16)
-    write(tmp_path, "c.yaml", f"      authorization:\n      - Basic {basic}\n      - BimPlus {hexed}\n"
-                              "      - Basic <basic>\n      - Bearer <token#1 hex32>\n")
+    write(
+        tmp_path,
+        "c.yaml",
+        f"      authorization:\n      - Basic {basic}\n      - BimPlus {hexed}\n"
+        "      - Basic <basic>\n      - Bearer <token#1 hex32>\n",
+    )
     assert kinds(scan_paths([tmp_path])) == [("c.yaml", 2, "basic-credentials"), ("c.yaml", 3, "bearer-token")]
 
 
@@ -104,18 +109,28 @@ def test_known_secret_inside_a_placeholder_is_still_reported(tmp_path):
 
 def test_values_of_secret_and_token_keys(tmp_path):
     bimplus = secrets.token_hex(16)
-    write(tmp_path, "c.yaml", "\n".join([
-        f"      string: '{{\"access_token\": \"{bimplus}\", \"token_type\": \"BimPlus\"}}'",
-        "      body: grant_type=password&username=u%40x.com&password=Hunter2%21x",
-        "      x-api-token:",
-        f"      - {secrets.token_hex(16)}",
-        "      x-api-key:",
-        "      - '<secret len=12>'",
-        "      api_key: ${KUDO_API_KEY}",
-        '      "code": "invalid_grant"',
-    ]) + "\n")
+    write(
+        tmp_path,
+        "c.yaml",
+        "\n".join(
+            [
+                f'      string: \'{{"access_token": "{bimplus}", "token_type": "BimPlus"}}\'',
+                "      body: grant_type=password&username=u%40x.com&password=Hunter2%21x",
+                "      x-api-token:",
+                f"      - {secrets.token_hex(16)}",
+                "      x-api-key:",
+                "      - '<secret len=12>'",
+                "      api_key: ${KUDO_API_KEY}",
+                '      "code": "invalid_grant"',
+            ]
+        )
+        + "\n",
+    )
     assert kinds(scan_paths([tmp_path])) == [
-        ("c.yaml", 1, "credential-value"), ("c.yaml", 2, "credential-value"), ("c.yaml", 4, "credential-value")]
+        ("c.yaml", 1, "credential-value"),
+        ("c.yaml", 2, "credential-value"),
+        ("c.yaml", 4, "credential-value"),
+    ]
 
 
 def test_high_entropy_strings_are_found_under_any_key(tmp_path):
@@ -142,9 +157,11 @@ def test_scrubbed_recording_reports_nothing_and_unscrubbed_reports_everything(tm
     issued = {"access_token": a_jwt(), "refresh_token": secrets.token_hex(16), "id_token": a_jwt()}
 
     def vendor(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={**issued, "token_type": "Bearer", "expires_in": 3600,
-                                         "kid": "3f1b2c4d-1111-4abc-8def-0123456789ab"},
-                              headers={"Set-Cookie": f"sid={secrets.token_urlsafe(32)}; Path=/"})
+        return httpx.Response(
+            200,
+            json={**issued, "token_type": "Bearer", "expires_in": 3600, "kid": "3f1b2c4d-1111-4abc-8def-0123456789ab"},
+            headers={"Set-Cookie": f"sid={secrets.token_urlsafe(32)}; Path=/"},
+        )
 
     class Verbatim:
         """No scrubbing at all: what a naive recorder would write."""
@@ -156,20 +173,35 @@ def test_scrubbed_recording_reports_nothing_and_unscrubbed_reports_everything(tm
             return response
 
     for folder, scrubber in (("scrubbed", Scrubber([password, client_secret, api_key])), ("raw", Verbatim())):
-        transport = RecordingTransport(httpx.MockTransport(vendor), tmp_path / folder / "cassettes" / "v.yaml",
-                                       scrubber)
+        transport = RecordingTransport(
+            httpx.MockTransport(vendor), tmp_path / folder / "cassettes" / "v.yaml", scrubber
+        )
         with httpx.Client(transport=transport, base_url="https://api.example.com") as client:
-            client.post("/oauth/token", data={"grant_type": "password", "username": "u@example.com",
-                                              "password": password, "client_secret": client_secret})
-            client.get("/me", headers={"Authorization": f"Bearer {issued['access_token']}", "x-api-key": api_key},
-                       auth=("client", client_secret))
+            client.post(
+                "/oauth/token",
+                data={
+                    "grant_type": "password",
+                    "username": "u@example.com",
+                    "password": password,
+                    "client_secret": client_secret,
+                },
+            )
+            client.get(
+                "/me",
+                headers={"Authorization": f"Bearer {issued['access_token']}", "x-api-key": api_key},
+                auth=("client", client_secret),
+            )
             client.post("/refresh", json={"refresh_token": issued["refresh_token"]})
     known = [password, client_secret, api_key]
     assert scan_paths([tmp_path / "scrubbed"], known_secrets=known) == []
     found = {hit.kind for hit in scan_paths([tmp_path / "raw"], known_secrets=known)}
     assert found >= {"known-secret", "jwt", "credential-value"}
-    assert {hit.kind for hit in scan_paths([tmp_path / "raw"])} >= {"jwt", "credential-value", "high-entropy",
-                                                                       "basic-credentials"}
+    assert {hit.kind for hit in scan_paths([tmp_path / "raw"])} >= {
+        "jwt",
+        "credential-value",
+        "high-entropy",
+        "basic-credentials",
+    }
 
 
 def test_placeholders_in_every_encoding_are_not_reported(tmp_path):
@@ -182,31 +214,59 @@ def test_placeholders_in_every_encoding_are_not_reported(tmp_path):
 
 
 def test_ordinary_run_folder_content_is_not_reported(tmp_path):
-    write(tmp_path, "junit.xml", "\n".join([
-        '<?xml version="1.0" encoding="utf-8"?>',
-        '<testsuites><testsuite name="pytest" hostname="ci-runner-7" timestamp="2024-05-01T02:03:04.123456">',
-        '<properties><property name="commit" value="da39a3ee5e6b4b0d3255bfef95601890afd80709"/></properties>',
-        '<testcase classname="suites.autodesk.test_token" name="test_token_expiry_is_documented_value[v2]"'
-        ' file="suites/autodesk/test_token.py" time="0.012"/>',
-        '<testcase classname="tests.test_recording" name="test_recording_transport_writes_atomically_with_gzip"/>',
-        "</testsuite></testsuites>",
-    ]) + "\n")
-    write(tmp_path, "allure-results/3f1b2c4d-1111-4abc-8def-0123456789ab-result.json", json.dumps({
-        "uuid": "3f1b2c4d-1111-4abc-8def-0123456789ab", "historyId": "0cc175b9c0f1b6a831c399e269772661",
-        "fullName": "suites.bimplus.test_legacy_tokens#test_remember_me_token_survives_logout_of_other_session",
-        "labels": [{"name": "package", "value": "suites.bimplus.test_legacy_tokens"}],
-    }, indent=2) + "\n")
-    write(tmp_path, "report.md", "\n".join([
-        "# authcanary run 2024-05-01T02:03:04Z (staging)",
-        "See https://aps.autodesk.com/en/docs/oauth/v2/reference/http/gettoken-POST/ and "
-        "https://github.com/example/authcanary/blob/da39a3ee5e6b4b0d3255bfef95601890afd80709/docs/DriftAndViolations.md",
-        "| POST /authentication/v2/token | expires_in 3600 -> 1799 | breaking |",
-        "token_type: Bearer; password: required; client_secret: ${APS_CLIENT_SECRET}",
-        "Authorization header uses Bearer authentication with the access token.",
-        '<img src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==">',
-    ]) + "\n")
-    write(tmp_path, "cassettes/bin.yaml", "      string: !!binary |\n        "
-          + base64.b64encode(secrets.token_bytes(57)).decode() + "\n    headers: {}\n")
+    write(
+        tmp_path,
+        "junit.xml",
+        "\n".join(
+            [
+                '<?xml version="1.0" encoding="utf-8"?>',
+                '<testsuites><testsuite name="pytest" hostname="ci-runner-7" timestamp="2024-05-01T02:03:04.123456">',
+                '<properties><property name="commit" value="da39a3ee5e6b4b0d3255bfef95601890afd80709"/></properties>',
+                '<testcase classname="suites.autodesk.test_token" name="test_token_expiry_is_documented_value[v2]"'
+                ' file="suites/autodesk/test_token.py" time="0.012"/>',
+                '<testcase classname="tests.test_recording" name="test_recording_transport_writes_atomically_with_gzip"/>',
+                "</testsuite></testsuites>",
+            ]
+        )
+        + "\n",
+    )
+    write(
+        tmp_path,
+        "allure-results/3f1b2c4d-1111-4abc-8def-0123456789ab-result.json",
+        json.dumps(
+            {
+                "uuid": "3f1b2c4d-1111-4abc-8def-0123456789ab",
+                "historyId": "0cc175b9c0f1b6a831c399e269772661",
+                "fullName": "suites.bimplus.test_legacy_tokens#test_remember_me_token_survives_logout_of_other_session",
+                "labels": [{"name": "package", "value": "suites.bimplus.test_legacy_tokens"}],
+            },
+            indent=2,
+        )
+        + "\n",
+    )
+    write(
+        tmp_path,
+        "report.md",
+        "\n".join(
+            [
+                "# authcanary run 2024-05-01T02:03:04Z (staging)",
+                "See https://aps.autodesk.com/en/docs/oauth/v2/reference/http/gettoken-POST/ and "
+                "https://github.com/example/authcanary/blob/da39a3ee5e6b4b0d3255bfef95601890afd80709/docs/DriftAndViolations.md",
+                "| POST /authentication/v2/token | expires_in 3600 -> 1799 | breaking |",
+                "token_type: Bearer; password: required; client_secret: ${APS_CLIENT_SECRET}",
+                "Authorization header uses Bearer authentication with the access token.",
+                '<img src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==">',
+            ]
+        )
+        + "\n",
+    )
+    write(
+        tmp_path,
+        "cassettes/bin.yaml",
+        "      string: !!binary |\n        "
+        + base64.b64encode(secrets.token_bytes(57)).decode()
+        + "\n    headers: {}\n",
+    )
     assert scan_paths([tmp_path]) == []
 
 
@@ -216,8 +276,12 @@ def test_version_control_folders_are_skipped_but_hidden_and_binary_files_are_not
     write(tmp_path, "visible.txt", a_jwt() + "\n")
     write(tmp_path, ".env", a_jwt() + "\n")
     write(tmp_path, ".config/app.txt", a_jwt() + "\n")
-    assert sorted(kinds(scan_paths([tmp_path]))) == [(".env", 1, "jwt"), ("app.txt", 1, "jwt"), ("image.png", 1, "jwt"),
-                                                     ("visible.txt", 1, "jwt")]
+    assert sorted(kinds(scan_paths([tmp_path]))) == [
+        (".env", 1, "jwt"),
+        ("app.txt", 1, "jwt"),
+        ("image.png", 1, "jwt"),
+        ("visible.txt", 1, "jwt"),
+    ]
     assert kinds(scan_paths([tmp_path / ".git" / "objects" / "x"])) == [("x", 1, "jwt")]  # named files are scanned
 
 
@@ -229,14 +293,18 @@ def test_missing_path_is_an_error(tmp_path):
 def test_entropy_threshold_separates_random_tokens_from_names():
     tokens = [secrets.token_urlsafe(24) for _ in range(2000)]
     assert sum(shannon_entropy(t) >= ENTROPY_THRESHOLD for t in tokens) / len(tokens) > 0.995
-    names = ["test_recording_transport_writes_atomically", "testRecordingTransportAroundStarletteClient",
-             "remember_me_token_survives_logout_of_other_session"]
+    names = [
+        "test_recording_transport_writes_atomically",
+        "testRecordingTransportAroundStarletteClient",
+        "remember_me_token_survives_logout_of_other_session",
+    ]
     assert all(shannon_entropy(name) < ENTROPY_THRESHOLD for name in names)
 
 
 def test_random_tokens_are_reported_at_a_high_rate(tmp_path):
-    tokens = [secrets.token_urlsafe(24) for _ in range(1000)] + \
-             [base64.b64encode(secrets.token_bytes(32)).decode() for _ in range(1000)]
+    tokens = [secrets.token_urlsafe(24) for _ in range(1000)] + [
+        base64.b64encode(secrets.token_bytes(32)).decode() for _ in range(1000)
+    ]
     write(tmp_path, "t.md", "\n".join(f"value {token} end" for token in tokens) + "\n")
     assert len(scan_paths([tmp_path])) / len(tokens) > 0.99
 
@@ -289,7 +357,9 @@ def test_the_user_of_a_curl_repro_is_public_but_its_password_is_not(tmp_path, qu
 
 @pytest.mark.parametrize("quote", ["'", "&#39;", '"', "&quot;"])
 def test_a_kid_quoted_in_an_error_message_is_public(tmp_path, quote):
-    write(tmp_path, "report.html", f"<dd>invalid_key_id: No key for kid: {quote}{secrets.token_urlsafe(32)}{quote}</dd>\n")
+    write(
+        tmp_path, "report.html", f"<dd>invalid_key_id: No key for kid: {quote}{secrets.token_urlsafe(32)}{quote}</dd>\n"
+    )
     assert scan_paths([tmp_path]) == []
 
 
@@ -297,7 +367,11 @@ def test_a_kid_quoted_in_an_error_message_is_public(tmp_path, quote):
 def test_the_replay_blob_of_hypothesis_is_public(tmp_path, quote):
     # hypothesis prints it under CI (its "ci" profile); it encodes generated choices, not credentials
     blob = base64.b64encode(secrets.token_bytes(54)).decode()
-    write(tmp_path, "junit.xml", f"adding @reproduce_failure({quote}6.170.15{quote}, b{quote}{blob}{quote}) as a decorator\n")
+    write(
+        tmp_path,
+        "junit.xml",
+        f"adding @reproduce_failure({quote}6.170.15{quote}, b{quote}{blob}{quote}) as a decorator\n",
+    )
     assert scan_paths([tmp_path]) == []
     write(tmp_path, "junit.xml", f"adding @something({quote}6.170.15{quote}, b{quote}{blob}{quote}) as a decorator\n")
     assert [hit.kind for hit in scan_paths([tmp_path])] == ["high-entropy"]
@@ -326,17 +400,20 @@ def test_known_public_identifiers_quoted_in_text_are_not_secrets(tmp_path):
 def test_text_in_other_unicode_encodings_is_decoded(tmp_path, encoding):
     """utf-16 and utf-32 write a byte-order mark; utf-16-le/-be have none: the NUL bytes tell."""
     token = a_jwt()
-    (tmp_path / "report.txt").write_bytes(f"first line\nsecond\n\"id_token\": \"{token}\"\n".encode(encoding))
+    (tmp_path / "report.txt").write_bytes(f'first line\nsecond\n"id_token": "{token}"\n'.encode(encoding))
     assert kinds(scan_paths([tmp_path])) == [("report.txt", 3, "jwt")]
 
 
 def test_binary_files_are_scanned_for_printable_runs(tmp_path):
     secret = secrets.token_urlsafe(12)
     noise = bytes(range(256)) * 4
-    (tmp_path / "core.dump").write_bytes(noise + b"\x00token=" + a_jwt().encode() + b"\x00\xff\n\x01" + noise
-                                         + b"pw:" + secret.encode() + b"\x00")
-    assert kinds(scan_paths([tmp_path], known_secrets=[secret])) == \
-        [("core.dump", 5, "jwt"), ("core.dump", 10, "known-secret")]  # lines: the newlines before the run, plus one
+    (tmp_path / "core.dump").write_bytes(
+        noise + b"\x00token=" + a_jwt().encode() + b"\x00\xff\n\x01" + noise + b"pw:" + secret.encode() + b"\x00"
+    )
+    assert kinds(scan_paths([tmp_path], known_secrets=[secret])) == [
+        ("core.dump", 5, "jwt"),
+        ("core.dump", 10, "known-secret"),
+    ]  # lines: the newlines before the run, plus one
 
 
 def test_links_to_files_and_folders_are_followed_once_and_a_loop_ends(tmp_path):
@@ -370,17 +447,18 @@ def test_a_secret_across_a_chunk_boundary_is_found_once(tmp_path, small_chunks, 
     at = small_chunks - len(token) // 2 + shift  # inside the first chunk's end, or across it
     text = lines[:at].rsplit("\n", 1)[0] + "\n" + f"access_token: {token}\n" + lines
     (tmp_path / "lines.txt").write_text(text)
-    number = text[:text.index(token)].count("\n") + 1
+    number = text[: text.index(token)].count("\n") + 1
     assert kinds(scan_paths([tmp_path])) == [("lines.txt", number, "jwt")]
 
 
 @pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
 def test_secrets_in_a_line_longer_than_a_chunk_are_each_found_once(tmp_path, small_chunks, binary):
     known = [secrets.token_urlsafe(300) for _ in range(20)]  # a known secret cut in two would not be found at all
-    tokens = [token for pair in zip([a_jwt() for _ in known], known) for token in pair]  # most of the line
+    tokens = [token for pair in zip([a_jwt() for _ in known], known, strict=True) for token in pair]  # most of the line
     separator = " \x00 " if binary else " , "
-    (tmp_path / "one-line.bin").write_text("".join(f"{'x' * (97 + 13 * i)}{separator}{token}{separator}"
-                                                   for i, token in enumerate(tokens)))
+    (tmp_path / "one-line.bin").write_text(
+        "".join(f"{'x' * (97 + 13 * i)}{separator}{token}{separator}" for i, token in enumerate(tokens))
+    )
     hits = scan_paths([tmp_path], known_secrets=known)
     assert kinds(hits) == [("one-line.bin", 1, "jwt"), ("one-line.bin", 1, "known-secret")] * len(known)
     assert all(token not in hit.excerpt for hit in hits for token in tokens)

@@ -1,4 +1,5 @@
 """Report writers: report.html (self-contained, escaped) and report.md (GitHub/GitLab tables)."""
+
 from __future__ import annotations
 
 import copy
@@ -32,7 +33,10 @@ def realistic_summary() -> dict:
                 "status": "skipped",
                 "checks": {"passed": 0, "failed": 0, "skipped": 9},
                 "requests": 0,
-                "violations": [], "drift": [], "deprecations": [], "ambiguities": [],
+                "violations": [],
+                "drift": [],
+                "deprecations": [],
+                "ambiguities": [],
             },
             "autodesk": {
                 "status": "violations",
@@ -45,10 +49,10 @@ def realistic_summary() -> dict:
                         "expected": 'token_type == "Bearer"',
                         "observed": 'token_type == "bearer"',
                         "severity": "warning",
-                        "repro": f"curl -sS -X POST 'https://developer.api.autodesk.com/authentication/v1/authenticate' "
-                                 "-H 'Content-Type: application/x-www-form-urlencoded' "
-                                 "--data-urlencode 'client_id=<client_id>' --data-urlencode 'client_secret=<secret>' "
-                                 "--data-urlencode 'grant_type=client_credentials'",
+                        "repro": "curl -sS -X POST 'https://developer.api.autodesk.com/authentication/v1/authenticate' "
+                        "-H 'Content-Type: application/x-www-form-urlencoded' "
+                        "--data-urlencode 'client_id=<client_id>' --data-urlencode 'client_secret=<secret>' "
+                        "--data-urlencode 'grant_type=client_credentials'",
                     },
                     {
                         "check": "wrong_content_type_gives_415",
@@ -57,8 +61,8 @@ def realistic_summary() -> dict:
                         "observed": "HTTP 400 " + LONG_BODY,
                         "severity": "breaking",
                         "repro": "curl -sS -X POST 'https://developer.api.autodesk.com/authentication/v1/authenticate' \\\n"
-                                 "  -H 'Content-Type: application/json' \\\n"
-                                 "  --data '{\"client_id\":\"<client_id>\",\"grant_type\":\"client_credentials\"}'",
+                        "  -H 'Content-Type: application/json' \\\n"
+                        '  --data \'{"client_id":"<client_id>","grant_type":"client_credentials"}\'',
                     },
                     {
                         "check": "expires_in_is_integer",
@@ -67,25 +71,49 @@ def realistic_summary() -> dict:
                         "observed": 'expires_in: "3599" (string)',
                         "severity": "breaking",
                         "repro": "curl -sS -X POST 'https://developer.api.autodesk.com/authentication/v2/token' "
-                                 "-u '<client_id>:<secret>' -d 'grant_type=client_credentials&scope=data:read'",
+                        "-u '<client_id>:<secret>' -d 'grant_type=client_credentials&scope=data:read'",
                     },
                 ],
                 "drift": [
-                    {"key": "autodesk.v1.authenticate.ok", "kind": "header_changed", "path": "headers.cache-control",
-                     "baseline": "no-cache, no-store", "current": "no-store", "severity": "warning"},
-                    {"key": "autodesk.v1.authenticate.bad_secret", "kind": "status_changed", "path": "status",
-                     "baseline": "401", "current": "400", "severity": "breaking"},
-                    {"key": "autodesk.v2.token.ok", "kind": "field_added", "path": "body.id_token",
-                     "baseline": None, "current": "<jwt RS256 kid=…>", "severity": "info"},
+                    {
+                        "key": "autodesk.v1.authenticate.ok",
+                        "kind": "header_changed",
+                        "path": "headers.cache-control",
+                        "baseline": "no-cache, no-store",
+                        "current": "no-store",
+                        "severity": "warning",
+                    },
+                    {
+                        "key": "autodesk.v1.authenticate.bad_secret",
+                        "kind": "status_changed",
+                        "path": "status",
+                        "baseline": "401",
+                        "current": "400",
+                        "severity": "breaking",
+                    },
+                    {
+                        "key": "autodesk.v2.token.ok",
+                        "kind": "field_added",
+                        "path": "body.id_token",
+                        "baseline": None,
+                        "current": "<jwt RS256 kid=…>",
+                        "severity": "info",
+                    },
                 ],
                 "deprecations": [
-                    {"endpoint": V1, "announced_removal": "2024-04-30",
-                     "observed": "still served (HTTP 200), no Deprecation or Sunset header",
-                     "replacement": "POST /authentication/v2/token", "replacement_ok": True},
+                    {
+                        "endpoint": V1,
+                        "announced_removal": "2024-04-30",
+                        "observed": "still served (HTTP 200), no Deprecation or Sunset header",
+                        "replacement": "POST /authentication/v2/token",
+                        "replacement_ok": True,
+                    },
                 ],
                 "ambiguities": [
-                    {"where": "APS v2 migration guide vs v2 reference",
-                     "text": "Guide says \"no change in the API response\"; v2 examples show expires_in 3599 vs 1799 in v1."},
+                    {
+                        "where": "APS v2 migration guide vs v2 reference",
+                        "text": 'Guide says "no change in the API response"; v2 examples show expires_in 3599 vs 1799 in v1.',
+                    },
                 ],
                 "notes": ["hypothesis: 25 examples per property (live target)"],
             },
@@ -93,14 +121,20 @@ def realistic_summary() -> dict:
                 "status": "unreachable",
                 "checks": {"passed": 0, "failed": 0, "skipped": 14},
                 "requests": 3,
-                "violations": [], "drift": [], "deprecations": [], "ambiguities": [],
+                "violations": [],
+                "drift": [],
+                "deprecations": [],
+                "ambiguities": [],
                 "error": "connect timeout to api-stage.bimplus.net:443 after 3 attempts (10 s each)",
             },
             "axeobim": {
                 "status": "ok",
                 "checks": {"passed": 18, "failed": 0, "skipped": 0},
                 "requests": 24,
-                "violations": [], "drift": [], "deprecations": [], "ambiguities": [],
+                "violations": [],
+                "drift": [],
+                "deprecations": [],
+                "ambiguities": [],
                 "notes": ["no baseline for this vendor: drift not checked"],
             },
         },
@@ -148,12 +182,15 @@ def test_header_and_verdict(reports):
     assert "<!DOCTYPE html>" in page.splitlines()[0]
 
 
-@pytest.mark.parametrize("code, words", [
-    (0, "Compliant"),
-    (1, "Not compliant"),
-    (2, "Configuration error"),
-    (3, "Target unreachable"),
-])
+@pytest.mark.parametrize(
+    "code, words",
+    [
+        (0, "Compliant"),
+        (1, "Not compliant"),
+        (2, "Configuration error"),
+        (3, "Target unreachable"),
+    ],
+)
 def test_verdict_words_for_each_exit_code(code, words):
     summary = realistic_summary()
     summary["exit_code"] = code
@@ -176,8 +213,18 @@ def test_vendors_sorted_and_overview(reports):
     overview = _sections(md)["Overview"]
     rows = _table_rows(overview)
     header, body = rows[0], rows[2:]
-    assert header == ["Vendor", "Status", "Passed", "Failed", "Skipped", "Requests", "Violations", "Drift",
-                      "Deprecations", "Ambiguities"]
+    assert header == [
+        "Vendor",
+        "Status",
+        "Passed",
+        "Failed",
+        "Skipped",
+        "Requests",
+        "Violations",
+        "Drift",
+        "Deprecations",
+        "Ambiguities",
+    ]
     assert all(len(r) == len(header) for r in rows)
     autodesk = body[0]
     assert autodesk[0] == "[autodesk](#autodesk)"
@@ -187,15 +234,17 @@ def test_vendors_sorted_and_overview(reports):
     assert body[-1][0] == "**Total**"
     # status is a word, not just a colour
     for label in ("Violations", "Unreachable", "Skipped", "OK"):
-        assert re.search(rf'<span class="pill [a-z]+"><span class="sym" aria-hidden="true">[^<]*</span> {label}</span>',
-                         page), label
+        assert re.search(
+            rf'<span class="pill [a-z]+"><span class="sym" aria-hidden="true">[^<]*</span> {label}</span>', page
+        ), label
 
 
 def test_violations_ordered_by_severity_then_check(reports):
     page, md = reports
     order = ["expires_in_is_integer", "wrong_content_type_gives_415", "token_type_is_bearer"]
     assert [page.index(f'<span class="check">{c}</span>') for c in order] == sorted(
-        page.index(f'<span class="check">{c}</span>') for c in order)
+        page.index(f'<span class="check">{c}</span>') for c in order
+    )
     section = _sections(md)["autodesk"]
     rows = [r for r in _table_rows(section.split("### Drift")[0]) if r[0].isdigit()]
     assert [r[2] for r in rows] == [f"`{c}`" for c in order]
@@ -206,7 +255,7 @@ def test_violations_ordered_by_severity_then_check(reports):
 def test_repro_is_a_copyable_code_block(reports):
     page, md = reports
     repro = realistic_summary()["vendors"]["autodesk"]["violations"][1]["repro"]
-    assert f"<pre id=\"repro-1-2\"><code>{escape(repro)}</code></pre>" in page
+    assert f'<pre id="repro-1-2"><code>{escape(repro)}</code></pre>' in page
     assert f"```sh\n{repro}\n```" in md
     assert 'class="copy"' in page and " hidden>Copy</button>" in page  # shown by JS only
 
@@ -254,9 +303,13 @@ def test_empty_sections_say_so(reports):
 
 
 def test_no_vendors_and_minimal_summary(tmp_path):
-    summary = {"schema": "authcanary.summary/1", "target": "staging", "exit_code": 2,
-               "notes": ["targets.toml: [targets.staging.autodesk] client_secret: ${APS_CLIENT_SECRET} is not set"],
-               "vendors": {}}
+    summary = {
+        "schema": "authcanary.summary/1",
+        "target": "staging",
+        "exit_code": 2,
+        "notes": ["targets.toml: [targets.staging.autodesk] client_secret: ${APS_CLIENT_SECRET} is not set"],
+        "vendors": {},
+    }
     page_path, md_path = write_reports(tmp_path, summary)
     page, md = page_path.read_text(), md_path.read_text()
     for text in (page, md):
@@ -268,10 +321,22 @@ def test_no_vendors_and_minimal_summary(tmp_path):
 
 
 def test_malformed_summary_still_renders(tmp_path):
-    summary = {"schema": "authcanary.summary/0", "target": None, "exit_code": "?", "vendors": {
-        "x": {"status": "weird", "checks": None, "requests": "many",
-              "violations": ["bare string"], "drift": {"key": "k"}, "ambiguities": None},
-        "y": "not a dict"}}
+    summary = {
+        "schema": "authcanary.summary/0",
+        "target": None,
+        "exit_code": "?",
+        "vendors": {
+            "x": {
+                "status": "weird",
+                "checks": None,
+                "requests": "many",
+                "violations": ["bare string"],
+                "drift": {"key": "k"},
+                "ambiguities": None,
+            },
+            "y": "not a dict",
+        },
+    }
     page_path, md_path = write_reports(tmp_path, summary)
     page, md = page_path.read_text(), md_path.read_text()
     assert "bare string" in page and "bare string" in md
@@ -292,7 +357,9 @@ def hostile_summary() -> dict:
         repro=f"curl https://x.example/ -d '</code></pre>{HOSTILE}'",
     )
     autodesk["drift"][0].update(current=f"no-store | {HOSTILE}")
-    autodesk["ambiguities"][0]["text"] = "<img src=https://evil.example/x.png onerror=alert(1)> [click](javascript:alert(1))"
+    autodesk["ambiguities"][0]["text"] = (
+        "<img src=https://evil.example/x.png onerror=alert(1)> [click](javascript:alert(1))"
+    )
     autodesk["notes"] = [HOSTILE, "# not a heading", "*not emphasis*"]
     summary["vendors"][f"evil{HOSTILE}"] = {"status": f"ok{HOSTILE}", "error": HOSTILE}
     summary["target"] = f"stag|ing{HOSTILE}"
@@ -376,8 +443,12 @@ def test_long_values_truncated_in_markdown_full_in_html(reports):
     assert "Full observed value:\n\n```text\nHTTP 400 " + LONG_BODY + "\n```" in md
     # HTML: preview plus the full value in a <details>
     full = str(escape("HTTP 400 " + LONG_BODY))
-    details = re.search(r"<details class=\"full\"><summary>Show full value \((\d+) characters\)</summary>"
-                        r"<pre class=\"full-val\">(.*?)</pre></details>", page, re.S)
+    details = re.search(
+        r"<details class=\"full\"><summary>Show full value \((\d+) characters\)</summary>"
+        r"<pre class=\"full-val\">(.*?)</pre></details>",
+        page,
+        re.S,
+    )
     assert details and details.group(2) == full
     assert int(details.group(1)) == len("HTTP 400 " + LONG_BODY)
 
@@ -429,8 +500,18 @@ def test_reports_say_how_the_run_was_made_and_what_drift_was_not_checked():
         assert "drift.json" not in text  # a replay run records nothing
 
 
-@pytest.mark.parametrize(("removal", "passed"), [("2024", True), ("2025", False), ("2025-10", True), ("2025-11", False),
-                                                 ("2025-11-22", True), ("2026", False), ("soon", False)])
+@pytest.mark.parametrize(
+    ("removal", "passed"),
+    [
+        ("2024", True),
+        ("2025", False),
+        ("2025-10", True),
+        ("2025-11", False),
+        ("2025-11-22", True),
+        ("2026", False),
+        ("soon", False),
+    ],
+)
 def test_an_announced_removal_given_as_a_year_or_month_is_flagged_once_past(removal, passed):
     summary = realistic_summary()  # run on 2025-11-23
     entry = summary["vendors"]["autodesk"]
@@ -443,8 +524,9 @@ def test_a_violation_names_the_tests_that_saw_it():
     violation = summary["vendors"]["autodesk"]["violations"][0]
     violation["tests"] = ["suites/autodesk/test_a.py::test_one", "suites/autodesk/test_b.py::test_two[v2]"]
     markdown, page = render_markdown(summary), render_html(summary)
-    assert "seen in 2 tests: `suites/autodesk/test_a.py::test_one`, `suites/autodesk/test_b.py::test_two[v2]`" \
-        in markdown
+    assert (
+        "seen in 2 tests: `suites/autodesk/test_a.py::test_one`, `suites/autodesk/test_b.py::test_two[v2]`" in markdown
+    )
     assert "<dt>Seen in</dt>" in page and "test_two[v2]" in page
 
 
