@@ -220,8 +220,8 @@ def test_token_info_deviations():
     token = login(growing)["access_token"]
     assert [growing.get("/v2/authorize", headers=auth(token)).json()["expires_in"] for _ in range(3)] == [
         7199,
-        7199 + 3600,
-        7199 + 7200,
+        7199 + 86400,
+        7199 + 172800,
     ]
     advance(growing, 7200)  # the token itself still expires as issued
     assert growing.get("/v2/authorize", headers=auth(token)).status_code == 401

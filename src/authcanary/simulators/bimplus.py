@@ -82,7 +82,7 @@ class BimplusSimulator(Simulator):
         "user-id-unstable": "token info returns a new user_id on every call",
         "shared-user-id": "token info returns the same user_id for every user",
         "numeric-user-id": "token info's user_id is the account's number (a JSON integer) instead of a uuid string",
-        "token-info-lifetime-grows": "every token info call of a token reports an hour more than the call before "
+        "token-info-lifetime-grows": "every token info call of a token reports a day more than the call before "
         "(the token itself still expires as issued)",
         "audience-nil-uuid": "token info audience is the nil UUID instead of the token's client_id",
         "client-id-not-echoed": "a client_id given to authorize is replaced by a new one",
@@ -213,7 +213,9 @@ class BimplusSimulator(Simulator):
         elif self.deviates("token-info-lifetime-inflated"):
             expires_in += 3600
         if self.deviates("token-info-lifetime-grows"):
-            expires_in += 3600 * grant.info_calls
+            # a day: more than any time a sequence lets pass, so the second call always reports more than the first
+            # and more than was issued, whatever happened between them
+            expires_in += 86400 * grant.info_calls
             grant.info_calls += 1
         user_id: str | int = grant.account.user_id
         if self.deviates("user-id-unstable"):
