@@ -84,12 +84,12 @@ def test_curl_repro_of_undecodable_basic_credentials():
 
 @pytest.fixture
 def echo_server():
-    """A loopback HTTP server that keeps the bodies it is sent."""
-    bodies: list[bytes] = []
+    """A loopback HTTP server that keeps the Content-Type and the body of each request it is sent."""
+    seen: list[tuple[str | None, bytes]] = []
 
     class Echo(BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802 (http.server's name)
-            bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append((self.headers.get("Content-Type"), self.rfile.read(int(self.headers["Content-Length"]))))
             self.send_response(204)
             self.end_headers()
 
@@ -98,7 +98,7 @@ def echo_server():
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", bodies
+    yield f"http://127.0.0.1:{server.server_port}", seen
     server.shutdown()
     server.server_close()
 
@@ -106,7 +106,7 @@ def echo_server():
 @pytest.mark.skipif(not shutil.which("curl") or not shutil.which("bash"), reason="needs curl and bash")
 @pytest.mark.parametrize("secret", ["a&b+c%20d=e f", 'q"u`o$HOME\\te', "plain-secret-1"])
 def test_a_curl_repro_run_by_a_shell_sends_the_same_form(echo_server, secret):
-    url, bodies = echo_server
+    url, seen = echo_server
     fields = [
         ("client_id", "my-client"),
         ("client_secret", secret),
@@ -129,7 +129,7 @@ def test_a_curl_repro_run_by_a_shell_sends_the_same_form(echo_server, secret):
         timeout=30,
         env={**os.environ, "APS_CLIENT_SECRET": secret},
     )
-    assert parse_qsl(bodies[0].decode(), keep_blank_values=True) == fields
+    assert parse_qsl(seen[0][1].decode(), keep_blank_values=True) == fields
 
 
 def test_a_curl_repro_of_a_target_with_a_path_prefix_keeps_the_path_once():
@@ -146,10 +146,10 @@ def test_a_curl_repro_of_a_target_with_a_path_prefix_keeps_the_path_once():
 
 @pytest.mark.skipif(not shutil.which("curl") or not shutil.which("bash"), reason="needs curl and bash")
 @pytest.mark.parametrize("content_type", [None, "application/json", "text/plain"])
-def test_a_curl_repro_sends_the_content_type_the_check_sent_and_the_body_intact(echo_headers_server, content_type):
+def test_a_curl_repro_sends_the_content_type_the_check_sent_and_the_body_intact(echo_server, content_type):
     """A request without Content-Type is repeated without one (curl would add a form type), and a form body sent
     under another type keeps its secret whole."""
-    url, seen = echo_headers_server
+    url, seen = echo_server
     secret = "a&b+c%20d=e f-CNRY"
     fields = [("client_id", "my-client"), ("client_secret", secret), ("grant_type", "client_credentials")]
     headers = {"Content-Type": content_type} if content_type else {}
@@ -165,24 +165,3 @@ def test_a_curl_repro_sends_the_content_type_the_check_sent_and_the_body_intact(
     sent_type, body = seen[0]
     assert sent_type == content_type
     assert parse_qsl(body.decode(), keep_blank_values=True) == fields
-
-
-@pytest.fixture
-def echo_headers_server():
-    """A loopback HTTP server that keeps the Content-Type and body of what it is sent."""
-    seen: list[tuple[str | None, bytes]] = []
-
-    class Echo(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server's name)
-            seen.append((self.headers.get("Content-Type"), self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", seen
-    server.shutdown()
-    server.server_close()
