@@ -3,11 +3,13 @@ one run")."""
 
 from __future__ import annotations
 
+import _thread
 import datetime as dt
 import json
 import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -146,24 +148,39 @@ def claim_run_folder(run_dir: Path, exclusive: bool) -> Path:
 
 
 class Interrupted:
-    """SIGINT during the test run: remembered (pytest or hypothesis may turn the KeyboardInterrupt into something
-    else), then raised as KeyboardInterrupt so pytest stops; a second Ctrl-C gets Python's default handling."""
+    """SIGINT during the test run: remembered, and raised as KeyboardInterrupt so pytest stops. Code under test may
+    swallow one KeyboardInterrupt (a library's broad `except`, an event loop); so until the run is over it is raised
+    again every `REPEAT` seconds (`_thread.interrupt_main`): an interrupt always stops the run. A second Ctrl-C gets
+    Python's default handling."""
+
+    REPEAT = 1.0
 
     def __init__(self) -> None:
         self.seen = False
+        self._over = threading.Event()
+
+    def _insist(self) -> None:
+        while not self._over.wait(self.REPEAT):
+            _thread.interrupt_main()  # does nothing once SIGINT is ignored (while the interrupted run is written)
 
     @contextmanager
     def watching(self) -> Iterator[None]:
         def handler(signum: int, frame: Any) -> None:
             self.seen = True
             signal.signal(signal.SIGINT, signal.default_int_handler)
+            threading.Thread(target=self._insist, name="authcanary-interrupt", daemon=True).start()
             raise KeyboardInterrupt
 
         previous = signal.signal(signal.SIGINT, handler)
         try:
             yield
         finally:
+            self.over()
             signal.signal(signal.SIGINT, previous)
+
+    def over(self) -> None:
+        """The interrupted work has stopped: no more repeated interrupts."""
+        self._over.set()
 
 
 def run(request: RunRequest) -> int:
@@ -178,8 +195,15 @@ def run(request: RunRequest) -> int:
     findings: dict[str, Any] | None = None
     with interrupted.watching():
         try:
-            pytest_exit = _run_pytest(request, target, run_dir)
+            try:
+                pytest_exit = _run_pytest(request, target, run_dir)
+            except Exception:
+                if not interrupted.seen:
+                    raise
+                # pytest itself can fail while it reports an interrupt (a traceback frame without a line number)
+                pytest_exit = pytest.ExitCode.INTERRUPTED
             if interrupted.seen or pytest_exit == pytest.ExitCode.INTERRUPTED:
+                interrupted.over()
                 raise KeyboardInterrupt
             if pytest_exit in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
                 print(
