@@ -216,7 +216,10 @@ def list_checks(
         for column in ("id", "title", "source", "severity", "profiles"):
             table.add_column(column, overflow="fold")
         for spec in catalog.checks.values():
-            table.add_row(spec.id, spec.title, spec.source, spec.severity, ", ".join(spec.profiles))
+            # Text, not markup: a source may hold brackets ("[RFC 6749]")
+            table.add_row(
+                *(Text(cell) for cell in (spec.id, spec.title, spec.source, spec.severity, ", ".join(spec.profiles)))
+            )
         out.print(table)
 
 
