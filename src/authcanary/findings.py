@@ -56,6 +56,43 @@ class Deprecation:
     replacement_ok: bool | None
 
 
+@dataclass(frozen=True)
+class MigrationStep:
+    """One legacy capability on its way to the replacement the vendor documented (e.g. Bimplus legacy tokens to
+    Keycloak OIDC): the legacy endpoint's state against its announced removal, and whether the replacement works.
+
+    A capability with no documented replacement (`gap`) is reported, never a failure; no step fails the run by
+    itself (a replacement that breaks its contract is a violation of its own check)."""
+
+    #: what a client does with the legacy API, e.g. `authorize`, `token info`, `remember-me`, `logout`
+    capability: str
+    legacy_endpoint: str
+    #: as announced: a date, a month (`2025-06`) or a year (`2026`); "" if none was announced
+    announced_removal: str
+    #: e.g. `served (200)`, `served (200) with Deprecation and Sunset header(s)`, `removed (410)`
+    legacy_observed: str
+    #: e.g. `POST {issuer}/protocol/openid-connect/token (password grant)`; "" if none is documented
+    replacement: str
+    #: whether the replacement was observed working; None: not checked
+    replacement_ok: bool | None
+    #: no documented replacement (e.g. the Bimplus cross token): a migration gap, reported, not a failure
+    gap: bool = False
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.capability:
+            raise ValueError("a migration step names its capability")
+        if not (self.replacement_ok is None or isinstance(self.replacement_ok, bool)):
+            raise TypeError(f"replacement_ok must be True, False or None, got {self.replacement_ok!r}")
+        if not isinstance(self.gap, bool):
+            raise TypeError(f"gap must be True or False, got {self.gap!r}")
+
+    @property
+    def ready(self) -> bool:
+        """Whether a client can move this capability today: a documented replacement, observed working."""
+        return not self.gap and self.replacement_ok is True
+
+
 @dataclass
 class Ambiguity:
     where: str
@@ -74,6 +111,8 @@ class VendorFindings:
     outages: list[dict[str, Any]] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     deprecations: list[Deprecation] = field(default_factory=list)
+    #: migration readiness, one step per legacy capability (`add_migration_step`)
+    migration: list[MigrationStep] = field(default_factory=list)
     ambiguities: list[Ambiguity] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     unreachable: str | None = None
@@ -104,6 +143,15 @@ class VendorFindings:
         self.deprecations = [d for d in self.deprecations if d.endpoint != deprecation.endpoint]
         self.deprecations.append(deprecation)
 
+    def add_migration_step(self, step: MigrationStep) -> None:
+        """Record a capability's migration step; a later one for the same capability replaces the earlier one (in
+        its place)."""
+        for index, known in enumerate(self.migration):
+            if known.capability == step.capability:
+                self.migration[index] = step
+                return
+        self.migration.append(step)
+
     def add_note(self, note: str) -> None:
         if note not in self.notes:
             self.notes.append(note)
@@ -116,6 +164,7 @@ class VendorFindings:
             "outages": list(self.outages),
             "violations": [asdict(v) for v in self.violations],
             "deprecations": [asdict(d) for d in self.deprecations],
+            "migration": [asdict(step) for step in self.migration],
             "ambiguities": [asdict(a) for a in self.ambiguities],
             "notes": list(self.notes),
             "unreachable": self.unreachable,

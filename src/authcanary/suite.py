@@ -3,7 +3,8 @@ from the engine, and nothing else (tests/unit/test_suite_surface.py fails when a
 
 Fixtures the plugin gives every suite (by name): `vendor`, `target` (`VendorTarget`), `client` (an httpx client
 bound to the target), `expect` (`Expect`), `sim` / `sim_or_none` (`SimulatorControl`), `clock` (`Clock`),
-`contract` (`Contract`), `report` (`VendorFindings`), `login_probes` (`LoginProbes`), `max_examples`.
+`contract` (`Contract`), `report` (`VendorFindings`: `add_deprecation(Deprecation)`,
+`add_migration_step(MigrationStep)`, `add_note`), `login_probes` (`LoginProbes`), `max_examples`.
 Checks are named: `expect.that(ok, "<vendor>.<area>.<name>", ...)` with the id declared in
 `contracts/<vendor>/checks.yaml` (see docs/adding-a-vendor.md).
 """
@@ -17,7 +18,7 @@ from authcanary.checks.hostile import HostileRequest
 from authcanary.checks.stateful import CheckedMachine, explore
 from authcanary.contracts import Contract
 from authcanary.credentials import Secret, reveal
-from authcanary.findings import Deprecation, VendorFindings
+from authcanary.findings import Deprecation, MigrationStep, VendorFindings
 from authcanary.http import RAW
 from authcanary.pytest.control import SimulatorControl
 from authcanary.pytest.expectations import Expect
@@ -35,6 +36,7 @@ __all__ = [
     "Expect",
     "HostileRequest",
     "LoginProbes",
+    "MigrationStep",
     "Secret",
     "SimulatorControl",
     "Timed",

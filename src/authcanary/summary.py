@@ -31,6 +31,7 @@ def vendor_entry(findings: dict[str, Any] | None, drift: list[dict[str, Any]], n
         "requests": 0,
         "violations": [],
         "deprecations": [],
+        "migration": [],
         "ambiguities": [],
         "notes": [],
         "unreachable": None,
@@ -57,6 +58,7 @@ def vendor_entry(findings: dict[str, Any] | None, drift: list[dict[str, Any]], n
         "violations": findings["violations"],
         "drift": drift,
         "deprecations": findings["deprecations"],
+        "migration": findings.get("migration", []),  # findings of an older plugin have none
         "ambiguities": findings["ambiguities"],
         "notes": [*findings.get("notes", []), *notes],
     }

@@ -549,3 +549,195 @@ def test_every_run_output_is_written_whole_by_one_writer(tmp_path, monkeypatch):
         write_atomically(path, "second\n")
     monkeypatch.undo()
     assert path.read_text() == "first\n" and [p.name for p in path.parent.iterdir()] == ["report.md"]
+
+
+# --------------------------------------------------------------------------- migration readiness
+
+OIDC_TOKEN = "POST {issuer}/protocol/openid-connect/token"
+GAP = "migration gap: no documented replacement"
+
+
+def migration_summary() -> dict:
+    """The realistic run with Bimplus reachable and one migration step per readiness state."""
+    summary = realistic_summary()
+    bimplus = summary["vendors"]["bimplus"]
+    bimplus.update(status="ok", checks={"passed": 12, "failed": 0, "skipped": 2}, error=None)
+    bimplus["migration"] = [
+        {
+            "capability": "token info",
+            "legacy_endpoint": "GET /v2/authorize",
+            "announced_removal": "2025-06",
+            "legacy_observed": "removed (410)",
+            "replacement": OIDC_TOKEN + "/introspect",
+            "replacement_ok": False,
+            "gap": False,
+            "note": "introspection answered 500",
+        },
+        {
+            "capability": "authorize",
+            "legacy_endpoint": "POST /v2/authorize",
+            "announced_removal": "2026",
+            "legacy_observed": "served (200) with Deprecation and Sunset header(s)",
+            "replacement": OIDC_TOKEN + " (password grant)",
+            "replacement_ok": True,
+            "gap": False,
+            "note": "",
+        },
+        {
+            "capability": "remember-me",
+            "legacy_endpoint": "POST /v2/authorize",
+            "announced_removal": "2026",
+            "legacy_observed": "served (200)",
+            "replacement": OIDC_TOKEN + " (refresh token)",
+            "replacement_ok": None,
+            "gap": False,
+            "note": "",
+        },
+        {
+            "capability": "cross token",
+            "legacy_endpoint": "POST /v2/cross-token",
+            "announced_removal": "2026",
+            "legacy_observed": "served (200)",
+            "replacement": "",
+            "replacement_ok": None,
+            "gap": True,
+            "note": "Keycloak documents no equivalent",
+        },
+    ]
+    return summary
+
+
+def _migration_rows(md: str) -> dict[str, list[str]]:
+    """The Migration readiness table of report.md's bimplus section, by capability."""
+    table = _sections(md)["bimplus"].split("### Migration readiness")[1].split("### Ambiguities")[0]
+    header, _, *rows = _table_rows(table)
+    assert header == [
+        "Capability",
+        "Legacy endpoint",
+        "Announced removal",
+        "Legacy observed",
+        "Replacement",
+        "Replacement works",
+        "Note",
+    ]
+    assert all(len(row) == len(header) for row in rows)
+    return {row[0]: row for row in rows}
+
+
+def _migration_html_rows(page: str) -> dict[str, str]:
+    table = page.split("<h3>Migration readiness")[1].split("</table>")[0]
+    rows = re.findall(r"<tr>\s*<td><span class=\"val\">(.*?)</span></td>(.*?)</tr>", table, re.S)
+    return {capability: cells for capability, cells in rows}
+
+
+def test_migration_readiness_renders_each_state_in_markdown():
+    rows = _migration_rows(render_markdown(migration_summary()))
+    assert list(rows) == ["authorize", "cross token", "remember-me", "token info"]  # sorted by capability
+    assert rows["authorize"] == [
+        "authorize",
+        "`POST /v2/authorize`",
+        "2026",
+        "served (200) with Deprecation and Sunset header(s)",
+        "`POST {issuer}/protocol/openid-connect/token (password grant)`",
+        "✅ works",
+        "",
+    ]
+    assert rows["token info"][2] == "2025-06 (date has passed)" and rows["token info"][3] == "removed (410)"
+    assert rows["token info"][5] == "❌ fails" and rows["token info"][6] == "introspection answered 500"
+    assert rows["remember-me"][5] == "not checked"
+    gap = rows["cross token"]
+    assert gap[4] == "none documented" and gap[5] == f"ℹ️ {GAP}" and gap[6] == "Keycloak documents no equivalent"
+    assert "❌" not in gap[5] and "✅" not in gap[5]  # a gap is reported, not a failure
+
+
+def test_migration_readiness_renders_each_state_in_html():
+    page = render_html(migration_summary())
+    rows = _migration_html_rows(page)
+    assert list(rows) == ["authorize", "cross token", "remember-me", "token info"]
+    assert '<span class="pill ok"><span class="sym" aria-hidden="true">✓</span> works</span>' in rows["authorize"]
+    assert '<span class="pill bad"><span class="sym" aria-hidden="true">✗</span> fails</span>' in rows["token info"]
+    assert "date has passed" in rows["token info"] and "introspection answered 500" in rows["token info"]
+    assert "> not checked</span>" in rows["remember-me"] and 'class="pill neutral"' in rows["remember-me"]
+    gap = rows["cross token"]
+    assert f'class="pill neutral"><span class="sym" aria-hidden="true">–</span> {GAP}</span>' in gap
+    assert "pill bad" not in gap and "pill ok" not in gap
+    assert '<span class="absent">none documented</span>' in gap
+    assert "<code>POST /v2/cross-token</code>" in gap
+
+
+def test_migration_readiness_is_counted_in_the_overview_and_totals():
+    summary = migration_summary()
+    md, page = render_markdown(summary), render_html(summary)
+    assert '<h3>Migration readiness <span class="badge">1/4 ready</span></h3>' in page
+    assert "### Migration readiness (1/4 ready)" in md
+    for text in (md, page):
+        assert "1 failing, 1 gap, 1 not checked" in text
+    assert "· 1/4 migration capabilities ready ·" in md
+    assert '<span class="n">1/4</span><span class="l">migration capabilities ready</span>' in page
+    rows = _table_rows(_sections(md)["Overview"])
+    header, body = rows[0], rows[2:]
+    assert header[9] == "Migration ready" and all(len(r) == 11 for r in rows)
+    by_vendor = {row[0]: row for row in body}
+    assert by_vendor["[bimplus](#bimplus)"][9] == "1/4 (1 failing, 1 gap, 1 not checked)"
+    assert by_vendor["[autodesk](#autodesk)"][9] == "—"  # no migration recorded for that vendor
+    assert by_vendor["**Total**"][9] == "1/4"
+    assert '<th scope="col" class="n">Migration ready</th>' in page
+    assert '<span class="num bad">1/4</span> <span class="muted">(1 failing, 1 gap, 1 not checked)</span>' in page
+
+
+def test_all_capabilities_ready_reads_green():
+    summary = migration_summary()
+    steps = summary["vendors"]["bimplus"]["migration"] = summary["vendors"]["bimplus"]["migration"][:2]
+    steps[0]["replacement_ok"] = True
+    context = build_context(summary)
+    assert context["totals"]["migration_ready"] == context["totals"]["migration"] == 2
+    assert '<span class="num ok">2/2</span>' in render_html(summary)
+    assert "| 2/2 |" in render_markdown(summary)
+
+
+def test_no_migration_entries_no_migration_table_or_column(reports):
+    for text in reports:
+        assert "Migration readiness" not in text and "Migration ready" not in text
+        assert "migration capabilities" not in text
+
+
+def test_migration_values_are_escaped():
+    summary = migration_summary()
+    for entry in summary["vendors"]["bimplus"]["migration"]:
+        for key in ("capability", "legacy_endpoint", "announced_removal", "legacy_observed", "replacement", "note"):
+            entry[key] = f"{entry[key]} | {HOSTILE}"
+    page = render_html(summary)
+    assert page.count("<script") == 1  # the report's own
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 4 * 6
+    md = render_markdown(summary)
+    assert re.findall(r"<(?!br>)", _outside_code(md)) == []
+    rows = _migration_rows(md)
+    row = rows["authorize | &lt;script&gt;alert(1)&lt;/script&gt;".replace("|", "\\|")]
+    assert row[1] == "`POST /v2/authorize \\| <script>alert(1)</script>`"  # code span: literal, never HTML
+    assert row[3] == "served (200) with Deprecation and Sunset header(s) \\| &lt;script&gt;alert(1)&lt;/script&gt;"
+    markdown_it = pytest.importorskip("markdown_it")
+    out = markdown_it.MarkdownIt("commonmark", {"html": True}).enable(["table"]).render(md)
+    assert "<script" not in out
+
+
+def test_malformed_migration_entries_still_render():
+    summary = migration_summary()
+    bimplus = summary["vendors"]["bimplus"]
+    bimplus["migration"] = [
+        "bare string",
+        {"capability": None, "replacement_ok": "yes", "gap": "true", "note": ["a", "list"]},
+        {"capability": 7, "replacement_ok": 1, "announced_removal": 2026, "legacy_observed": {"status": 410}},
+        {"capability": "logout", "gap": True, "replacement_ok": False},
+    ]
+    summary["vendors"]["kudo"]["migration"] = {"capability": "lone dict"}
+    summary["vendors"]["axeobim"]["migration"] = 42
+    md, page = render_markdown(summary), render_html(summary)
+    for text in (md, page):
+        assert "bare string" in text and "lone dict" in text and "(unnamed capability)" in text
+    rows = _migration_rows(md)
+    unnamed = rows["(unnamed capability)"]  # the last of the two unnamed ones: the dict with a list as its note
+    assert unnamed[5] == "not checked" and "list" in unnamed[6]  # a string is not a boolean; "true" is not a gap
+    assert rows["7"][5] == "not checked" and rows["7"][2] == "2026" and "410" in rows["7"][3]
+    assert rows["logout"][5] == f"ℹ️ {GAP}"  # a gap reads as one whatever replacement_ok says
+    assert build_context(summary)["totals"]["migration"] == 4 + 1 + 1
+    assert "42" in md

@@ -71,8 +71,18 @@ _FALLBACK_FIELD = {
     "violations": "observed",
     "drift": "current",
     "deprecations": "observed",
+    "migration": "note",
     "ambiguities": "text",
 }
+
+# whether a replacement works (deprecations, migration steps) -> (label, css class, html symbol, markdown symbol)
+REPLACEMENT_STATES: dict[bool | None, tuple[str, str, str, str]] = {
+    True: ("works", "ok", "\u2713", "\u2705"),
+    False: ("fails", "bad", "\u2717", "\u274c"),
+    None: ("not checked", "neutral", "\u2013", ""),
+}
+#: a capability without a documented replacement: reported, neutral (not a failure)
+MIGRATION_GAP = ("migration gap: no documented replacement", "neutral", "\u2013", "\u2139\ufe0f")
 
 
 # --------------------------------------------------------------------------- value helpers
@@ -253,24 +263,75 @@ def _drift(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _replacement_state(ok: Any) -> dict[str, str]:
+    """How `replacement_ok` reads: works, fails, or (anything but a boolean) not checked."""
+    label, css, symbol, md_symbol = REPLACEMENT_STATES[ok if isinstance(ok, bool) else None]
+    return {"label": label, "css": css, "symbol": symbol, "md_symbol": md_symbol}
+
+
+def _removal_passed(removal: str | None, run_day: date | None) -> bool:
+    last_day = _last_day(removal) if removal else None
+    return bool(last_day and run_day and last_day < run_day)
+
+
 def _deprecation(raw: dict[str, Any], run_day: date | None) -> dict[str, Any]:
     removal = _text(raw.get("announced_removal"))
-    last_day = _last_day(removal) if removal else None
-    removal_passed = bool(last_day and run_day and last_day < run_day)
-    ok = raw.get("replacement_ok")
-    if ok is True:
-        replacement_state = {"label": "works", "css": "ok", "symbol": "\u2713", "md_symbol": "\u2705"}
-    elif ok is False:
-        replacement_state = {"label": "fails", "css": "bad", "symbol": "\u2717", "md_symbol": "\u274c"}
-    else:
-        replacement_state = {"label": "not checked", "css": "neutral", "symbol": "\u2013", "md_symbol": ""}
     return {
         "endpoint": _text(raw.get("endpoint")) or "",
         "announced_removal": removal,
-        "removal_passed": removal_passed,
+        "removal_passed": _removal_passed(removal, run_day),
         "observed": _text(raw.get("observed")),
         "replacement": _text(raw.get("replacement")),
-        "replacement_ok": replacement_state,
+        "replacement_ok": _replacement_state(raw.get("replacement_ok")),
+    }
+
+
+def _migration_step(raw: dict[str, Any], run_day: date | None) -> dict[str, Any]:
+    """A migration step; a gap (no documented replacement) reads as such, neutral, whatever `replacement_ok`
+    says; only a boolean `true` gap is one (a malformed value is not)."""
+    removal = (_text(raw.get("announced_removal")) or "").strip() or None
+    gap = raw.get("gap") is True
+    ok = raw.get("replacement_ok")
+    if gap:
+        label, css, symbol, md_symbol = MIGRATION_GAP
+        state = {"label": label, "css": css, "symbol": symbol, "md_symbol": md_symbol}
+    else:
+        state = _replacement_state(ok)
+    note = _text(raw.get("note"))
+    return {
+        "capability": _text(raw.get("capability")) or "(unnamed capability)",
+        "legacy_endpoint": _text(raw.get("legacy_endpoint")) or "",
+        "announced_removal": removal,
+        "removal_passed": _removal_passed(removal, run_day),
+        "legacy_observed": _text(raw.get("legacy_observed")),
+        "replacement": _text(raw.get("replacement")) or "",
+        "gap": gap,
+        "state": state,
+        "ready": not gap and ok is True,
+        "failing": not gap and ok is False,
+        "note": note if note and note.strip() else None,
+    }
+
+
+def _readiness(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """How many capabilities can migrate today, e.g. `3/5 ready` and `1 failing, 1 gap`."""
+    ready = sum(1 for step in steps if step["ready"])
+    failing = sum(1 for step in steps if step["failing"])
+    gaps = sum(1 for step in steps if step["gap"])
+    not_checked = len(steps) - ready - failing - gaps
+    parts = [f"{failing} failing"] if failing else []
+    if gaps:
+        parts.append(_plural(gaps, "gap"))
+    if not_checked:
+        parts.append(f"{not_checked} not checked")
+    return {
+        "total": len(steps),
+        "ready": ready,
+        "failing": failing,
+        "gaps": gaps,
+        "not_checked": not_checked,
+        "label": f"{ready}/{len(steps)} ready" if steps else "",
+        "detail": ", ".join(parts),
     }
 
 
@@ -321,6 +382,8 @@ def _vendor(name: str, raw: Any, index: int, md_slugs: dict[str, int], run_day: 
 
     deprecations = [_deprecation(d, run_day) for d in _entries(raw.get("deprecations"), "deprecations")]
     deprecations.sort(key=lambda d: d["endpoint"])
+    migration = [_migration_step(m, run_day) for m in _entries(raw.get("migration"), "migration")]
+    migration.sort(key=lambda m: (m["capability"].lower(), m["capability"], m["legacy_endpoint"]))
     ambiguities = [_ambiguity(a) for a in _entries(raw.get("ambiguities"), "ambiguities")]
 
     if status["key"] == "skipped":
@@ -347,6 +410,8 @@ def _vendor(name: str, raw: Any, index: int, md_slugs: dict[str, int], run_day: 
         "drift_groups": groups,
         "drift_by_severity": drift_by_severity,
         "deprecations": deprecations,
+        "migration": migration,
+        "readiness": _readiness(migration),
         "ambiguities": ambiguities,
         "notes": _notes(raw.get("notes")),
         "error": error if error and error.strip() else None,
@@ -450,6 +515,9 @@ def build_context(summary: dict[str, Any]) -> dict[str, Any]:
         "drift": sum(len(v["drift"]) for v in vendors),
         "drift_breaking": sum(v["drift_by_severity"]["breaking"] for v in vendors),
         "deprecations": sum(len(v["deprecations"]) for v in vendors),
+        "migration": sum(v["readiness"]["total"] for v in vendors),
+        "migration_ready": sum(v["readiness"]["ready"] for v in vendors),
+        "migration_failing": sum(v["readiness"]["failing"] for v in vendors),
         "ambiguities": sum(len(v["ambiguities"]) for v in vendors),
     }
     error = _text(summary.get("error"))
