@@ -39,12 +39,23 @@ class Contract:
     def openapi_path(self) -> Path:
         return self.folder / "openapi.yaml"
 
+    def part(self, name: str) -> Contract:
+        """The vendor's second contract in the subfolder `name`: an API it documents under another base URL (the
+        Bimplus OIDC provider under its issuer). Its checks keep the vendor's ids (`bimplus.schema.<schema>`)."""
+        return _load_folder(self.folder / name, self.vendor)
+
     def endpoint(self, key: str) -> dict[str, Any]:
         """Semantics of `"METHOD /path"`; empty when the contract says nothing more than OpenAPI."""
         return self.semantics.get("endpoints", {}).get(key, {})
 
+    def parts(self) -> list[Contract]:
+        """The vendor's second contracts (`part`): each subfolder holding an openapi.yaml."""
+        return [self.part(sub.name) for sub in sorted(self.folder.iterdir()) if (sub / "openapi.yaml").is_file()]
+
     def ambiguities(self) -> list[Ambiguity]:
-        return [Ambiguity(where=item["where"], text=item["text"]) for item in self.semantics.get("ambiguities", [])]
+        """Where the vendor's documentation contradicts itself, its second contracts' included."""
+        own = [Ambiguity(where=item["where"], text=item["text"]) for item in self.semantics.get("ambiguities", [])]
+        return own + [ambiguity for part in self.parts() for ambiguity in part.ambiguities()]
 
     def constants(self) -> dict[str, dict[str, dict[str, Any]]]:
         """`{"METHOD /path": {"status": {json path: value}}}` for the drift engine."""
@@ -67,16 +78,20 @@ def contract_constants(contracts_dir: Path, vendors: Iterable[str]) -> dict[str,
     return constants
 
 
-@cache
 def _load(contracts_dir: Path, vendor: str) -> Contract:
-    folder = contracts_dir / vendor
+    return _load_folder(contracts_dir / vendor, vendor)
+
+
+@cache
+def _load_folder(folder: Path, vendor: str) -> Contract:
     documents = {}
     for name in ("openapi.yaml", "semantics.yaml"):
         path = folder / name
         try:
             documents[name] = yaml.safe_load(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError(f"{path}: contract file missing.", f"Restore contracts/{vendor}/ from git.") from None
+            where = f"{folder.parent.name}/{folder.name}/"
+            raise ConfigError(f"{path}: contract file missing.", f"Restore {where} from git.") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML ({exc}).", "Fix the contract file.") from None
         if not isinstance(documents[name], dict):

@@ -7,7 +7,7 @@ point, plus its contract folder, simulator, strategies and suites (docs/adding-a
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,8 @@ class Key:
     minimum: float = 1
     #: numbers: the largest value that makes sense (None: no limit)
     maximum: float | None = None
+    #: an http(s) URL, or a path resolved against base_url; checked like base_url (no credentials in it)
+    url: bool = False
 
 
 # The transient-failure policy (authcanary.http.RetryPolicy), for live and embedded targets alike.
@@ -97,6 +99,8 @@ class VendorSpec:
     #: key's default is the bound when the section does not say. None: the vendor has no such key, and a live run
     #: may cause no failed login at all
     failed_logins_key: str | None = None
+    #: key -> the keys that must be set when it is (e.g. an OIDC issuer needs a client id)
+    requires: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.failed_logins_key is not None and self.all_keys.get(self.failed_logins_key, Key("")).kind is not int:
@@ -162,9 +166,24 @@ BUILT_IN: tuple[VendorSpec, ...] = (
             "user": Key("Bimplus portal user (e-mail) the legacy authorize call logs in", required=True),
             "password": Key("password of `user`", required=True, secret=True),
             "application_id": Key("application id from the Bimplus team (mandatory since 2017-10-19)", required=True),
-            "oidc_issuer": Key("OIDC (Keycloak) issuer URL; discovery at {issuer}/.well-known/openid-configuration"),
-            "oidc_client_id": Key("OIDC client id"),
-            "oidc_client_secret": Key("OIDC client secret (absent for a public client)", secret=True),
+            "oidc_issuer": Key(
+                "OIDC (Keycloak) issuer URL, `{host}/realms/{realm}`, or a path under base_url; discovery at "
+                "{issuer}/.well-known/openid-configuration. Absent: the OIDC suites are skipped (the report says so)",
+                url=True,
+            ),
+            "oidc_client_id": Key("OIDC client id (needed with oidc_issuer)"),
+            "oidc_client_secret": Key(
+                "OIDC client secret (absent for a public client: introspection is then not checked)", secret=True
+            ),
+            "oidc_scope": Key("scope the OIDC logins ask for", default="openid profile email"),
+            "oidc_audience": Key(
+                "audience the BIM+ API expects in access tokens (`aud`); absent: `aud` is only checked to be present"
+            ),
+            "oidc_refresh_rotation": Key(
+                "the realm rotates refresh tokens (a used one is refused, Keycloak 'Revoke Refresh Token')",
+                kind=bool,
+                default=True,
+            ),
             "second_user": Key("a second user (e-mail): proves a logout ends only its own user's tokens"),
             "second_password": Key("password of `second_user`", secret=True),
             "logout_path": Key(
@@ -182,6 +201,7 @@ BUILT_IN: tuple[VendorSpec, ...] = (
         example_base_url="https://api-stage.bimplus.net",
         auth_schemes=("BimPlus",),  # `Authorization: BimPlus <token>`, the legacy tokens' scheme
         failed_logins_key="wrong_password_probes",
+        requires={"oidc_issuer": ("oidc_client_id",)},
     ),
 )
 VENDORS: dict[str, VendorSpec] = {spec.name: spec for spec in (*BUILT_IN, *_added_vendors())}

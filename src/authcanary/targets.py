@@ -181,6 +181,16 @@ def _vendor_target(
     else:
         _check_url(settings["base_url"], path, f"{where}.base_url", spec.example_base_url)
         settings["base_url"] = settings["base_url"].rstrip("/")
+    for key, meta in allowed.items():
+        if meta.url and settings.get(key):
+            _check_url_or_path(settings[key], path, f"{where}.{key}")
+            settings[key] = settings[key].rstrip("/")
+    for key, needed in spec.requires.items():
+        if settings.get(key) and (missing := [name for name in needed if not settings.get(name)]):
+            raise ConfigError(
+                f"{path}: {where}.{key} is set but {', '.join(missing)} is not.",
+                f"Add {' and '.join(f'`{name} = ...` ({allowed[name].help})' for name in missing)}, or remove {key}.",
+            )
     for key in spec.secret_keys & set(settings):
         settings[key] = Secret(str(settings[key]))
     return VendorTarget(vendor=vendor, embedded=embedded, settings=settings, secret_env=secret_env)
@@ -296,6 +306,13 @@ def _coerce(value: str, meta: Key, path: Path, where: str) -> Any:
         raise ConfigError(
             f"{path}: {where} must be {_article(_kind_name(meta))}, got {value!r}.", f"Fix the value ({meta.help})."
         ) from None
+
+
+def _check_url_or_path(url: str, path: Path, where: str) -> None:
+    """A URL key that may also be a path under base_url (`/realms/bimplus`)."""
+    if url.startswith("/") and "@" not in url and not url.startswith("//"):
+        return
+    _check_url(url, path, where, "https://login.example.com/realms/bimplus (or a path under base_url: /realms/bimplus)")
 
 
 def _check_url(url: str, path: Path, where: str, example: str) -> None:

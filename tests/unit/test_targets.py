@@ -583,3 +583,49 @@ def test_a_failed_logins_key_must_be_a_declared_number():
 def test_every_vendor_has_an_example_base_url():
     for name, spec in VENDORS.items():
         assert spec.example_base_url.startswith("https://"), name
+
+
+# -- Bimplus OIDC keys ------------------------------------------------------------------------------------------
+BIMPLUS_LIVE = """
+[targets.t.bimplus]
+base_url = "https://api-stage.bimplus.net"
+user = "u@example.com"
+password = "pw-literal"
+application_id = "app"
+"""
+
+
+def test_oidc_keys_default_and_issuer_forms(tmp_path):
+    plain = load_target(write(tmp_path, BIMPLUS_LIVE), "t", environ={}).vendors["bimplus"].settings
+    assert "oidc_issuer" not in plain and plain["oidc_refresh_rotation"] is True
+    assert plain["oidc_scope"] == "openid profile email"
+    for issuer, kept in (
+        ("https://login.example.com/realms/bimplus/", "https://login.example.com/realms/bimplus"),
+        ("/realms/bimplus", "/realms/bimplus"),
+    ):
+        text = BIMPLUS_LIVE + f'oidc_issuer = "{issuer}"\noidc_client_id = "harness"\noidc_refresh_rotation = false\n'
+        settings = load_target(write(tmp_path, text), "t", environ={}).vendors["bimplus"].settings
+        assert settings["oidc_issuer"] == kept and settings["oidc_refresh_rotation"] is False
+
+
+@pytest.mark.parametrize(
+    "issuer, fragment",
+    [
+        ("login.example.com/realms/x", "is not an http(s) URL"),
+        ("https://u:p@login.example.com/realms/x", "has credentials in it"),
+        ("//login.example.com/realms/x", "is not an http(s) URL"),
+    ],
+)
+def test_a_bad_oidc_issuer_is_a_configuration_error(tmp_path, issuer, fragment):
+    text = BIMPLUS_LIVE + f'oidc_issuer = "{issuer}"\noidc_client_id = "harness"\n'
+    with pytest.raises(ConfigError) as caught:
+        load_target(write(tmp_path, text), "t", environ={})
+    assert "targets.t.bimplus.oidc_issuer" in caught.value.cause and fragment in caught.value.cause
+    assert "u:p" not in str(caught.value.cause) + str(caught.value.fix)
+
+
+def test_an_oidc_issuer_needs_a_client_id(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_target(write(tmp_path, BIMPLUS_LIVE + 'oidc_issuer = "/realms/bimplus"\n'), "t", environ={})
+    assert "oidc_issuer is set but oidc_client_id is not" in caught.value.cause
+    assert "oidc_client_id = ..." in caught.value.fix

@@ -62,6 +62,7 @@ class Expect:
         self.canary, self.vendor, self.item = canary, vendor, item
         self.last_example_lost = False
         self.base_url = canary.base_url(vendor)
+        self.named_bases: list[tuple[str, str]] = []
         # an in-process request has no real host: its repro points at `authcanary serve`; a live one is sent as is
         self.repro_origin = SERVE_DEFAULT_URL if canary.vendor_target(vendor).embedded else None
 
@@ -202,7 +203,17 @@ class Expect:
         )
         return body if ok else None
 
+    def name_base(self, url: str, label: str) -> None:
+        """Name the endpoints under `url` as `METHOD {label}/path` (e.g. `{issuer}`: a second API of the vendor
+        under its own base URL, named the same on every target)."""
+        self.named_bases.append((str(url).rstrip("/"), label))
+
     def endpoint(self, request: httpx.Request) -> str:
+        """`METHOD /path` of a request, the path relative to the target's base URL or to a named base."""
+        url = str(request.url.copy_with(query=None, fragment=None))
+        for base, label in self.named_bases:
+            if url == base or url.startswith(base + "/"):
+                return f"{request.method} {label}{url[len(base) :]}"
         prefix = httpx.URL(self.base_url).path.rstrip("/")
         path = request.url.path
         return f"{request.method} {path[len(prefix) :] if prefix and path.startswith(prefix) else path}"
