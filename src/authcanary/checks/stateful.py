@@ -51,6 +51,7 @@ class SequenceExpect(Expect):
 
     def __init__(self, expect: Expect, steps: list[str]) -> None:
         super().__init__(expect.canary, expect.vendor, expect.item)
+        self.named_bases = expect.named_bases  # shared: a base named later in the test names the steps' too
         self.steps = steps
 
     def that(self, ok: bool, check: str, *, observed: str = "", **kwargs: Any) -> bool:

@@ -4,12 +4,20 @@ BimPlus tokens (`Authorization: BimPlus <token>`): authorize with a password (op
 with a remember-me token, token info, one-time cross tokens and cross-authorize, a user-wide logout and
 `GET /v2/teams` as a protected resource. Where the documentation contradicts itself the simulator follows the
 reading noted beside each constant; contracts/bimplus/semantics.yaml lists the contradictions as ambiguities.
+
+The OIDC successor, a Keycloak realm (`keycloak.py`), is served beside the legacy service under
+`/realms/{oidc_realm}` with the same accounts; `/v2/teams` also takes its `Bearer` tokens. Options announce the
+legacy service's deprecation (`deprecation_headers`) or remove parts of it (`legacy_removed`: 410).
+
 Besides the shared control plane it answers `GET /__authcanary__/failed-logins` (wrong-password attempts per
-account), which the live-safety tests read.
+account, legacy and OIDC logins alike), which the live-safety tests read, and `POST /__authcanary__/rotate-keys`
+(`{"retire": true}` also drops the older keys) -> `{"kids": [current first]}`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import hashlib
 import json
 import math
@@ -24,13 +32,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from authcanary.simulators.framework import CONTROL_PREFIX, ExpiringStore, Rejected, Simulator
+from authcanary.simulators.framework import (
+    CONTROL_PREFIX,
+    DOCUMENTED,
+    ExpiringStore,
+    Rejected,
+    Simulator,
+    control_body,
+)
+from authcanary.simulators.keycloak import DISCOVERY, Endpoint, InvalidToken, KeycloakRealm
 
 AUTHORIZE = "/v2/authorize"  # POST authorize, GET token info, DELETE logout (the logout path is not in the seed)
 CROSS_TOKEN = "/v2/cross-token"
 CROSS_AUTHORIZE = "/v2/cross-authorize"
 TEAMS = "/v2/teams"
 FAILED_LOGINS = f"{CONTROL_PREFIX}/failed-logins"
+ROTATE_KEYS = f"{CONTROL_PREFIX}/rotate-keys"
 JSON = "application/json"
 TOKEN_TYPE = "BimPlus"
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
@@ -41,6 +58,9 @@ ACCESS_LIFETIME = 2 * 3600  # "the token validity is 2 hours by default" (the te
 REMEMBER_ME_ACCESS_LIFETIME = 8 * 3600  # both remember-me examples: expires_in 28799
 REMEMBER_ME_LIFETIME = 30 * 86400  # "set to 30 days" and the example's 2591999 (the text also says 4 weeks / 28.9 d)
 CROSS_TOKEN_LIFETIME = 300  # the example's 299: "disposable temporary token"
+# Legacy capabilities (option legacy_removed) and the year their removal was announced for (the Sunset header)
+LEGACY_REMOVAL_YEARS = {"authorize": 2026, "token-info": 2025, "cross-token": 2025, "logout": 2026}
+DEPRECATED_SINCE = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)  # RFC 9745 Deprecation: when "Obsolete" applied
 
 
 @dataclass
@@ -105,12 +125,73 @@ class BimplusSimulator(Simulator):
         "nfkc-email-login": "user_id is NFKC-normalized before lookup: look-alike e-mails log in to the account",
         "remember-me-absent-crash": "a password login (POST /v2/authorize without remember_me_token) whose JSON "
         "object has no remember_me key answers 500, every time",
+        # the OIDC successor (the Keycloak realm) and the BIM+ API's side of it
+        "oidc-issuer-trailing-slash": "discovery's issuer ends in `/`: not the URL it was fetched under",
+        "oidc-discovery-no-revocation": "discovery leaves out revocation_endpoint",
+        "oidc-userinfo-endpoint-moved": "discovery advertises userinfo at .../user-info, which answers 404",
+        "oidc-advertises-es256": "discovery advertises ID token signing with ES256 only; tokens are RS256",
+        "oidc-kid-not-in-jwks": "token headers carry a kid the JWKS does not have (the published key signs)",
+        "oidc-rogue-signature": "tokens are signed by an unpublished key, under the published key's kid",
+        "oidc-token-cacheable": "token endpoint answers carry no Cache-Control or Pragma",
+        "oidc-no-refresh-expires-in": "token answers leave out refresh_expires_in",
+        "oidc-no-id-token": "no id_token, even when the openid scope is asked",
+        "oidc-internal-issuer": "tokens' iss is the realm's internal URL http://keycloak:8080/realms/{realm} "
+        "(a proxy misconfiguration; the realm and the BIM+ API accept them)",
+        "oidc-audience-missing": "access tokens' aud is only `account`, not the BIM+ API; /v2/teams still accepts them",
+        "oidc-azp-wrong": "access tokens' azp is account-console instead of the requesting client",
+        "oidc-lifetime-mismatch": "access tokens live 3600 s (exp - iat) while expires_in says 300",
+        "oidc-typ-missing": "access tokens have no typ claim",
+        "oidc-invalid-grant-401": "bad user credentials answer 401 invalid_grant (older Keycloak releases)",
+        "oidc-error-text": "token endpoint errors are text/plain sentences without a JSON error",
+        "oidc-bad-client-400": "a bad client secret answers 400 invalid_client instead of 401",
+        "oidc-refresh-reusable": "a used refresh token keeps working (a new one is still issued each time)",
+        "oidc-revoke-ignored": "revoking an access token changes nothing: it stays active everywhere",
+        "oidc-teams-accepts-revoked": "/v2/teams accepts revoked access tokens (introspection says inactive)",
+        "oidc-revoke-refresh-keeps-session": "revoking a refresh token kills only that refresh token; the session's "
+        "access tokens stay active",
+        "oidc-revoke-unknown-400": "revoking an unknown or malformed token answers 400 invalid_token",
+        "oidc-introspection-open": "introspection answers without client authentication",
+        "oidc-introspection-expired-active": "introspection says active: true for expired access tokens",
+        "oidc-userinfo-without-openid": "userinfo answers 200 to tokens without the openid scope",
+        "oidc-userinfo-accepts-dead": "userinfo answers 200 for revoked or logged-out tokens",
+        "oidc-logout-keeps-session": "logout answers 204 but the session's tokens and refresh token stay alive",
+        "oidc-teams-rejects-bearer": "/v2/teams answers 401 to valid Bearer tokens (legacy tokens only)",
+        "oidc-teams-accepts-forged": "/v2/teams accepts Bearer JWTs whose signature does not verify",
+        "oidc-teams-accepts-expired": "/v2/teams accepts expired Bearer tokens",
+        "oidc-teams-other-data": "/v2/teams answers a Bearer token with other teams than the same user's legacy "
+        "token gets",
+        "oidc-introspection-active-string": 'introspection answers `"active": "true"` / `"false"` (strings, not '
+        "booleans)",
+        "oidc-userinfo-no-sub": "userinfo answers leave out sub",
+        "oidc-long-lived-tokens": "the realm raised Keycloak's default lifetimes: access tokens 3600 s, refresh tokens "
+        "28800 s (consistent claims)",
+        # the legacy service's announced end, as profiles (the options deprecation_headers and legacy_removed=all)
+        "legacy-deprecation-headers": "every legacy answer carries Deprecation, Sunset and a successor-version Link",
+        "legacy-removed": "every legacy capability answers 410 Gone",
     }
     max_grants = 50_000  # tokens kept at most (the oldest go first), so a long-lived `serve` keeps bounded memory
     option_defaults = {
         # seconds a password-login access token lives: 7200 ("2 hours by default") or 2592000 (the example's reading)
         "access_lifetime": ACCESS_LIFETIME,
+        "oidc_realm": "bimplus",
+        # RFC 9745 Deprecation, RFC 8594 Sunset and a successor-version Link on every legacy answer
+        "deprecation_headers": False,
+        # legacy capabilities that answer 410: authorize, token-info, cross-token, logout, or all (comma-separated)
+        "legacy_removed": "",
     }
+
+    def __init__(
+        self, profile: str = DOCUMENTED, options: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(profile, options, settings)
+        self.deprecation_headers = _option_flag(self.options, "deprecation_headers")
+        self.removed = _removed_capabilities(self.options["legacy_removed"])
+        self.options.update(deprecation_headers=self.deprecation_headers, legacy_removed=",".join(sorted(self.removed)))
+        if self.deviates("legacy-deprecation-headers"):
+            self.deprecation_headers = True
+        if self.deviates("legacy-removed"):
+            self.removed = frozenset(LEGACY_REMOVAL_YEARS)
+        self.realm = KeycloakRealm(self)
 
     @classmethod
     def default_settings(cls) -> dict[str, Any]:
@@ -122,6 +203,11 @@ class BimplusSimulator(Simulator):
             "application_id": "6C12345D9B0C4F3C23ABB5721D098F7B",
             "second_user": "second@bimplus.net",
             "second_password": "Sim-Passw0rd-2",
+            "oidc_issuer": "/realms/bimplus",  # a path: the harness resolves it against base_url
+            "oidc_client_id": "bimplus-harness",
+            "oidc_client_secret": "Sim-Oidc-Secret-1",
+            "oidc_audience": "bimplus-api",
+            "oidc_scope": "openid profile email",
         }
 
     def reset_state(self) -> None:
@@ -138,20 +224,49 @@ class BimplusSimulator(Simulator):
         self.logged_out_after: dict[str, int] = {}  # account e-mail -> tokens issued up to this serial are dead
         self.failed_logins: Counter[str] = Counter()
 
+    def reset(self) -> None:
+        super().reset()
+        self.realm.reset()
+
     def _dies_at(self, grant: Grant) -> float:
         """When a grant may be forgotten: never while a deviation still accepts it."""
         return math.inf if grant.kind == "access" and self.deviates("expired-tokens-accepted") else grant.expires_at
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route(AUTHORIZE, self._authorize, methods=["POST"]),
-            Route(AUTHORIZE, self._token_info, methods=["GET"]),
-            Route(AUTHORIZE, self._logout, methods=["DELETE"]),
-            Route(CROSS_TOKEN, self._cross_token, methods=["POST"]),
-            Route(CROSS_AUTHORIZE, self._cross_authorize, methods=["POST"]),
+            Route(AUTHORIZE, self._legacy("authorize", self._authorize), methods=["POST"]),
+            Route(AUTHORIZE, self._legacy("token-info", self._token_info), methods=["GET"]),
+            Route(AUTHORIZE, self._legacy("logout", self._logout), methods=["DELETE"]),
+            Route(CROSS_TOKEN, self._legacy("cross-token", self._cross_token), methods=["POST"]),
+            Route(CROSS_AUTHORIZE, self._legacy("cross-token", self._cross_authorize), methods=["POST"]),
             Route(TEAMS, self._teams, methods=["GET"]),
             Route(FAILED_LOGINS, self._failed_logins, methods=["GET"]),
+            Route(ROTATE_KEYS, self._rotate_keys, methods=["POST"]),
+            *self.realm.routes(),
         ]
+
+    def _legacy(self, capability: str, handler: Endpoint) -> Endpoint:
+        """A legacy endpoint: 410 once its capability is removed; deprecation headers when the option is on."""
+
+        async def endpoint(request: Request) -> Response:
+            if capability in self.removed:
+                response = self.error_response(
+                    request,
+                    410,
+                    "gone",
+                    f"The legacy {capability} capability was removed; use the OIDC provider at "
+                    f"{self.realm.issuer(request)}.",
+                )
+            else:
+                response = await handler(request)
+            if self.deprecation_headers:
+                sunset = dt.datetime(LEGACY_REMOVAL_YEARS[capability], 1, 1, tzinfo=dt.UTC)
+                response.headers["Deprecation"] = f"@{int(DEPRECATED_SINCE.timestamp())}"
+                response.headers["Sunset"] = email.utils.format_datetime(sunset, usegmt=True)
+                response.headers["Link"] = f'<{self.realm.issuer(request)}{DISCOVERY}>; rel="successor-version"'
+            return response
+
+        return endpoint
 
     # -- endpoints ----------------------------------------------------------------------------------------------
     async def _authorize(self, request: Request) -> Response:
@@ -171,10 +286,8 @@ class BimplusSimulator(Simulator):
         application_id = self._string(body, "application_id", required=not self.deviates("application-id-optional"))
         client_id = self._string(body, "client_id")
         remember_me = self._flag(body.get("remember_me"))
-        account = self.accounts.get(self._lookup_key(user_id))
-        if account is None or not secrets.compare_digest(account.password.encode(), password.encode()):
-            if account is not None:
-                self.failed_logins[account.email] += 1
+        account = self.login(user_id, password)
+        if account is None:
             status = 400 if self.deviates("bad-credentials-400") else 401
             return self.error_response(None, status, "invalid_grant", "The user name or password is incorrect.")
         if self.deviates("client-id-not-echoed") or not client_id:
@@ -277,10 +390,26 @@ class BimplusSimulator(Simulator):
         return self._token_answer(self._issue("access", cross.account, client_id, int(self.options["access_lifetime"])))
 
     async def _teams(self, request: Request) -> Response:
+        scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+        if scheme.lower() == "bearer" and not self.deviates("oidc-teams-rejects-bearer"):
+            try:
+                claims = self.realm.resource_claims(request, token.strip())
+            except InvalidToken as exc:
+                return self._token_error(f"The Bearer token is not accepted: {exc}")
+            account = next((a for a in self.accounts.values() if a.user_id == claims.get("sub")), None)
+            teams = [] if account is None else self._teams_of(account)  # a service account has no teams
+            if account is not None and self.deviates("oidc-teams-other-data"):
+                teams = [{"id": _stable_uuid4("oidc-team", account.email), "name": f"OIDC team of {account.email}"}]
+            return self._teams_answer(teams)
         grant = self._presented(request, ignore_logout=self.deviates("teams-accepts-logged-out-token"))
         if isinstance(grant, Response):
             return grant
-        teams = [{"id": grant.account.team_id, "name": f"Team of {grant.account.email}"}]
+        return self._teams_answer(self._teams_of(grant.account))
+
+    def _teams_of(self, account: Account) -> list[dict[str, str]]:
+        return [{"id": account.team_id, "name": f"Team of {account.email}"}]
+
+    def _teams_answer(self, teams: list[dict[str, str]]) -> Response:
         if self.deviates("teams-xml"):
             items = "".join(f"<Team><Id>{team['id']}</Id><Name>{team['name']}</Name></Team>" for team in teams)
             return Response(
@@ -292,6 +421,32 @@ class BimplusSimulator(Simulator):
     async def _failed_logins(self, request: Request) -> Response:
         """Control plane: wrong-password attempts per account since the last reset (live-safety tests read it)."""
         return JSONResponse(dict(self.failed_logins))
+
+    async def _rotate_keys(self, request: Request) -> Response:
+        """Control plane: a new realm signing key becomes current; `{"retire": true}` also drops the older ones."""
+        expected = '{} or {"retire": true}'
+        try:
+            body = await control_body(request, expected) if await request.body() else {}
+            retire = body.get("retire", False)
+            if not isinstance(retire, bool):
+                raise Rejected(400, f"'retire' is {json.dumps(retire)[:40]}; expected {expected}")
+            self.realm.keys.rotate(retire)
+        except Rejected as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"kids": self.realm.keys.kids()})
+
+    # -- accounts -----------------------------------------------------------------------------------------------
+    def login(self, username: str, password: str) -> Account | None:
+        """The account of a user name (e-mail) and password, else None; a wrong password of a registered account
+        is counted (legacy and OIDC logins lock the same portal account)."""
+        account = self.accounts.get(self._lookup_key(username))
+        if account is None or not secrets.compare_digest(account.password.encode(), password.encode()):
+            if account is not None:
+                self.failed_logins[account.email] += 1
+            return None
+        return account
 
     # -- tokens -------------------------------------------------------------------------------------------------
     def _issue(self, kind: str, account: Account, client_id: str, lifetime: int) -> Grant:
@@ -399,3 +554,27 @@ class BimplusSimulator(Simulator):
         if self.deviates("nfkc-email-login"):
             return unicodedata.normalize("NFKC", email).casefold()
         return email.lower() if email.isascii() else email
+
+
+def _option_flag(options: dict[str, Any], name: str) -> bool:
+    """A boolean option: a TOML boolean or the strings true/false (`serve --option`)."""
+    value = options[name]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"simulator option {name} must be true or false, not {value!r}")
+
+
+def _removed_capabilities(value: Any) -> frozenset[str]:
+    """legacy_removed: capabilities joined by commas, or `all`; empty: none."""
+    names = {part.strip() for part in str(value or "").split(",") if part.strip()}
+    known = list(LEGACY_REMOVAL_YEARS)
+    if "all" in names:
+        return frozenset(known)
+    if names - set(known):
+        raise ValueError(
+            f"simulator option legacy_removed must name legacy capabilities ({', '.join([*known, 'all'])}) "
+            f"joined by commas, not {value!r}"
+        )
+    return frozenset(names)

@@ -1,18 +1,25 @@
-"""Signing keys of the simulators: real RS256 JWTs, verifiable with the published JWKS."""
+"""Signing keys of the simulators: real RS256 and HS512 JWTs, verifiable with the published JWKS.
+
+Keys are made once per name and process (2048-bit RSA generation is slow), so a simulator that resets or rotates
+back to a name gets the same key again.
+"""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from joserfc import jwt
-from joserfc.jwk import RSAKey
+from joserfc.jwk import OctKey, RSAKey
 
 _KEYS: dict[str, RSAKey] = {}
+_SECRETS: dict[str, OctKey] = {}
+HMAC_ALGORITHM = "HS512"
 
 
 def signing_key(name: str = "published") -> RSAKey:
-    """One RSA key per name and process (2048-bit generation is slow). Only `published` is in the JWKS;
-    `rogue` signs tokens that must fail verification."""
+    """One RSA key per name and process. Only `published` is in the Autodesk JWKS; `rogue` signs tokens that must
+    fail verification."""
     if name not in _KEYS:
         key = RSAKey.generate_key(2048, private=True)
         key.ensure_kid()
@@ -20,13 +27,37 @@ def signing_key(name: str = "published") -> RSAKey:
     return _KEYS[name]
 
 
-def sign_jwt(claims: dict[str, Any], key_name: str = "published") -> str:
-    """Sign `claims` RS256 with the named process key; the header carries its `kid`."""
+def key_id(name: str) -> str:
+    """The kid of a named key (its RFC 7638 thumbprint)."""
+    kid = signing_key(name).kid
+    assert kid is not None  # set by signing_key
+    return kid
+
+
+def hmac_key(name: str) -> OctKey:
+    """One 512-bit secret per name and process, with a uuid kid (as Keycloak's `hmac-generated` key)."""
+    if name not in _SECRETS:
+        _SECRETS[name] = OctKey.generate_key(512, parameters={"kid": str(uuid.uuid4())})
+    return _SECRETS[name]
+
+
+def sign_jwt(claims: dict[str, Any], key_name: str = "published", kid: str | None = None) -> str:
+    """Sign `claims` RS256 with the named process key; the header carries its `kid` unless `kid` says otherwise."""
     key = signing_key(key_name)
-    return jwt.encode({"alg": "RS256", "kid": key.kid, "typ": "JWT"}, claims, key)
+    return jwt.encode({"alg": "RS256", "typ": "JWT", "kid": kid or key.kid}, claims, key)
+
+
+def sign_hs512(claims: dict[str, Any], secret_name: str) -> str:
+    """Sign `claims` HS512 with the named process secret; the header carries its `kid`."""
+    key = hmac_key(secret_name)
+    return jwt.encode({"alg": HMAC_ALGORITHM, "typ": "JWT", "kid": key.kid}, claims, key, algorithms=[HMAC_ALGORITHM])
+
+
+def public_jwk(name: str) -> dict[str, Any]:
+    """The public JWK of a named key: `kty`, `kid`, `use: sig`, `alg: RS256`, `n`, `e`."""
+    return dict(signing_key(name).as_dict(private=False, use="sig", alg="RS256"))
 
 
 def public_jwks() -> dict[str, Any]:
-    """The JWKS that verifies every token `sign_jwt` issued in this process."""
-    key = signing_key()
-    return {"keys": [key.as_dict(private=False, use="sig", alg="RS256")]}
+    """The JWKS that verifies every token `sign_jwt` issued in this process with the `published` key."""
+    return {"keys": [public_jwk("published")]}
