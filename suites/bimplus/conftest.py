@@ -1,13 +1,17 @@
-"""Fixtures shared by the Bimplus suites: the legacy API and its checks, the configured users; the target's clock
+"""Fixtures shared by the Bimplus suites: the legacy API and its checks, the configured users, and the OIDC provider
+(`oidc`, `oidc_checks`: skipped, with a note in the report, when the target names none); the target's clock
 (`clock`, `sim_or_none`) and the live-safety budget of failed logins (`login_probes`) come from the plugin."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import httpx
 import pytest
 
 from authcanary.suite import Contract, Expect, VendorFindings, VendorTarget
 from suites.bimplus.legacy import Account, LegacyApi, LegacyChecks, accounts
+from suites.bimplus.oidc import ISSUER_LABEL, NOT_CONFIGURED, OidcApi, OidcChecks, configured
 
 
 @pytest.fixture
@@ -23,3 +27,37 @@ def checks(expect: Expect, contract: Contract, report: VendorFindings) -> Legacy
 @pytest.fixture
 def users(target: VendorTarget) -> list[Account]:
     return accounts(target.settings)
+
+
+@pytest.fixture
+def oidc(client: httpx.Client, target: VendorTarget, report: VendorFindings, expect: Expect) -> OidcApi:
+    """The target's OIDC provider; the test is skipped (and the report says OIDC was not checked) without one."""
+    if not configured(target.settings):
+        report.add_note(NOT_CONFIGURED)
+        pytest.skip(NOT_CONFIGURED)
+    oidc = OidcApi(client, target.settings)
+    expect.name_base(oidc.issuer, ISSUER_LABEL)
+    return oidc
+
+
+@pytest.fixture
+def oidc_contract(contract: Contract) -> Contract:
+    return contract.part("oidc")
+
+
+@pytest.fixture
+def oidc_checks(expect: Expect, oidc_contract: Contract, target: VendorTarget, oidc: OidcApi) -> OidcChecks:
+    published: list[dict[str, Any] | None] = []
+
+    def keys() -> dict[str, Any] | None:
+        """The published JWKS, fetched once per test when a signature is first verified."""
+        if not published:
+            response = oidc.jwks()
+            try:
+                body = response.json() if response.status_code == 200 else None
+            except ValueError:
+                body = None
+            published.append(body if isinstance(body, dict) and isinstance(body.get("keys"), list) else None)
+        return published[0]
+
+    return OidcChecks(expect, oidc_contract, target.settings, oidc.issuer, keys)

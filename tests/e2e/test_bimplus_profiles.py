@@ -37,7 +37,7 @@ DEVIATIONS = list(BimplusSimulator.deviations)
 DEFAULTS = BimplusSimulator.default_settings()
 SECRETS = [DEFAULTS["password"], DEFAULTS["second_password"]]
 MAX_EXAMPLES = "2"
-BUDGET = 150
+BUDGET = 300  # the default request_budget of a live vendor section: a documented run must fit in it
 
 # Which checks a deviation must make fire is declared in contracts/bimplus/checks.yaml (`profiles` of each check,
 # `authcanary checks --vendor bimplus`). E.g. remember-me-absent-crash (a crash on one documented shape, remember_me
@@ -65,7 +65,10 @@ VENDORS_MD_AMBIGUITIES = [
 PROFILE_PARAMS = [pytest.param(name, marks=() if name in REQUIRED else pytest.mark.slow) for name in DEVIATIONS]
 #: the check ids the suites name literally (constants and schemas are named by the engine from the contract)
 CHECK_ID_LITERAL = re.compile(r"""["'](bimplus\.[a-z0-9_]+\.[a-z0-9_]+)["']""")
-SUITE_SOURCES = [*sorted((ROOT / "suites" / "bimplus").glob("*.py")), ROOT / "strategies" / "bimplus.py"]
+SUITE_SOURCES = [
+    *sorted((ROOT / "suites" / "bimplus").glob("*.py")),
+    *sorted((ROOT / "strategies").glob("bimplus*.py")),
+]
 EXAMPLE_READING = "example-reading"  # the embedded target with the access-lifetime option of the examples
 
 
@@ -229,7 +232,10 @@ def test_suites_name_only_declared_checks_and_every_declared_check_is_named():
         for path in fields
     }
     schemas = {
-        f"bimplus.schema.{name.lower()}" for name in contract.openapi["components"]["schemas"] if f'"{name}"' in sources
+        f"bimplus.schema.{name.lower()}"
+        for part in (contract, *contract.parts())  # the legacy API and the OIDC provider (contracts/bimplus/oidc/)
+        for name in part.openapi["components"]["schemas"]
+        if f'"{name}"' in sources
     }  # the suites check a body against a schema they name
     assert literal - set(CATALOG.checks) == set(), "named but not declared"
     assert set(CATALOG.checks) - literal - constants - schemas == set(), "declared but named nowhere"
