@@ -244,7 +244,7 @@ MUTATIONS = {
         _set(("kudo", "test_generate", 0, "json", "expiration_time"), lambda seconds: seconds * 1000),
         finding(KUDO_GENERATE, "format_changed", "$.expiration_time", "int epoch-s", "int epoch-ms", "warning"),
     ),
-    "format_changed jwt claims": (
+    "format_changed jwt claims lost": (
         _set((*APS, "json", "access_token"), "<token#1 jwt RS256 kid=k1 claims=[aud,exp]>"),
         finding(
             f"{APS_TOKEN}#0",
@@ -252,6 +252,28 @@ MUTATIONS = {
             "$.access_token",
             "string jwt(RS256;aud,client_id,exp,iat,jti,scope)",
             "string jwt(RS256;aud,exp)",
+            "breaking",  # a client reading client_id, iat, jti or scope breaks
+        ),
+    ),
+    "format_changed jwt claims gained": (
+        _set((*APS, "json", "access_token"), "<token#1 jwt RS256 kid=k9 claims=[aud,client_id,exp,iat,jti,scope,sid]>"),
+        finding(
+            f"{APS_TOKEN}#0",
+            "format_changed",
+            "$.access_token",
+            "string jwt(RS256;aud,client_id,exp,iat,jti,scope)",
+            "string jwt(RS256;aud,client_id,exp,iat,jti,scope,sid)",
+            "info",  # a new kid is volatile; a new claim is news, not a break
+        ),
+    ),
+    "format_changed jwt algorithm": (
+        _set((*APS, "json", "access_token"), "<token#1 jwt PS256 kid=k1 claims=[aud,client_id,exp,iat,jti,scope]>"),
+        finding(
+            f"{APS_TOKEN}#0",
+            "format_changed",
+            "$.access_token",
+            "string jwt(RS256;aud,client_id,exp,iat,jti,scope)",
+            "string jwt(PS256;aud,client_id,exp,iat,jti,scope)",
             "warning",
         ),
     ),
@@ -365,11 +387,15 @@ def test_vendor_filter(tmp_path):
     assert result.not_recorded == ["nowhere"]
 
 
+SAME_ACCESS_TOKEN = ("format_changed jwt claims gained", "format_changed jwt algorithm")
+
+
 def test_output_is_deterministic_and_ordered_by_severity(tmp_path):
     current = recording(2)
-    for mutate, _ in MUTATIONS.values():
-        if mutate is not MUTATIONS["step_missing"][0]:
-            mutate(current)
+    # one mutation per field: the other JWT mutations change the access token the "claims lost" one changes
+    applied = [name for name in MUTATIONS if name not in ("step_missing", *SAME_ACCESS_TOKEN)]
+    for name in applied:
+        MUTATIONS[name][0](current)
     baseline = write(tmp_path / "baseline", recording(1))
     written = write(tmp_path / "current", current)
     first = compare(baseline, written, workers=1)
@@ -378,7 +404,7 @@ def test_output_is_deterministic_and_ordered_by_severity(tmp_path):
     for vendor in first.vendors.values():
         ranks = [("breaking", "warning", "info").index(f["severity"]) for f in vendor.findings]
         assert ranks == sorted(ranks)
-    assert len(all_findings(first)) == len(MUTATIONS) - 1  # every mutation but step_missing, one finding each
+    assert len(all_findings(first)) == len(applied)  # one finding each
 
 
 def test_corrupt_current_cassette_raises_naming_the_file(tmp_path):

@@ -14,7 +14,8 @@ field_removed      breaking  a JSON path of the baseline body is gone (descendan
 type_changed       breaking  a JSON path changed type (string -> int, object -> array, ...)
 value_changed      breaking  a path the contract declares constant holds another value
 step_missing       breaking  extension: a baseline step was not recorded (path ``""``)
-format_changed     warning   same type, other format class (hex32 -> jwt, epoch-s -> epoch-ms, jwt claims)
+format_changed     warning   same type, other format class (hex32 -> jwt, epoch-s -> epoch-ms); a JWT that lost
+                             claims is breaking (a client reading one breaks), one that only gained claims info
 header_changed     warning   a chosen header changed, appeared or disappeared (path ``header:<name>``)
 field_added        info      a JSON path the baseline did not have
 step_added         info      extension: a step the baseline did not have (path ``""``)
@@ -27,6 +28,7 @@ plus the values of declared contract constants.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -245,6 +247,7 @@ def _diff_shapes(baseline: Step, current: Step, findings: list[dict[str, str]]) 
                     path,
                     _describe(old, baseline.values, path),
                     _describe(new, current.values, path),
+                    _claims_severity(old[1], new[1]),
                 )
             )
             continue
@@ -281,12 +284,27 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def _finding(key: str, kind: str, path: str, baseline: str, current: str) -> dict[str, str]:
+_JWT_FORMAT = re.compile(r"jwt\((?P<alg>[^;]*);(?P<claims>[^)]*)\)")
+
+
+def _claims_severity(old: str, new: str) -> str | None:
+    """A JWT of the same algorithm whose claims changed: breaking if a claim is gone, info if claims were only
+    added (None: not such a change, the kind's severity applies). Unreadable claims (`?`) are not judged."""
+    before, after = _JWT_FORMAT.fullmatch(old), _JWT_FORMAT.fullmatch(new)
+    if not before or not after or before["alg"] != after["alg"] or "?" in (before["claims"], after["claims"]):
+        return None
+    gone = set(before["claims"].split(",")) - set(after["claims"].split(",")) - {""}
+    return "breaking" if gone else "info"
+
+
+def _finding(
+    key: str, kind: str, path: str, baseline: str, current: str, severity: str | None = None
+) -> dict[str, str]:
     return {
         "key": key,
         "kind": kind,
         "path": path,
         "baseline": baseline,
         "current": current,
-        "severity": KIND_SEVERITY[kind],
+        "severity": severity or KIND_SEVERITY[kind],
     }
