@@ -456,7 +456,7 @@ class OidcChecks:
             "bimplus.oidc.kid_in_jwks",
             response=response,
             detail=kind,
-            expected=f"kid in the published {kids}",
+            expected=f"kid one of the {len(kids)} key(s) the jwks_uri publishes",
             observed=f"kid = {header.get('kid')!r}",
         ):
             return claims
