@@ -45,19 +45,35 @@ def oidc_contract(contract: Contract) -> Contract:
     return contract.part("oidc")
 
 
-@pytest.fixture
-def oidc_checks(expect: Expect, oidc_contract: Contract, target: VendorTarget, oidc: OidcApi) -> OidcChecks:
-    published: list[dict[str, Any] | None] = []
+class PublishedKeys:
+    """The realm's published JWKS, fetched when a signature is first verified, and again after `forget` (a key
+    rotation)."""
 
-    def keys() -> dict[str, Any] | None:
-        """The published JWKS, fetched once per test when a signature is first verified."""
-        if not published:
-            response = oidc.jwks()
+    def __init__(self, oidc: OidcApi) -> None:
+        self.oidc = oidc
+        self.fetched: list[dict[str, Any] | None] = []
+
+    def __call__(self) -> dict[str, Any] | None:
+        if not self.fetched:
+            response = self.oidc.jwks()
             try:
                 body = response.json() if response.status_code == 200 else None
             except ValueError:
                 body = None
-            published.append(body if isinstance(body, dict) and isinstance(body.get("keys"), list) else None)
-        return published[0]
+            self.fetched.append(body if isinstance(body, dict) and isinstance(body.get("keys"), list) else None)
+        return self.fetched[0]
 
-    return OidcChecks(expect, oidc_contract, target.settings, oidc.issuer, keys)
+    def forget(self) -> None:
+        self.fetched.clear()
+
+
+@pytest.fixture
+def published_keys(oidc: OidcApi) -> PublishedKeys:
+    return PublishedKeys(oidc)
+
+
+@pytest.fixture
+def oidc_checks(
+    expect: Expect, oidc_contract: Contract, target: VendorTarget, oidc: OidcApi, published_keys: PublishedKeys
+) -> OidcChecks:
+    return OidcChecks(expect, oidc_contract, target.settings, oidc.issuer, published_keys)

@@ -203,3 +203,17 @@ def test_expired_tokens_are_dead(oidc, oidc_checks, users, clock):
             oidc.introspect(tokens.access_token), "bimplus.oidc.introspection_expired", "expired access token"
         )
     oidc_checks.refused(oidc.teams(tokens.access_token), "bimplus.oidc.resource_refuses_expired", "expired")
+
+
+def test_tokens_verify_across_a_signing_key_rotation(oidc, oidc_checks, users, sim_or_none, published_keys):
+    """After the realm rotates its signing key (simulator control plane, as Keycloak's key providers do), a token
+    signed before still verifies with the published JWKS, and a new token carries a kid that is published."""
+    if sim_or_none is None:
+        pytest.skip("rotating the realm's keys needs a simulator's control plane")
+    before = login(oidc, oidc_checks, users)
+    if before is None or before.access_token is None:
+        return
+    sim_or_none.command("rotate-keys")
+    published_keys.forget()
+    oidc_checks.access_token(before.response, before.access_token, before.expires_in, user_session=True)
+    login(oidc, oidc_checks, users)

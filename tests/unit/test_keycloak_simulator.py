@@ -834,6 +834,13 @@ def test_the_realm_is_a_component_sharing_the_simulators_clock_and_accounts():
 
 
 # -- one probe per oidc-* deviation ---------------------------------------------------------------------------------
+def _kid_published_after_rotation(c: httpx.Client) -> bool:
+    """Whether a token signed before a (non-retiring) key rotation still names a published kid."""
+    token = login(c)["access_token"]
+    c.post("/__authcanary__/rotate-keys", json={})
+    return header(token)["kid"] in {key["kid"] for key in jwks(c)["keys"]}
+
+
 def _signature_facts(c: httpx.Client) -> tuple[bool, bool]:
     """(the token's kid is in the JWKS, some JWKS key verifies its signature)"""
     token = login(c)["access_token"]
@@ -931,6 +938,7 @@ PROBES: dict[str, tuple[Callable[[httpx.Client], Any], Any, Any]] = {
         (["ES256"], "RS256"),
     ),
     "oidc-kid-not-in-jwks": (_signature_facts, (True, True), (False, True)),
+    "oidc-rotation-drops-old-keys": (_kid_published_after_rotation, True, False),
     "oidc-rogue-signature": (_signature_facts, (True, True), (True, False)),
     "oidc-token-cacheable": (_cache_headers, NO_STORE * 2, (None,) * 4),
     "oidc-no-refresh-expires-in": (lambda c: login(c).get("refresh_expires_in"), 1800, None),

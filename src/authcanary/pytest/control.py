@@ -36,6 +36,10 @@ class SimulatorControl:
     def fault(self, status: int, count: int = 1) -> None:
         self._post("fault", {"status": status, "count": count})
 
+    def command(self, name: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A vendor simulator's own control endpoint, `POST /__authcanary__/<name>` (e.g. Bimplus `rotate-keys`)."""
+        return self._post(name, body)
+
 
 class ReplayedControl(SimulatorControl):
     """Replay mode: the recorded answers already carry the effect of every clock jump and fault."""
@@ -44,7 +48,7 @@ class ReplayedControl(SimulatorControl):
         pass
 
     def _post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {"now": 0.0}
+        return {"now": 0.0}  # what the clock answers; other commands' answers are not replayed
 
     def info(self) -> dict[str, Any]:
         return {"replay": True}

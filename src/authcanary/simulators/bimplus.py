@@ -158,6 +158,8 @@ class BimplusSimulator(Simulator):
         "oidc-teams-rejects-bearer": "/v2/teams answers 401 to valid Bearer tokens (legacy tokens only)",
         "oidc-teams-accepts-forged": "/v2/teams accepts Bearer JWTs whose signature does not verify",
         "oidc-teams-accepts-expired": "/v2/teams accepts expired Bearer tokens",
+        "oidc-rotation-drops-old-keys": "a signing-key rotation retires the older keys at once: tokens signed before "
+        "it no longer verify with the published JWKS",
         "oidc-teams-other-data": "/v2/teams answers a Bearer token with other teams than the same user's legacy "
         "token gets",
         "oidc-introspection-active-string": 'introspection answers `"active": "true"` / `"false"` (strings, not '
@@ -430,7 +432,7 @@ class BimplusSimulator(Simulator):
             retire = body.get("retire", False)
             if not isinstance(retire, bool):
                 raise Rejected(400, f"'retire' is {json.dumps(retire)[:40]}; expected {expected}")
-            self.realm.keys.rotate(retire)
+            self.realm.keys.rotate(retire or self.deviates("oidc-rotation-drops-old-keys"))
         except Rejected as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         except ValueError as exc:
