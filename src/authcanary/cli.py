@@ -244,7 +244,7 @@ def drift(
     from authcanary.drift import compare, write_drift_report
     from authcanary.drift.normalize import vendor_cassettes
     from authcanary.recording.cassette import CassetteError
-    from authcanary.runner import explain_expected_drift
+    from authcanary.runner import explain_deprecated_fields, explain_expected_drift
 
     record_fix = (
         "Drift compares recordings: pass the folder of a live `authcanary run` that recorded its scenarios "
@@ -303,6 +303,7 @@ def drift(
             ) from None
         if day:
             explain_expected_drift(result, entries, day)
+    explain_deprecated_fields(result, contracts, compared)
     json_path, md_path = write_drift_report(result, out_folder)
     out.print(md_path.read_text(encoding="utf-8"), highlight=False, markup=False)
     raise typer.Exit(1 if result.breaking else 0)

@@ -10,6 +10,9 @@ OpenAPI holds paths, statuses, fields and types; `semantics.yaml` holds what Ope
         rate_limit: {calls: 500, per_seconds: 60}
         constants: {"200": {"$.token_type": "Bearer"}}   # JSON paths the docs fix to one value
         headers: {"200": {"Cache-Control": "no-cache, no-store", "Pragma": "no-cache"}}
+    deprecated_fields:                           # kept "for backward compatibility": gone is an announced removal
+      "$.message": {endpoints: ["POST /oauth/authenticate"], replacement: "$.error_description",
+                    announced_removal: "announced without a date"}
     ambiguities:                                 # where the docs contradict themselves: reported every run
       - {where: "...", text: "..."}
 """
@@ -80,6 +83,19 @@ def contract_constants(contracts_dir: Path, vendors: Iterable[str]) -> dict[str,
 
 def _load(contracts_dir: Path, vendor: str) -> Contract:
     return _load_folder(contracts_dir / vendor, vendor)
+
+
+def contract_deprecated_fields(contracts_dir: Path, vendors: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Per vendor, the fields its contract says are kept only for backward compatibility (semantics.yaml
+    `deprecated_fields`: JSON path -> endpoints, replacement, announced_removal): their disappearance is an announced
+    removal, not a regression."""
+    found: dict[str, dict[str, Any]] = {}
+    for vendor in vendors:
+        if (contracts_dir / vendor).is_dir():
+            fields = load_contract(contracts_dir, vendor).semantics.get("deprecated_fields") or {}
+            if fields:
+                found[vendor] = dict(fields)
+    return found
 
 
 @cache

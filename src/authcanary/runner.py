@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from authcanary.baseline import recordings_manifest
-from authcanary.contracts import contract_constants
+from authcanary.contracts import contract_constants, contract_deprecated_fields
 from authcanary.drift import DriftResult, compare, write_drift_report
 from authcanary.errors import ConfigError
 from authcanary.files import write_atomically
@@ -435,6 +435,8 @@ def compare_with_baseline(
     result = compare(baseline, recorded, constants=constants, vendors=vendors)
     for vendor, explained in explain_expected_drift(result, findings, _utc_now().date().isoformat()).items():
         notes[vendor] += explained
+    for vendor, explained in explain_deprecated_fields(result, request.root / "contracts", vendors).items():
+        notes[vendor] += explained
     write_drift_report(result, run_dir)
     for vendor in result.no_baseline:
         notes.setdefault(vendor, []).append(
@@ -442,6 +444,21 @@ def compare_with_baseline(
             f"RUN_DIR`)"
         )
     return {vendor: result.findings(vendor) for vendor in result.vendors}, notes
+
+
+def explain_deprecated_fields(result: DriftResult, contracts_dir: Path, vendors: list[str]) -> dict[str, list[str]]:
+    """Make info of a deprecated field's disappearance (contracts' `deprecated_fields`): the vendor announced it kept
+    the field only for backward compatibility, so its removal is the announced path, not a regression."""
+    notes: dict[str, list[str]] = {}
+    for vendor, fields in contract_deprecated_fields(contracts_dir, vendors).items():
+        for path, spec in fields.items():
+            note = (
+                f"{path} was removed: deprecated in favour of {spec.get('replacement', 'another field')} "
+                f"(removal {spec.get('announced_removal', 'announced')}); expected drift"
+            )
+            if result.expect_field_removal(vendor, path, spec.get("endpoints", []), note):
+                notes.setdefault(vendor, []).append(note)
+    return notes
 
 
 def explain_expected_drift(result: DriftResult, findings: dict[str, Any], day: str) -> dict[str, list[str]]:

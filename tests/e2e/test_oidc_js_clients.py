@@ -190,7 +190,9 @@ def assert_bearer_challenge(seen: dict[str, Any], error: str = "invalid_token") 
 def assert_token_answer(token: dict[str, Any], issuer: str, client_id: str = CID) -> dict[str, Any]:
     """A user session's token answer as openid-client returns it; the ID token claims it validated."""
     # oauth4webapi lowercases token_type; the wire has Keycloak's "Bearer" (tests/e2e/test_oidc_clients.py)
-    assert (token["token_type"], token["expires_in"], token["expiresIn"], token["scope"]) == ("bearer", 300, 300, SCOPE)
+    assert (token["token_type"], token["expires_in"], token["scope"]) == ("bearer", 300, SCOPE)
+    # expiresIn() is what is left at the moment the script asks: a second may have passed on a busy machine
+    assert 290 <= token["expiresIn"] <= 300, token["expiresIn"]
     assert token["has_access_token"] and token["has_id_token"] and token["has_refresh_token"]
     assert token["refresh_expires_in"] == 1800
     claims = token["id_token_claims"]

@@ -474,6 +474,23 @@ def test_an_announced_removal_turns_the_drift_of_the_scenarios_it_touches_into_i
     assert [f["severity"] for f in result.findings("bimplus")] == ["breaking"] and result.breaking
 
 
+def test_a_deprecated_field_gone_as_announced_is_info_and_nothing_else_is(tmp_path):
+    current = recording(2)
+    _set((*APS, "json", "token_type"), _DELETE)(current)  # the deprecated field, on its documented endpoint
+    _set((*APS, "json", "expires_in"), _DELETE)(current)  # another field on the same answer
+    result = drift(tmp_path, recording(1), current)
+    note = "token_type deprecated"
+    endpoints = ["POST /authentication/v1/authenticate"]  # another endpoint: not this one's finding
+    assert result.expect_field_removal("autodesk", "$.token_type", endpoints, note) == 0
+    assert result.expect_field_removal("autodesk", "$.token_type", ["GET /authentication/v2/token"], note) == 0
+    assert result.expect_field_removal("autodesk", "$.token_type", ["POST /2/token"], note) == 0  # not a segment
+    # a recorded path may carry the target's prefix before the documented one (/system_aplus/api/oauth/...)
+    assert result.expect_field_removal("autodesk", "$.token_type", ["POST /v2/token"], note) == 1
+    by_path = {f["path"]: f for f in result.findings("autodesk")}
+    assert by_path["$.token_type"]["severity"] == "info" and by_path["$.token_type"]["note"] == note
+    assert by_path["$.expires_in"]["severity"] == "breaking" and result.breaking
+
+
 def test_skipped_scenarios_lose_only_their_missing_steps_as_drift(tmp_path):
     current = recording(2)
     del current["autodesk"]["test_two_legged"][1]  # the test stopped early (a skip)...

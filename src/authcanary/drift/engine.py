@@ -109,6 +109,27 @@ class DriftResult:
         scenarios = {_scenario(f) for f in drift.findings if _endpoint(f) == endpoint} if drift else set()
         return self.downgrade(vendor, scenarios, note)
 
+    def expect_field_removal(self, vendor: str, path: str, endpoints: Iterable[str], note: str) -> int:
+        """A deprecated field gone as announced: its ``field_removed`` findings on ``endpoints`` (``METHOD /path``;
+        a recorded path may carry the target's prefix before it) become ``info`` with ``note``. Returns how many."""
+        drift = self.vendors.get(vendor)
+        if drift is None:
+            return 0
+        documented = [endpoint.split(" ", 1) for endpoint in endpoints]
+        changed = 0
+        for finding in drift.findings:
+            method, _, recorded = _endpoint(finding).partition(" ")
+            if (
+                finding["kind"] == "field_removed"
+                and finding["path"] == path
+                and finding["severity"] != "info"
+                and any(method == m and recorded.endswith(p) for m, p in documented)
+            ):
+                finding.update(severity="info", note=note)
+                changed += 1
+        drift.findings.sort(key=lambda f: SEVERITIES.index(f["severity"]))
+        return changed
+
     def downgrade(self, vendor: str, scenarios: set[str], note: str, kinds: tuple[str, ...] = ()) -> int:
         """Findings of these scenarios (``<vendor>/<module>.<test>``; only of ``kinds`` if given) become ``info``
         with ``note``; returns how many changed."""
