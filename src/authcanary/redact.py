@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from authcanary.recording.scrub import HEX_TOKEN, encoded_forms
 from authcanary.recording.shapes import classify_token
@@ -18,11 +19,18 @@ _HEX = re.compile(rf"(?<![0-9A-Fa-f]){HEX_TOKEN}(?![0-9A-Fa-f])")
 def mask_secrets(text: str, secrets: dict[str, str]) -> str:
     """Replace each secret value (value -> variable name) by `${NAME}`, in every form it travels in: raw,
     percent- or form-encoded, JSON-escaped, base64."""
-    forms = {form: name for value, name in secrets.items() if value for form in encoded_forms(value)}
-    # Longest first, so a secret that contains another is replaced whole.
-    for form in sorted(forms, key=len, reverse=True):
-        text = text.replace(form, "${" + forms[form] + "}")
+    for form, variable in _replacements(tuple(secrets.items())):
+        if form in text:
+            text = text.replace(form, variable)
     return text
+
+
+@lru_cache(maxsize=64)
+def _replacements(secrets: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """(form, `${NAME}`) of every form of every secret, longest first, so a secret that contains another is replaced
+    whole. (Cached: a run masks the same secrets in every text it writes.)"""
+    forms = {form: name for value, name in secrets if value for form in encoded_forms(value)}
+    return tuple((form, "${" + forms[form] + "}") for form in sorted(forms, key=len, reverse=True))
 
 
 def redact_text(text: str, secrets: dict[str, str]) -> str:

@@ -177,13 +177,14 @@ class Expect:
 
     def status(self, response: httpx.Response, expected: int | set[int], check: str, detail: str = "") -> bool:
         allowed = {expected} if isinstance(expected, int) else set(expected)
+        ok = response.status_code in allowed
         return self.that(
-            response.status_code in allowed,
+            ok,
             check,
             response=response,
             detail=detail,
             expected=f"status {' or '.join(map(str, sorted(allowed)))}",
-            observed=f"status {response.status_code}: {self.excerpt(response, 300)}",
+            observed="" if ok else f"status {response.status_code}: {self.excerpt(response, 300)}",
         )
 
     def json_object(self, response: httpx.Response, check: str, detail: str = "") -> dict[str, Any] | None:
@@ -199,7 +200,9 @@ class Expect:
             response=response,
             detail=detail,
             expected="a JSON object body",
-            observed=f"{response.headers.get('content-type', 'no content-type')}: {self.excerpt(response)!r}",
+            observed=""
+            if ok
+            else f"{response.headers.get('content-type', 'no content-type')}: {self.excerpt(response)!r}",
         )
         return body if ok else None
 

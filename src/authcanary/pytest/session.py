@@ -63,6 +63,7 @@ class CanarySession:
         self.stats: dict[str, VendorStats] = {name: VendorStats() for name in VENDORS}
         self._target: Target | None = None
         self._simulators: dict[str, Simulator] = {}
+        self._catalogs: dict[str, Catalog] = {}
         self._inner: dict[str, httpx.BaseTransport] = {}
         self._closers: list[Any] = []
 
@@ -85,11 +86,13 @@ class CanarySession:
         return load_contract(self.root / "contracts", vendor)
 
     def catalog(self, vendor: str) -> Catalog:
-        """The vendor's declared checks (contracts/<vendor>/checks.yaml)."""
-        try:
-            return load_catalog(self.root / "contracts", vendor)
-        except ConfigError as exc:
-            raise pytest.UsageError(str(exc)) from None
+        """The vendor's declared checks (contracts/<vendor>/checks.yaml); read once per run (every check asks)."""
+        if vendor not in self._catalogs:
+            try:
+                self._catalogs[vendor] = load_catalog(self.root / "contracts", vendor)
+            except ConfigError as exc:
+                raise pytest.UsageError(str(exc)) from None
+        return self._catalogs[vendor]
 
     def secrets(self, vendor: str) -> dict[str, str]:
         """Secret value -> the shell variable a repro uses in its place."""

@@ -13,6 +13,7 @@ import html
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
 from typing import cast
 from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit, urlunsplit
 
@@ -127,9 +128,11 @@ def _is_placeholder(value: str) -> bool:
     return bool(PLACEHOLDER_RE.fullmatch(value) or ENCODED_PLACEHOLDER_RE.fullmatch(value))
 
 
-def encoded_forms(value: str) -> set[str]:
+@lru_cache(maxsize=1024)
+def encoded_forms(value: str) -> frozenset[str]:
     """The forms in which a value is found in HTTP traffic and in what is written of it: raw, URL-encoded (Python,
-    JavaScript and Java styles), JSON-escaped, HTML-escaped, Python-quoted, base64."""
+    JavaScript and Java styles), JSON-escaped, HTML-escaped, Python-quoted, base64. (Cached: the same secrets are
+    looked for in every request and answer of a run.)"""
     raw = value.encode("utf-8")
     encoded = {
         quote(value, safe=""),
@@ -161,7 +164,7 @@ def encoded_forms(value: str) -> set[str]:
         for form in list(forms)
         for wrapped in (json.dumps(form)[1:-1], html.escape(form), json.dumps(form, ensure_ascii=False)[1:-1])
     }
-    return {f for f in forms if f}
+    return frozenset(f for f in forms if f)
 
 
 class _Pairs(list):
@@ -385,6 +388,10 @@ class Scrubber:
                 raw_value = quote_plus(new_value)
             pairs.append(f"{raw_key}{eq}{raw_value}")
         return "&".join(pairs)
+
+    def scrub_header(self, name: str, value: str) -> str:
+        """A request or response header's value with every credential replaced by its placeholder."""
+        return self._scrub_header(name, value)
 
     def _scrub_header(self, name: str, value: str) -> str:
         lowered = name.lower()
