@@ -9,7 +9,7 @@ from urllib.parse import unquote_plus
 import httpx
 
 from authcanary.credentials import decode_basic
-from authcanary.recording.scrub import SHELL_VARIABLE_RE, Scrubber
+from authcanary.recording.scrub import SHELL_VARIABLE_RE, Scrubber, key_kind
 from authcanary.redact import mask_secrets
 
 FORM = "application/x-www-form-urlencoded"
@@ -32,7 +32,7 @@ def curl_command(request: httpx.Request, secrets: dict[str, str], origin: str | 
         if name.lower() == "authorization":
             parts += _authorization(value, secrets)
             continue
-        parts += ["-H", mask_secrets(f"{name}: {value}", secrets)]
+        parts += ["-H", f"{name}: {_credential_header(name, mask_secrets(value, secrets))}"]
     body = request.content.decode("utf-8", "replace") if request.content else ""
     if body:
         if "content-type" not in request.headers:
@@ -45,6 +45,18 @@ def curl_command(request: httpx.Request, secrets: dict[str, str], origin: str | 
         )
         parts += _form_data(body) if as_form else ["--data-raw", body]
     return " ".join(_quote(part) for part in parts)
+
+
+def _credential_header(name: str, value: str) -> str:
+    """A header that carries a credential (`x-api-key`, `x-api-token` ...): a configured secret is already a
+    `${VAR}`; an issued token becomes one named after the header (`${X_API_TOKEN}`: the reader sets it to a fresh
+    token), any other credential (a wrong key a check sent) its placeholder. Other headers are kept as they are."""
+    kind = key_kind(name)
+    if kind is None or SHELL_VARIABLE_RE.fullmatch(value.strip()):
+        return value
+    if kind == "token":
+        return "${" + re.sub(r"[^A-Z0-9]+", "_", name.upper()).strip("_") + "}"
+    return Scrubber().scrub_header(name, value)
 
 
 def _looks_like_form(body: str) -> bool:

@@ -206,6 +206,7 @@ def serve(
             highlight=False,
             soft_wrap=True,
         )
-    config = uvicorn.Config(app, access_log=False, log_level="warning", lifespan="off")
+    # date_header off: a simulator dates its answers by its virtual clock (one Date header, not uvicorn's as well)
+    config = uvicorn.Config(app, access_log=False, log_level="warning", lifespan="off", date_header=False)
     with sock:
         uvicorn.Server(config).run(sockets=[sock])

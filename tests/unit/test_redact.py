@@ -77,6 +77,20 @@ def test_curl_repro_uses_variables_for_secrets_and_user_for_basic():
     assert "password=%3Csecret+len%3D12%3E" in command
 
 
+def test_curl_repro_of_credential_headers_never_shows_their_values():
+    token = "2b7cfae2-5c3f-4a59-9f5e-0f3b5d8c6a11"
+    request = httpx.Request(
+        "GET",
+        "http://kudo.sim/verify",
+        headers={"x-api-key": "configured-key-123", "x-api-token": token, "X-Other-Key-Apikey": "wrong-key-456"},
+    )
+    command = curl_command(request, {"configured-key-123": "KUDO_API_KEY"}, "http://127.0.0.1:8700")
+    assert '-H "x-api-key: ${KUDO_API_KEY}"' in command  # a configured secret: its variable
+    assert '-H "x-api-token: ${X_API_TOKEN}"' in command  # an issued token: a variable the reader sets
+    assert "-H 'x-other-key-apikey: <secret len=13>'" in command  # another credential: its placeholder
+    assert token not in command and "configured-key" not in command and "wrong-key" not in command
+
+
 def test_curl_repro_of_undecodable_basic_credentials():
     request = httpx.Request("GET", "http://h/x", headers={"Authorization": "Basic %%%"})
     assert "Authorization: Basic <undecodable>" in curl_command(request, {})

@@ -409,3 +409,15 @@ def test_wrong_logins_of_unknown_users_leave_no_state():
         for n in range(100):
             http.post("/v2/authorize", json={**BIM_LOGIN, "user_id": f"nobody-{n}@example.com"})
         assert not simulator.failed_logins and not simulator.grants.stored and not simulator.logged_out_after
+
+
+def test_every_answer_is_dated_by_the_virtual_clock(http):
+    """RFC 9110 §6.6.1: one Date header, read off the virtual clock (it follows a jump), in-process as over HTTP."""
+    from email.utils import parsedate_to_datetime
+
+    before = token(http)
+    control(http, "clock", {"advance": 86400 * 400})
+    after = token(http)
+    assert len(before.headers.get_list("date")) == len(after.headers.get_list("date")) == 1
+    jumped = parsedate_to_datetime(after.headers["date"]) - parsedate_to_datetime(before.headers["date"])
+    assert 399 <= jumped.days <= 400

@@ -24,6 +24,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from email.utils import formatdate
 from typing import Any, ClassVar, Generic, TypeVar
 
 from starlette.applications import Starlette
@@ -31,7 +32,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTROL_PREFIX = "/__authcanary__"
 DOCUMENTED = "documented"
@@ -358,7 +359,7 @@ class Simulator:
             Route(f"{CONTROL_PREFIX}/fault", self._fault, methods=["POST"]),
             Route(f"{CONTROL_PREFIX}/reset", self._reset, methods=["POST"]),
         ]
-        app = _Conditions(Starlette(routes=[*control, *self.routes()]), self)
+        app = VirtualDate(_Conditions(Starlette(routes=[*control, *self.routes()]), self), self.clock)
         return CollapseSlashes(
             CORSMiddleware(
                 app,
@@ -419,6 +420,29 @@ class _Conditions:
             await self.inner(scope, receive, send)
         else:
             await self.simulator.fault_response(status)(scope, receive, send)
+
+
+class VirtualDate:
+    """Every answer carries a `Date` (RFC 9110 §6.6.1: an origin server with a clock sends one) read off the virtual
+    clock, in-process and over HTTP alike; a route that dates its answer itself keeps its own."""
+
+    def __init__(self, app: ASGIApp, clock: VirtualClock) -> None:
+        self.app, self.clock = app, clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"date" for name, _ in headers):
+                    headers.append((b"date", formatdate(self.clock.now(), usegmt=True).encode()))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, dated)
 
 
 class CollapseSlashes:
