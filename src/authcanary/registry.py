@@ -203,6 +203,28 @@ BUILT_IN: tuple[VendorSpec, ...] = (
         failed_logins_key="wrong_password_probes",
         requires={"oidc_issuer": ("oidc_client_id",)},
     ),
+    VendorSpec(
+        name="axeobim",
+        title="AxeoBIM (Axxone) client-credentials token, then the Cerqual user token",
+        keys={
+            "client_id": Key("AxeoBIM API client id", required=True),
+            "client_secret": Key("AxeoBIM API client secret", required=True, secret=True),
+            "cerqual_email": Key("e-mail of the Cerqual user the second step authenticates", required=True),
+            "scope": Key("scope of the client-credentials token (step 1)", default="administration"),
+            "cerqual_scope": Key("scope of the Cerqual user token (step 2)", default="bcf:read bcf:create bcf:write"),
+        },
+        simulator_path="authcanary.simulators.axeobim:AxeobimSimulator",
+        example_base_url="https://app.axxone.fr/system_aplus/api",
+    ),
+    VendorSpec(
+        name="kudo",
+        title="Graebert ARES Kudo session token service",
+        keys={
+            "api_key": Key("partner API key (sent as x-api-key)", required=True, secret=True),
+        },
+        simulator_path="authcanary.simulators.kudo:KudoSimulator",
+        example_base_url="https://tokens.kudo.graebert.com",
+    ),
 )
 VENDORS: dict[str, VendorSpec] = {spec.name: spec for spec in (*BUILT_IN, *_added_vendors())}
 

@@ -64,7 +64,7 @@ def test_unknown_vendor(tmp_path, reports_before):
     out = tmp_path / "run"
     result = run_authcanary(["run", "--vendor", "autodeskk"], out)
     assert_config_error(result, out, "unknown vendor 'autodeskk'", reports_before=reports_before)
-    assert "autodesk, bimplus" in result.output
+    assert "autodesk, axeobim, bimplus, kudo" in result.output
 
 
 def test_malformed_toml(tmp_path, reports_before):
