@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
 from joserfc.errors import BadSignatureError
 
 from authcanary.http import InProcessTransport
@@ -196,12 +197,24 @@ def test_the_issuer_follows_the_mount_and_the_realm_option():
     transport.shutdown()
 
 
+def _b64int(value: str) -> int:
+    return int.from_bytes(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)), "big")
+
+
 def test_certs_publish_the_signing_key_and_tokens_verify_with_it(sim):
     keys = jwks(sim)["keys"]
     assert len(keys) == 1
     [key] = keys
     assert (key["kty"], key["use"], key["alg"]) == ("RSA", "sig", "RS256") and key["kid"]
-    assert set(key) == {"kty", "kid", "use", "alg", "n", "e"}
+    assert set(key) == {"kty", "kid", "use", "alg", "n", "e", "x5c", "x5t", "x5t#S256"}
+    # the certificate (RFC 7517 §4.7-4.9) holds this very key, under the realm's name, and its thumbprints match
+    der = base64.b64decode(key["x5c"][0])
+    certificate = x509.load_der_x509_certificate(der)
+    assert certificate.subject.rfc4514_string() == "CN=bimplus"
+    numbers = certificate.public_key().public_numbers()
+    assert (numbers.n, numbers.e) == (_b64int(key["n"]), _b64int(key["e"]))
+    assert key["x5t#S256"] == base64.urlsafe_b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
+    assert key["x5t"] == base64.urlsafe_b64encode(hashlib.sha1(der).digest()).decode().rstrip("=")
     body = login(sim)
     for name in ("access_token", "id_token"):
         assert header(body[name]) == {"alg": "RS256", "typ": "JWT", "kid": key["kid"]}

@@ -318,6 +318,8 @@ def test_random_tokens_are_reported_at_a_high_rate(tmp_path):
         "    body: client_id={}&client_secret=%3Csecret+len%3D16%3E&grant_type=client_credentials\n",
         '      string: \'{{"keys":[{{"n":"{}","e":"AQAB","kty":"RSA","kid":"{}"}}]}}\'\n',
         '{{"user_id": 7, "audience": "{}"}}\n',
+        # a JWK's certificate and its thumbprints, as Keycloak publishes them (RFC 7517 §4.7-4.9)
+        '      string: \'{{"keys":[{{"kid":"k","kty":"RSA","x5c":["{}"],"x5t#S256":"{}"}}]}}\'\n',
     ],
 )
 def test_values_of_public_keys_are_not_secrets(tmp_path, template):
@@ -330,6 +332,13 @@ def test_a_known_secret_is_found_even_as_the_value_of_a_public_key(tmp_path):
     secret = secrets.token_urlsafe(32)
     write(tmp_path, "c.yaml", f"    body: client_id={secret}&grant_type=client_credentials\n")
     assert kinds(scan_paths([tmp_path], known_secrets=[secret])) == [("c.yaml", 1, "known-secret")]
+
+
+def test_a_certificate_outside_a_jwk_is_still_reported(tmp_path):
+    write(
+        tmp_path, "c.json", f'{{"x5c": ["{secrets.token_urlsafe(48)}"], "x5t#S256": "{secrets.token_urlsafe(32)}"}}\n'
+    )
+    assert [hit.kind for hit in scan_paths([tmp_path])] == ["high-entropy", "high-entropy"]
 
 
 def test_the_same_random_value_under_another_key_is_still_reported(tmp_path):

@@ -85,6 +85,9 @@ _YAML_BINARY_RE = re.compile(r"(?P<indent>\s*).*:\s*!!binary\s*[|>]?[-+]?\s*$")
 PUBLIC_KEYS = frozenset({"clientid", "applicationid", "audience", "kid", "x5t", "x5ts256"})
 #: public members of a JSON Web Key; one-letter keys are public only next to the key's `kty`
 JWK_PUBLIC_MEMBERS = frozenset({"n", "e", "x", "y"})
+#: a JWK's certificate chain (RFC 7517 §4.7: base64 DER, public) and SHA-256 thumbprint (§4.9: `#` is no key
+#: character), public next to the key's `kty` as Keycloak publishes them
+_JWK_CERTIFICATE_RE = re.compile(r'"x5c"\s*:\s*\[(?P<chain>[^\]]*)\]|"x5t#S256"\s*:\s*"(?P<thumbprint>[^"]*)"')
 _PROSE_WORDS = 3
 _QUOTE = r"""(?:\\?["']|&\#34;|&\#39;|&quot;|&apos;)"""  # a quote, as is, backslash-escaped or as an HTML entity
 #: the user (a client id) of curl's `-u "user:password"` in a repro; the password part is scanned as usual
@@ -306,6 +309,8 @@ def _find_spans(
     taken = [m.span() for m in _PLACEHOLDERS.finditer(line)]
     public = _public_key_in_jwk if '"kty"' in line else _public_key
     taken += [(start, end) for _key, start, end in iter_key_values(line, public)]
+    if '"kty"' in line:
+        taken += [m.span(m.lastgroup or 0) for m in _JWK_CERTIFICATE_RE.finditer(line)]
     taken += [m.span("user") for m in _CURL_USER_RE.finditer(line)]
     taken += [m.span("blob") for m in _HYPOTHESIS_BLOB_RE.finditer(line)]
     if known_public:

@@ -42,9 +42,9 @@ from authcanary.credentials import decode_basic
 from authcanary.simulators.framework import ExpiringStore, VirtualClock
 from authcanary.simulators.keys import (
     HMAC_ALGORITHM,
+    certified_jwk,
     hmac_key,
     key_id,
-    public_jwk,
     sign_hs512,
     sign_jwt,
     signing_key,
@@ -163,8 +163,8 @@ class Minted:
 class KeyRing:
     """The realm's RS256 signing keys, current first: a rotation adds one, `retire` drops the older ones."""
 
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
+    def __init__(self, prefix: str, realm: str) -> None:
+        self.prefix, self.realm = prefix, realm
         self.reset()
 
     def reset(self) -> None:
@@ -186,7 +186,9 @@ class KeyRing:
         return [key_id(name) for name in self.names]
 
     def jwks(self) -> dict[str, Any]:
-        return {"keys": [public_jwk(name) for name in self.names]}
+        """Every key not retired, with its self-signed certificate (`x5c`, `x5t`, `x5t#S256`), as Keycloak publishes
+        its realm keys (certificate subject: the realm's name)."""
+        return {"keys": [certified_jwk(name, self.realm) for name in self.names]}
 
     def candidates(self, kid: Any) -> list[Key]:
         """The keys to try on a token: the one of its kid, else every published key."""
@@ -378,7 +380,7 @@ class KeycloakRealm:
                 Client(PUBLIC_CLIENT_ID, None),
             )
         }
-        self.keys = KeyRing(SIGNING_KEY_PREFIX)
+        self.keys = KeyRing(SIGNING_KEY_PREFIX, self.name)
         self.reset()
 
     def reset(self) -> None:

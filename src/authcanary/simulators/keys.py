@@ -6,14 +6,21 @@ back to a name gets the same key again.
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import hashlib
 import uuid
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
 from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 
 _KEYS: dict[str, RSAKey] = {}
 _SECRETS: dict[str, OctKey] = {}
+_CERTIFICATES: dict[str, dict[str, Any]] = {}
 HMAC_ALGORITHM = "HS512"
 
 
@@ -56,6 +63,42 @@ def sign_hs512(claims: dict[str, Any], secret_name: str) -> str:
 def public_jwk(name: str) -> dict[str, Any]:
     """The public JWK of a named key: `kty`, `kid`, `use: sig`, `alg: RS256`, `n`, `e`."""
     return dict(signing_key(name).as_dict(private=False, use="sig", alg="RS256"))
+
+
+def certified_jwk(name: str, subject: str) -> dict[str, Any]:
+    """The public JWK of a named key as Keycloak publishes it: also its self-signed certificate (`x5c`, base64 DER,
+    RFC 7517 §4.7) and the certificate's SHA-1 and SHA-256 thumbprints (`x5t`, `x5t#S256`, base64url)."""
+    if name not in _CERTIFICATES:
+        der = _self_signed(signing_key(name), subject)
+        _CERTIFICATES[name] = {
+            "x5c": [base64.b64encode(der).decode()],
+            "x5t": _b64url(hashlib.sha1(der).digest()),  # noqa: S324 - RFC 7517 §4.8 defines x5t as SHA-1
+            "x5t#S256": _b64url(hashlib.sha256(der).digest()),
+        }
+    return {**public_jwk(name), **_CERTIFICATES[name]}
+
+
+def _self_signed(key: RSAKey, subject: str) -> bytes:
+    """A self-signed X.509 certificate (DER) for `key`, `CN=subject`, valid ten years as Keycloak's realm keys."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    now = dt.datetime.now(dt.UTC)
+    private = key.private_key
+    assert private is not None  # signing_key makes private keys
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .sign(private, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.DER)
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def public_jwks() -> dict[str, Any]:
