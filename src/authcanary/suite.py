@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from authcanary.checks.answers import check_constants, check_schema, describe_statuses, refused, schema_errors
 from authcanary.checks.clock import Clock, Timed
+from authcanary.checks.conformance import check_conformance
 from authcanary.checks.fixtures import LoginProbes
 from authcanary.checks.hostile import HostileRequest
 from authcanary.checks.stateful import CheckedMachine, explore
@@ -42,6 +43,7 @@ __all__ = [
     "Timed",
     "VendorFindings",
     "VendorTarget",
+    "check_conformance",
     "check_constants",
     "check_schema",
     "decode_unverified",

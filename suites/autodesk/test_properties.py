@@ -18,15 +18,22 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from schemathesis.errors import FailureGroup
 
-from authcanary.suite import hypothesis_settings, refused
+from authcanary.suite import check_conformance, hypothesis_settings, refused
 from strategies.autodesk import V1, V2, token_requests, valid_token_requests
 from suites.autodesk.api import V1_REMOVED_SKIP
 
 VENDOR = "autodesk"
 #: each schemathesis check is the declared check `autodesk.contract.<its function name>`
-CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance, negative_data_rejection]
+CHECKS = {
+    check: f"{VENDOR}.contract.{check.__name__}"
+    for check in (
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+        negative_data_rejection,
+    )
+}
 
 SETTINGS = hypothesis_settings(VENDOR)
 schema = schemathesis.openapi.from_path(Path(__file__).parents[2] / "contracts" / VENDOR / "openapi.yaml")
@@ -57,19 +64,7 @@ def test_contract_conformance(case, client, expect, v1_gone):
             data=kwargs.get("data"),
             json=kwargs.get("json"),
         )
-        for check in CHECKS:  # one at a time: a failure is the check's that found it
-            try:
-                case.validate_response(response, checks=[check])
-            except FailureGroup as group:
-                for failure in group.exceptions:
-                    expect.that(
-                        False,
-                        f"{VENDOR}.contract.{check.__name__}",
-                        response=response,
-                        detail=failure.title,
-                        expected=f"conforms to contracts/{VENDOR}/openapi.yaml",
-                        observed=_first_lines(failure.message),
-                    )
+        check_conformance(expect, case, response, CHECKS, f"contracts/{VENDOR}/openapi.yaml")
 
 
 @SETTINGS
@@ -100,7 +95,3 @@ def test_valid_requests_get_a_token_in_every_documented_shape(client, target, ex
     with expect.example():
         response = valid.send(client)
         refused(expect, response, valid.allowed, "autodesk.token.documented_shape", detail=valid.kind)
-
-
-def _first_lines(text: str, count: int = 3) -> str:
-    return " | ".join(line.strip() for line in text.strip().splitlines()[:count] if line.strip())
