@@ -18,7 +18,7 @@ from joserfc.errors import BadSignatureError
 from authcanary.http import InProcessTransport
 from authcanary.simulators import keycloak
 from authcanary.simulators.bimplus import BimplusSimulator
-from authcanary.simulators.framework import build_app
+from authcanary.simulators.framework import VirtualClock, build_app
 from authcanary.simulators.keycloak import INTERNAL_BASE_URL, SIGNING_KEY_PREFIX, KeycloakRealm
 from authcanary.simulators.keys import sign_jwt
 from authcanary.tokens import decode_unverified, verify_jwt
@@ -59,6 +59,13 @@ def make() -> Iterator[Callable[..., httpx.Client]]:
     for client, transport in made:
         client.close()
         transport.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def frozen_wall_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the virtual clock moves: these tests count exact seconds (a token valid at 299 s, not at 300 s), which a
+    real second passing on a loaded machine would shift."""
+    monkeypatch.setattr(VirtualClock, "now", lambda clock: 1_800_000_000.0 + clock.offset)
 
 
 @pytest.fixture
