@@ -195,11 +195,12 @@ PYCACHE_PREFIX = Path(tempfile.gettempdir()) / f"authcanary-tests-pycache-{os.ge
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    """The environment of a CLI subprocess: no colours, no vendor credentials from the developer's shell."""
+    """The environment of a CLI subprocess: no colours, no vendor credentials or CI settings from the caller's shell."""
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("APS_", "BIMPLUS_", "AXEOBIM_", "CERQUAL_", "KUDO_"))
+        and key not in ("GITHUB_STEP_SUMMARY", "AUTHCANARY_SOURCE_URL")  # the harness's own CI job summary stays ours
     }
     env["NO_COLOR"] = "1"
     if env.pop("PYTHONDONTWRITEBYTECODE", None) is not None and "PYTHONPYCACHEPREFIX" not in env:
@@ -220,6 +221,9 @@ def run_authcanary(
     command = [str(AUTHCANARY), *args]
     if out is not None:
         command += ["--out", str(out)]
+        if args[:1] == ["run"] and not {"--history", "--no-history"} & set(args):
+            # each test its own history, beside its run folder: never the checkout's reports/history.sqlite
+            command += ["--history", str(out.parent / "history.sqlite")]
     completed = subprocess.run(
         command, cwd=cwd, env=env if env is not None else cli_env(), capture_output=True, text=True, timeout=timeout
     )

@@ -19,7 +19,7 @@ the id, the title and the declared severity. The ids are stable: history and wai
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ from authcanary.findings import SEVERITIES
 
 #: `<vendor>.<area>.<name>`, lower case
 CHECK_ID = re.compile(r"^[a-z0-9-]+\.[a-z0-9_]+\.[a-z0-9_]+$")
+#: a check's declaration line in checks.yaml: `  <id>:`
+_DECLARATION = re.compile(r"^\s+([a-z0-9-]+\.[a-z0-9_]+\.[a-z0-9_]+):")
 #: the check of a failure no declared check recorded (an unexpected exception in a suite)
 UNEXPECTED = "suite.unexpected_failure"
 
@@ -46,6 +48,8 @@ class CheckSpec:
     source: str
     severity: str
     profiles: tuple[str, ...] = ()
+    #: the line of its declaration in contracts/<vendor>/checks.yaml (reports link to it); 0: not declared there
+    line: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -97,7 +101,8 @@ def load_catalog(contracts_dir: Path, vendor: str) -> Catalog:
 def _load(contracts_dir: Path, vendor: str) -> Catalog:
     path = contracts_dir / vendor / "checks.yaml"
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        document = yaml.safe_load(text)
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: the vendor's check declarations are missing.", f"Restore contracts/{vendor}/checks.yaml from git."
@@ -107,6 +112,8 @@ def _load(contracts_dir: Path, vendor: str) -> Catalog:
     if not isinstance(document, dict) or not isinstance(document.get("checks"), dict):
         raise ConfigError(f"{path}: expected a mapping with a `checks` mapping.", "See docs/adding-a-vendor.md.")
     checks = {check_id: _spec(path, vendor, check_id, entry) for check_id, entry in document["checks"].items()}
+    lines = {m.group(1): n for n, line in enumerate(text.splitlines(), 1) if (m := _DECLARATION.match(line))}
+    checks = {check_id: replace(spec, line=lines.get(check_id, 0)) for check_id, spec in checks.items()}
     other = document.get("other_profiles") or {}
     if not isinstance(other, dict) or not all(
         isinstance(v, dict) and ({"deprecation", "outage"} & set(v)) for v in other.values()

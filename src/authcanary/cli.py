@@ -81,6 +81,40 @@ def run(
             "scenario suites are answered from the baseline cassettes and checked against the current contracts."
         ),
     ] = "live",
+    history: Annotated[
+        Path,
+        typer.Option(
+            help="Findings history (SQLite): each finding is then new, open (first seen, runs seen) or resolved "
+            "since the previous run of the target. Safe for concurrent runs."
+        ),
+    ] = Path("reports/history.sqlite"),
+    no_history: Annotated[bool, typer.Option("--no-history", help="Neither read nor record a history.")] = False,
+    waivers: Annotated[
+        Path,
+        typer.Option(
+            help="Waivers file: known findings (check id or drift key, reason, ticket, expires) that are reported "
+            "but do not fail the run until they expire.",
+            show_default="waivers.toml, if it exists",
+        ),
+    ] = Path("waivers.toml"),
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            help="The least severe finding that fails the run (exit 1): breaking, warning or info, for violations "
+            "and drift alike.",
+            show_default="violations of warning or worse, breaking drift",
+        ),
+    ] = None,
+    allure_history: Annotated[
+        Path | None,
+        typer.Option(
+            "--allure-history",
+            metavar="DIR",
+            help="The previous generated Allure report (or its history/ folder): its history is carried into this "
+            "run's allure-results/, so `allure generate` continues its trends. An empty DIR: no report kept yet.",
+            show_default="none",
+        ),
+    ] = None,
 ) -> None:
     """Run every suite for TARGET and write the run folder.
 
@@ -97,6 +131,10 @@ def run(
         profile=profile,
         max_examples=max_examples,
         mode=mode,
+        history=None if no_history else history,
+        waivers=waivers,
+        fail_on=fail_on,
+        allure_history=allure_history,
     )
     code = run_suites(request)
     raise typer.Exit(code)
@@ -326,6 +364,109 @@ def scan(paths: Annotated[list[Path], typer.Argument(help="Files or folders (cas
     raise typer.Exit(1 if hits else 0)
 
 
+@app.command(epilog=EXIT_CODES)
+def merge(
+    run_dirs: Annotated[
+        list[Path], typer.Argument(metavar="RUN_DIR", help="Run folders of one target, e.g. one per vendor.")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="The merged run folder; must be new or empty.")],
+    targets: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also scan for the target's credentials (read from the environment, as `run` does).",
+            show_default="token-shaped values only",
+        ),
+    ] = None,
+) -> None:
+    """Merge the run folders of a per-vendor CI matrix (`authcanary run --vendor V` each) into one run folder:
+    summary.json, junit.xml, allure-results/, cassettes/, drift.json and the reports.
+
+    Each vendor comes from the run that ran it; two runs of one vendor, other targets, or an unfinished run: exit 2."""
+    from authcanary.merge import merge_runs
+    from authcanary.runner import print_outcome
+
+    summary = merge_runs(run_dirs, out_dir, targets)
+    print_outcome(summary, out_dir)
+    raise typer.Exit(int(summary["exit_code"]))
+
+
+@app.command("history")
+def history_command(
+    history: Annotated[Path, typer.Option(help="Findings history (SQLite) written by `authcanary run`.")] = Path(
+        "reports/history.sqlite"
+    ),
+    target: Annotated[str | None, typer.Option(help="Only this target.", show_default="every target")] = None,
+    vendor: Annotated[
+        str | None, typer.Option(help=f"Only this vendor: {VENDOR_NAMES}.", show_default="every vendor")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only runs started on or after this date (YYYY-MM-DD).", show_default="all")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Print the findings timeline: the runs (exit code; new, resolved and waived findings) and each finding (first
+    and last seen, runs seen, open or resolved)."""
+    import datetime as dt
+    import json
+
+    from authcanary.history import HistoryError, open_history
+
+    if vendor is not None and vendor not in VENDORS:
+        raise ConfigError(f"unknown vendor '{vendor}'.", f"Use one of: {', '.join(sorted(VENDORS))}.")
+    if since is not None:
+        try:
+            dt.date.fromisoformat(since)
+        except ValueError:
+            raise ConfigError(f"--since {since}: not a date.", "Write it as YYYY-MM-DD, e.g. 2026-11-01.") from None
+    if not history.is_file():
+        raise ConfigError(
+            f"{history}: no history here.",
+            "`authcanary run` records one (default reports/history.sqlite); pass --history PATH for another.",
+        )
+    try:
+        store, note = open_history(history)
+    except HistoryError as exc:
+        raise ConfigError(f"{history}: cannot read the history ({exc}).", "Retry when no run holds it.") from None
+    if note:
+        err.print(f"warning: {note}", markup=False, highlight=False, soft_wrap=True)
+    try:
+        runs = store.runs(target, since)
+        findings = store.findings(target, vendor, since)
+    finally:
+        store.close()
+    if vendor:
+        runs = [run for run in runs if vendor in run["vendors"]]
+    if as_json:
+        out.print_json(json.dumps({"runs": runs, "findings": findings}))
+        return
+    table = Table(title=f"runs ({len(runs)})", title_justify="left")
+    for column in ("started", "target", "exit", "vendors", "findings", "new", "resolved", "waived"):
+        table.add_column(column)
+    for run in runs:
+        table.add_row(
+            Text(_when(run["started"])),
+            *(Text(str(run[key])) for key in ("target", "exit_code")),
+            Text(", ".join(run["vendors"])),
+            *(Text(str(run[key])) for key in ("findings", "new", "resolved", "waived")),
+        )
+    out.print(table)
+    table = Table(title=f"findings ({len(findings)})", title_justify="left")
+    several_targets = len({finding["target"] for finding in findings}) > 1
+    for column in ("target", "vendor", "finding", "first seen", "last seen", "runs", "waived", "now"):
+        if column != "target" or several_targets:
+            table.add_column(column, overflow="fold")
+    for finding in findings:
+        cells = [finding["vendor"], f"{finding['id']} [{finding['severity']}]", _when(finding["first_seen"])]
+        cells += [_when(finding["last_seen"]), str(finding["runs_seen"]), str(finding["runs_waived"]), finding["state"]]
+        table.add_row(*(Text(cell) for cell in ([finding["target"]] if several_targets else []) + cells))
+    out.print(table)
+
+
+def _when(iso: str) -> str:
+    """`2026-11-30 02:00` of an ISO time (UTC in every summary)."""
+    return iso[:16].replace("T", " ")
+
+
 @baseline_app.command("accept")
 def baseline_accept(
     run_dir: Annotated[Path, typer.Argument(help="A run folder whose cassettes become the baseline.")],
@@ -350,6 +491,35 @@ def baseline_accept(
                 markup=False,
                 soft_wrap=True,
             )
+
+
+report_app = typer.Typer(help="Write documents from a finished run folder.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("vendor")
+def report_vendor(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (it holds summary.json).")],
+    vendor: Annotated[str, typer.Option(help="The vendor the report is for (one that ran in RUN_DIR).")],
+    out_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="X.html or X.md: writes X.html and X.md; a folder: the default names in it; any other name gets "
+            ".html and .md appended.",
+            show_default="RUN_DIR/vendor-report-<V>.html and .md",
+        ),
+    ] = None,
+) -> None:
+    """Write a regression report to send to VENDOR: each finding with its documented source, what was observed,
+    since when, a curl reproduction (credentials as shell variables) and the environment; nothing internal (no
+    other vendor, no waiver, no notes, no secrets).
+
+    Exit 2 if RUN_DIR has no readable summary.json, VENDOR did not run in it, or --out is inside a cassettes folder."""
+    from authcanary.reporting.vendor import write_vendor_report
+
+    for path in write_vendor_report(run_dir, vendor, out_file):
+        out.print(str(path), highlight=False, markup=False, soft_wrap=True)
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -180,3 +180,33 @@ def outage_counts(lost: Iterable[LostInteraction]) -> list[dict[str, Any]]:
     return [
         {"endpoint": endpoint, "status": status, "count": count} for (endpoint, status), count in counts.most_common()
     ]
+
+
+#: the kinds of finding a run reports per vendor (summary.json lists), in the order reports show them
+FINDING_KINDS = ("violation", "drift", "deprecation", "outage")
+_LISTS = {"violation": "violations", "drift": "drift", "deprecation": "deprecations", "outage": "outages"}
+
+
+def finding_id(kind: str, entry: dict[str, Any]) -> str:
+    """A finding's identity across runs (summary.json `id`; history and waivers key on it): a violation is its check
+    and endpoint, a drift item its step key, kind and path, a deprecation its endpoint, an outage its endpoint and
+    status. Nothing volatile (no values, no times) is part of it."""
+    if kind == "violation":
+        parts = [entry.get("check_id") or entry.get("check", ""), entry.get("endpoint", "")]
+    elif kind == "drift":
+        parts = ["drift", entry.get("key", ""), entry.get("kind", ""), entry.get("path", "")]
+    elif kind == "deprecation":
+        parts = ["deprecation", entry.get("endpoint", "")]
+    elif kind == "outage":
+        parts = ["outage", entry.get("endpoint", ""), str(entry.get("status", ""))]
+    else:
+        raise ValueError(f"unknown finding kind {kind!r}; one of {', '.join(FINDING_KINDS)}")
+    return " ".join(str(part) for part in parts if part != "")
+
+
+def each_finding(vendor_entry: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(kind, entry) of every finding in a summary.json vendor entry, in FINDING_KINDS order."""
+    for kind in FINDING_KINDS:
+        for entry in vendor_entry.get(_LISTS[kind]) or []:
+            if isinstance(entry, dict):
+                yield kind, entry

@@ -6,11 +6,13 @@ from __future__ import annotations
 import _thread
 import datetime as dt
 import json
+import os
 import signal
+import sqlite3
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,16 +20,30 @@ from typing import Any
 
 import pytest
 
+from authcanary import __version__
 from authcanary.baseline import recordings_manifest
+from authcanary.catalog import load_catalog
 from authcanary.contracts import contract_constants, contract_deprecated_fields
 from authcanary.drift import DriftResult, compare, write_drift_report
 from authcanary.errors import ConfigError
 from authcanary.files import write_atomically
+from authcanary.findings import each_finding, finding_id
+from authcanary.history import UNOBSERVED_STATUSES, HistoryError, open_history
 from authcanary.recording.scan import scan_paths
 from authcanary.registry import VENDORS, example_vendor
 from authcanary.simulators.profiles import split_profile
-from authcanary.summary import EXIT_CONFIG, EXIT_INTERRUPTED, SCHEMA, exit_code, vendor_entry
+from authcanary.summary import (
+    EXIT_CONFIG,
+    EXIT_INTERRUPTED,
+    FAIL_ON,
+    SCHEMA,
+    exit_code,
+    fail_policy,
+    vendor_entry,
+    vendor_status,
+)
 from authcanary.targets import Target, load_target
+from authcanary.waivers import Waiver, apply_waivers, load_waivers, waived
 
 #: The pytest plugins a run needs, loaded explicitly instead of autoloading every installed pytest11 entry point.
 #: With autoload, pytest marks every module of every plugin *distribution* for assertion rewriting -- all of
@@ -49,6 +65,12 @@ PLUGIN_ARGS = [
 
 #: the baseline a project starts without: its absence is a note (first run), any other missing baseline an error
 DEFAULT_BASELINE = Path("cassettes")
+DEFAULT_HISTORY = Path("reports/history.sqlite")
+DEFAULT_WAIVERS = Path("waivers.toml")
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass
@@ -64,13 +86,19 @@ class RunRequest:
     max_examples: int | None = None
     root: Path = field(default_factory=Path.cwd)
     mode: str = "live"  # "live": send requests and record; "replay": answer the scenarios from the baseline
+    #: the findings history (SQLite), relative to `root`; None: no history
+    history: Path | None = DEFAULT_HISTORY
+    #: the waivers file, relative to `root`; only the default may be missing
+    waivers: Path = DEFAULT_WAIVERS
+    #: `--fail-on`: the least severe violation or drift that fails the run; None: the default policy
+    fail_on: str | None = None
+    #: `--allure-history`: the previous generated Allure report, whose history/ the run's allure-results/ carries on
+    allure_history: Path | None = None
+    #: the clock of the run's times (started, default folder name, waiver expiry, announced dates); tests move it
+    clock: Callable[[], dt.datetime] = _utc_now
 
 
 MODES = ("live", "replay")
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def prepare(request: RunRequest) -> tuple[Target, Path]:
@@ -94,6 +122,10 @@ def prepare(request: RunRequest) -> tuple[Target, Path]:
                 f"--vendor {vendor} would test nothing.",
                 f"Add [targets.{target.name}.{vendor}] or choose among: {', '.join(sorted(target.vendors)) or 'none'}.",
             )
+    if request.allure_history is not None:
+        from authcanary.reporting.allure import allure_history_folder
+
+        allure_history_folder(request.allure_history)
     if request.mode not in MODES:
         raise ConfigError(f"unknown mode '{request.mode}'.", f"Use one of: {', '.join(MODES)}.")
     if request.mode == "replay" and request.profile:
@@ -110,7 +142,9 @@ def prepare(request: RunRequest) -> tuple[Target, Path]:
     check_baseline(request, request.vendors or sorted(target.vendors))
     if request.mode == "live":
         check_simulator_targets(target, request)
-    run_dir = request.out or request.root / "reports" / f"{_utc_now():%Y%m%dT%H%M%SZ}-{target.name}"
+    if request.fail_on is not None and request.fail_on not in FAIL_ON:
+        raise ConfigError(f"--fail-on {request.fail_on}: unknown level.", f"Use one of: {', '.join(FAIL_ON)}.")
+    run_dir = request.out or request.root / "reports" / f"{request.clock():%Y%m%dT%H%M%SZ}-{target.name}"
     if _inside(run_dir, baseline_folder(request)):
         raise ConfigError(
             f"--out {run_dir}: inside the baseline folder {request.baseline}.",
@@ -189,8 +223,9 @@ def run(request: RunRequest) -> int:
     Ctrl-C (SIGINT) at any moment, in the tests or while the outputs are written, ends the run with 130 and a
     summary.json marked `interrupted` (`finish_interrupted`)."""
     target, run_dir = prepare(request)
+    waivers = load_run_waivers(request)
     run_dir = claim_run_folder(run_dir, exclusive=request.out is None)
-    started = _utc_now()
+    started = request.clock()
     interrupted = Interrupted()
     findings: dict[str, Any] | None = None
     with interrupted.watching():
@@ -213,7 +248,7 @@ def run(request: RunRequest) -> int:
                 report_leaks(run_dir, target)  # what it wrote so far stays behind
                 return EXIT_CONFIG
             findings = _read_findings(run_dir)
-            return _write_outcome(request, target, run_dir, started, findings)
+            return _write_outcome(request, target, run_dir, started, findings, waivers)
         except KeyboardInterrupt:
             pass
     return finish_interrupted(request, target, run_dir, started, findings)
@@ -262,21 +297,33 @@ def _run_pytest(request: RunRequest, target: Target, run_dir: Path) -> int | pyt
 
 
 def _write_outcome(
-    request: RunRequest, target: Target, run_dir: Path, started: dt.datetime, findings: dict[str, Any]
+    request: RunRequest,
+    target: Target,
+    run_dir: Path,
+    started: dt.datetime,
+    findings: dict[str, Any],
+    waivers: list[Waiver] | None = None,
 ) -> int:
-    """Drift, summary.json, the reports and the secret scan of a finished test run; returns the exit code."""
+    """Drift, summary.json (waivers applied, history recorded), the reports and the secret scan of a finished test
+    run; returns the exit code."""
+    from authcanary.reporting.step_summary import append_step_summary
+
     drift: dict[str, list[dict[str, Any]]]
     if request.mode == "replay":
         drift, drift_notes = {}, replay_notes(request, sorted(findings))
     else:
         drift, drift_notes = compare_with_baseline(request, run_dir, findings)
     summary = build_summary(
-        target, request, started, _utc_now(), findings, drift, drift_notes, recordings_manifest(run_dir)
+        target, request, started, request.clock(), findings, drift, drift_notes, recordings_manifest(run_dir), waivers
     )
-    write_run_outputs(run_dir, summary)
-    if report_leaks(run_dir, target):
+    record_history(request, summary, run_dir)
+    write_run_outputs(run_dir, summary, request.allure_history)
+    leaked = report_leaks(run_dir, target)
+    if leaked:
         summary["exit_code"] = EXIT_CONFIG  # CI reading summary.json must see the failure too
         write_summary(run_dir, summary)
+    append_step_summary(summary, run_dir)  # the CI job summary (GITHUB_STEP_SUMMARY) gets the final verdict
+    if leaked:
         return EXIT_CONFIG
     print_outcome(summary, run_dir)
     if all(entry["status"] == "skipped" for entry in summary["vendors"].values()):
@@ -296,14 +343,14 @@ def finish_interrupted(
             target,
             request,
             started,
-            _utc_now(),
+            request.clock(),
             findings,
             {},
             {vendor: ["the run was interrupted: these results are partial"] for vendor in findings},
         )
         summary["interrupted"] = True
         summary["exit_code"] = EXIT_INTERRUPTED
-        write_run_outputs(run_dir, summary)
+        write_run_outputs(run_dir, summary, request.allure_history)
         report_leaks(run_dir, target)
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -335,9 +382,28 @@ def print_outcome(summary: dict[str, Any], run_dir: Path) -> None:
         print(
             f"authcanary: {vendor:<10} {entry['status']:<12} {checks['passed']} passed, {checks['failed']} failed, "
             f"{checks['skipped']} skipped; {len(entry['violations'])} violation(s), {len(entry['drift'])} drift, "
-            f"{entry['requests']} request(s)"
+            f"{entry['requests']} request(s){_lifecycle(entry)}"
         )
+    for waiver in summary.get("waivers", {}).get("expired", []):
+        print(f"authcanary: waiver EXPIRED on {waiver['expires']}: {_waiver_name(waiver)} ({waiver['ticket']})")
+    for waiver in summary.get("waivers", {}).get("stale", []):
+        print(f"authcanary: stale waiver (matched nothing; remove it?): {_waiver_name(waiver)} ({waiver['ticket']})")
     print(f"authcanary: exit {summary['exit_code']}; report: {run_dir / 'report.html'} (also report.md, summary.json)")
+
+
+def _lifecycle(entry: dict[str, Any]) -> str:
+    """`; 1 new, 2 resolved, 1 waived` (the history and waiver counts that are not zero)."""
+    counts = {
+        "new": sum(finding.get("state") == "new" for _, finding in each_finding(entry)),
+        "resolved": len(entry.get("resolved", [])),
+        "waived": entry.get("waived", 0),
+    }
+    shown = [f"{count} {name}" for name, count in counts.items() if count]
+    return f"; {', '.join(shown)}" if shown else ""
+
+
+def _waiver_name(waiver: dict[str, Any]) -> str:
+    return f"{waiver['vendor']} {waiver['check'] or waiver['drift']}"
 
 
 def baseline_folder(request: RunRequest) -> Path:
@@ -433,7 +499,7 @@ def compare_with_baseline(
     baseline = baseline_folder(request)
     constants = contract_constants(request.root / "contracts", vendors)
     result = compare(baseline, recorded, constants=constants, vendors=vendors)
-    for vendor, explained in explain_expected_drift(result, findings, _utc_now().date().isoformat()).items():
+    for vendor, explained in explain_expected_drift(result, findings, request.clock().date().isoformat()).items():
         notes[vendor] += explained
     for vendor, explained in explain_deprecated_fields(result, request.root / "contracts", vendors).items():
         notes[vendor] += explained
@@ -508,9 +574,12 @@ def build_summary(
     drift: dict[str, list[dict[str, Any]]] | None = None,
     drift_notes: dict[str, list[str]] | None = None,
     recordings: dict[str, dict[str, str]] | None = None,
+    waivers: list[Waiver] | None = None,
 ) -> dict[str, Any]:
     """summary.json of a run; `recordings` (`baseline.recordings_manifest`) lists each vendor's cassettes with their
-    hashes, so `baseline accept` takes exactly what the run wrote."""
+    hashes, so `baseline accept` takes exactly what the run wrote. The vendors' statuses follow `--fail-on` and the
+    `waivers` (None: no waivers file)."""
+    policy = fail_policy(request.fail_on)
     vendors = {}
     for vendor in sorted(VENDORS):
         notes = []
@@ -519,26 +588,119 @@ def build_summary(
         elif request.vendors and vendor not in request.vendors:
             notes.append("not selected with --vendor: skipped")
         notes += (drift_notes or {}).get(vendor, [])
-        vendors[vendor] = vendor_entry(findings.get(vendor), (drift or {}).get(vendor, []), notes)
+        vendors[vendor] = vendor_entry(findings.get(vendor), (drift or {}).get(vendor, []), notes, policy)
         vendors[vendor]["drift_checked"] = vendor in (drift or {})  # compared with a baseline (not replay, has one)
         vendors[vendor]["recordings"] = (recordings or {}).get(vendor, {})
-    return {
+        configured = target.vendors.get(vendor)
+        vendors[vendor]["base_url"] = configured.base_url if configured and not configured.embedded else None
+    describe_checks(vendors, request.root / "contracts")
+    summary: dict[str, Any] = {
         "schema": SCHEMA,
+        "harness_version": __version__,
         "target": target.name,
         "started": started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
         "mode": request.mode,
         "baseline": str(baseline_folder(request)),
-        "exit_code": exit_code(vendors),
+        "fail_on": request.fail_on,
+        "exit_code": 0,
         "vendors": vendors,
     }
+    if waivers is not None:
+        ran = {vendor for vendor, entry in vendors.items() if entry["status"] not in UNOBSERVED_STATUSES}
+        waivers_file = request.root / request.waivers
+        outcome = apply_waivers(waivers, target.name, started.date(), vendors, str(waivers_file), ran)
+        for entry in vendors.values():
+            entry["status"] = vendor_status(entry, policy)
+            entry["waived"] = sum(waived(finding) for _, finding in each_finding(entry))
+            for kind, finding in each_finding(entry):
+                if (waiver := finding.get("waiver")) and waiver["expired"]:
+                    entry["notes"].append(
+                        f"waiver for {finding_id(kind, finding)} expired on {waiver['expires']} ({waiver['ticket']}): "
+                        "the finding fails the run again"
+                    )
+        summary["waivers"] = outcome.as_dict()
+    summary["exit_code"] = exit_code(vendors)
+    return summary
 
 
-def write_run_outputs(run_dir: Path, summary: dict[str, Any]) -> None:
+def describe_checks(vendors: dict[str, dict[str, Any]], contracts_dir: Path) -> None:
+    """Give each violation its check's documented `source` and a link to the check's declaration (`source_url`:
+    under `$AUTHCANARY_SOURCE_URL` when set, e.g. a repository's blob URL in CI, else the local file)."""
+    base = os.environ.get("AUTHCANARY_SOURCE_URL", "").rstrip("/")
+    for vendor, entry in vendors.items():
+        if not entry["violations"]:
+            continue
+        try:
+            catalog = load_catalog(contracts_dir, vendor)
+        except ConfigError:
+            continue  # the run already said what is wrong with the declarations
+        for violation in entry["violations"]:
+            try:
+                spec = catalog.check(violation.get("check_id", ""))
+            except LookupError:
+                continue
+            violation["source"] = spec.source
+            if spec.line:
+                violation["check_file"] = f"contracts/{vendor}/checks.yaml"
+                violation["check_line"] = spec.line
+                where = (
+                    f"{base}/{violation['check_file']}"
+                    if base
+                    else (contracts_dir / vendor / "checks.yaml").resolve().as_uri()
+                )
+                violation["source_url"] = f"{where}#L{spec.line}"
+
+
+def load_run_waivers(request: RunRequest) -> list[Waiver] | None:
+    """The run's waivers, validated before any request is sent (a bad file is exit 2); None when the default file
+    does not exist (a missing `--waivers FILE` is an error)."""
+    path = request.root / request.waivers
+    if not path.exists():
+        if request.waivers != DEFAULT_WAIVERS:
+            raise ConfigError(f"--waivers {request.waivers}: no such file.", "Check the path, or drop --waivers.")
+        return None
+    vendors = sorted(VENDORS)
+    check_ids = {vendor: set(load_catalog(request.root / "contracts", vendor).checks) for vendor in vendors}
+    return load_waivers(path, check_ids)
+
+
+def record_history(request: RunRequest, summary: dict[str, Any], run_dir: Path) -> None:
+    """Record the run in its history and annotate summary.json with each finding's state (`history.History`). A
+    history that cannot be used never costs the run: a damaged file is set aside (and a new one started), a locked
+    or unwritable one is skipped; either way summary.json's `history.error` and stderr say so."""
+    if request.history is None:
+        return
+    path = request.root / request.history
+    if request.mode == "replay":
+        summary["history"] = {"path": str(path), "error": "replay runs are not recorded in the history"}
+        return
+    try:
+        history, note = open_history(path, request.clock())
+    except (HistoryError, OSError) as exc:
+        summary["history"] = {"path": str(path), "error": f"history not recorded ({exc})"}
+        print(f"authcanary: warning: {summary['history']['error']}: {path}", file=sys.stderr)
+        return
+    try:
+        history.record(summary, str(run_dir))
+    except sqlite3.Error as exc:
+        summary["history"] = {"path": str(path), "error": f"history not recorded ({exc})"}
+    finally:
+        history.close()
+    if note:
+        summary["history"]["error"] = note
+    if error := summary["history"].get("error"):
+        print(f"authcanary: warning: {error}", file=sys.stderr)
+
+
+def write_run_outputs(run_dir: Path, summary: dict[str, Any], allure_history: Path | None = None) -> None:
+    """summary.json, the reports and the Allure extras (`allure_history`: the previous report, `--allure-history`)."""
     from authcanary.reporting import write_reports
+    from authcanary.reporting.allure import write_allure_results
 
     write_summary(run_dir, summary)
     write_reports(run_dir, summary)
+    write_allure_results(run_dir, summary, allure_history)
 
 
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from authcanary.findings import FAILING_SEVERITIES
@@ -14,7 +15,11 @@ __all__ = [
     "EXIT_UNREACHABLE",
     "EXIT_INTERRUPTED",
     "FAILING_SEVERITIES",
+    "FAIL_ON",
+    "FailPolicy",
+    "fail_policy",
     "vendor_entry",
+    "vendor_status",
     "exit_code",
 ]
 
@@ -24,7 +29,12 @@ EXIT_OK, EXIT_FINDINGS, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130
 
 
-def vendor_entry(findings: dict[str, Any] | None, drift: list[dict[str, Any]], notes: list[str]) -> dict[str, Any]:
+def vendor_entry(
+    findings: dict[str, Any] | None,
+    drift: list[dict[str, Any]],
+    notes: list[str],
+    policy: FailPolicy | None = None,
+) -> dict[str, Any]:
     """One vendor's summary entry from the plugin's findings and the drift engine's findings."""
     findings = findings or {
         "checks": {"passed": 0, "failed": 0, "skipped": 0},
@@ -37,20 +47,8 @@ def vendor_entry(findings: dict[str, Any] | None, drift: list[dict[str, Any]], n
         "unreachable": None,
     }
     checks = findings["checks"]
-    if any(v["severity"] in FAILING_SEVERITIES for v in findings["violations"]) or checks["failed"]:
-        # Found on answers the vendor did give, so real even when an outage came later (the outage is in `error`);
-        # `info` violations alone leave the vendor `ok` (and the run at exit 0): they are listed, nothing more
-        status = "violations"
-    elif findings.get("unreachable"):
-        status = "unreachable"
-    elif checks["passed"] + checks["failed"] == 0:
-        status = "skipped"
-    elif any(d["severity"] == "breaking" for d in drift):
-        status = "drift"
-    else:
-        status = "ok"
     entry = {
-        "status": status,
+        "status": "ok",
         "checks": checks,
         "requests": findings["requests"],
         "retries": findings.get("retries", 0),
@@ -70,7 +68,56 @@ def vendor_entry(findings: dict[str, Any] | None, drift: list[dict[str, Any]], n
         entry["unobserved"] = findings["unobserved"]  # recorded scenarios this run skipped (baseline accept keeps them)
     if findings.get("outage_scenarios"):
         entry["outage_scenarios"] = findings["outage_scenarios"]  # ... of which these lost interactions to outages
+    entry["status"] = vendor_status(entry, policy or DEFAULT_POLICY)
     return entry
+
+
+@dataclass(frozen=True)
+class FailPolicy:
+    """Which findings fail the run (`--fail-on`): violations and drift of these severities, unless waived."""
+
+    violations: frozenset[str] = FAILING_SEVERITIES
+    drift: frozenset[str] = frozenset({"breaking"})
+    #: the `--fail-on` value it came from; None: the default policy
+    name: str | None = None
+
+
+#: `--fail-on` values, like oasdiff's: the least severe finding that fails the run
+FAIL_ON = ("breaking", "warning", "info")
+DEFAULT_POLICY = FailPolicy()
+
+
+def fail_policy(fail_on: str | None) -> FailPolicy:
+    """The policy of `--fail-on LEVEL`: violations and drift of LEVEL or worse fail; None: the default (violations
+    `breaking` and `warning`, drift `breaking`)."""
+    if fail_on is None:
+        return DEFAULT_POLICY
+    if fail_on not in FAIL_ON:
+        raise ValueError(f"--fail-on must be one of {', '.join(FAIL_ON)}, got {fail_on!r}")
+    levels = frozenset(FAIL_ON[: FAIL_ON.index(fail_on) + 1])
+    return FailPolicy(violations=levels, drift=levels, name=fail_on)
+
+
+def vendor_status(entry: dict[str, Any], policy: FailPolicy = DEFAULT_POLICY) -> str:
+    """A vendor entry's status under `policy`; a finding under a waiver that has not expired fails nothing."""
+    from authcanary.waivers import waived
+
+    checks = entry["checks"]
+    violations = entry.get("violations", [])
+    failing = [v for v in violations if v.get("severity") in policy.violations and not waived(v)]
+    # every test a violation failed names it; a test that failed with none (a setup error) is a finding of its own
+    explained = {test for v in violations if v.get("severity") in FAILING_SEVERITIES for test in v.get("tests", [])}
+    if failing or checks["failed"] > len(explained):
+        # Found on answers the vendor did give, so real even when an outage came later (the outage is in `error`);
+        # `info` violations alone leave the vendor `ok` (and the run at exit 0): they are listed, nothing more
+        return "violations"
+    if entry.get("error"):
+        return "unreachable"
+    if checks["passed"] + checks["failed"] == 0:
+        return "skipped"
+    if any(d.get("severity") in policy.drift and not waived(d) for d in entry.get("drift", [])):
+        return "drift"
+    return "ok"
 
 
 def exit_code(vendors: dict[str, dict[str, Any]]) -> int:

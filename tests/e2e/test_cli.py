@@ -391,3 +391,31 @@ def test_drift_between_folders_without_vendor_recordings_is_a_config_error(tmp_p
     result = run_authcanary(["drift", str(only_bimplus), str(autodesk), "--out", str(tmp_path)])
     assert result.code == 2 and "nothing to compare" in result.output, result.output
     assert not (tmp_path / "drift.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "waivers", "cause"),
+    [
+        (["--fail-on", "critical"], None, "--fail-on critical"),
+        (["--waivers", "missing-waivers.toml"], None, "no such file"),
+        ([], "[[waiver]]\nvendor = 'kudo'\n", "missing reason, ticket, expires"),
+        (
+            [],
+            "[[waiver]]\nvendor='kudo'\ncheck='kudo.x.y'\nreason='r'\nticket='https://t/1'\nexpires=2027-01-01\n",
+            "could never match",
+        ),
+    ],
+)
+def test_bad_waivers_and_fail_on_are_exit_2_before_the_run(tmp_path, args, waivers, cause):
+    if waivers is not None:
+        (tmp_path / "waivers.toml").write_text(waivers)
+        args = [*args, "--waivers", str(tmp_path / "waivers.toml")]
+    result = run_authcanary(["run", "--vendor", "kudo", *args], tmp_path / "run")
+    assert_config_error(result, tmp_path / "run", cause)
+
+
+def test_history_of_a_missing_file_is_exit_2(tmp_path):
+    result = run_authcanary(["history", "--history", str(tmp_path / "none.sqlite")])
+    assert_config_error(result, tmp_path / "run", "no history here")
+    result = run_authcanary(["history", "--history", str(tmp_path / "none.sqlite"), "--since", "yesterday"])
+    assert_config_error(result, tmp_path / "run", "--since yesterday")

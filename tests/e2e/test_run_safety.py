@@ -373,7 +373,8 @@ def signal_the_run(
     is written; returns (exit code, output)."""
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [str(AUTHCANARY), "run", "--target", "sim", "--vendor", "autodesk", *args, "--out", str(run_dir)],
+            [str(AUTHCANARY), "run", "--target", "sim", "--vendor", "autodesk", *args, "--out", str(run_dir)]
+            + ["--history", str(run_dir.parent / "history.sqlite")],
             cwd=ROOT,
             env=cli_env(),
             stdout=sink,

@@ -30,7 +30,9 @@ def one_passed_check(run_dir: Path) -> None:
     (run_dir / "findings.json").write_text(json.dumps({"vendors": {"autodesk": findings}}))
 
 
-def run_with_session(monkeypatch, tmp_path: Path, session, exit_code: int = pytest.ExitCode.OK) -> tuple[int, Path]:
+def run_with_session(
+    monkeypatch, tmp_path: Path, session, exit_code: int = pytest.ExitCode.OK, **request: object
+) -> tuple[int, Path]:
     """`authcanary run --vendor autodesk` where `session(run_dir)` stands in for the pytest session."""
 
     def fake_main(args: list[str]) -> int:
@@ -47,6 +49,7 @@ def run_with_session(monkeypatch, tmp_path: Path, session, exit_code: int = pyte
             root=ROOT,
             targets_file=ROOT / "targets.toml",
             baseline=tmp_path / "empty-baseline",
+            **{"history": tmp_path / "history.sqlite", **request},  # type: ignore[arg-type]
         )
     )
     return code, out
@@ -169,3 +172,116 @@ def test_an_out_inside_the_baseline_is_refused(tmp_path):
         runner.prepare(
             RunRequest(vendors=["autodesk"], root=ROOT, baseline=tmp_path / "base", out=tmp_path / "base" / "run")
         )
+
+
+def one_violation(run_dir: Path) -> None:
+    """What the plugin writes after a session in which one Autodesk check failed with a breaking violation."""
+    violation = {
+        "check": "the token type is Bearer",
+        "endpoint": "POST /authentication/v2/token",
+        "expected": "Bearer",
+        "observed": "bearer",
+        "severity": "breaking",
+        "repro": "",
+        "tests": ["suites/autodesk/test_x.py::test_y"],
+        "check_id": "autodesk.constant.token_type",
+    }
+    findings = {
+        "checks": {"passed": 1, "failed": 1, "skipped": 0},
+        "requests": 2,
+        "violations": [violation],
+        "deprecations": [],
+        "ambiguities": [],
+        "notes": [],
+        "unreachable": None,
+    }
+    (run_dir / "findings.json").write_text(json.dumps({"vendors": {"autodesk": findings}}))
+
+
+def test_a_damaged_history_is_set_aside_and_the_run_completes_saying_so(monkeypatch, tmp_path, capsys):
+    history = tmp_path / "history.sqlite"
+    history.write_bytes(b"\x00garbage, not a database" * 64)
+    code, out = run_with_session(monkeypatch, tmp_path, one_violation)
+    summary = json.loads((out / "summary.json").read_text())
+    assert code == 1 and summary["exit_code"] == 1
+    assert "set aside as history.sqlite.corrupt-" in summary["history"]["error"]
+    assert "set aside" in capsys.readouterr().err
+    (aside,) = tmp_path.glob("history.sqlite.corrupt-*")
+    assert aside.read_bytes() == b"\x00garbage, not a database" * 64
+    assert summary["vendors"]["autodesk"]["violations"][0]["state"] == "new"  # the new history has this run
+    assert "set aside" in (out / "report.md").read_text()
+
+
+def test_a_history_that_cannot_be_written_costs_the_run_nothing(monkeypatch, tmp_path, capsys):
+    (tmp_path / "history-folder").mkdir()
+    code, out = run_with_session(monkeypatch, tmp_path, one_passed_check, history=tmp_path / "history-folder")
+    summary = json.loads((out / "summary.json").read_text())
+    assert code == 0 and "history not recorded" in summary["history"]["error"]
+    assert "history not recorded" in capsys.readouterr().err
+
+
+def test_no_history_records_nothing(monkeypatch, tmp_path):
+    code, out = run_with_session(monkeypatch, tmp_path, one_passed_check, history=None)
+    assert code == 0 and "history" not in json.loads((out / "summary.json").read_text())
+    assert not (tmp_path / "history.sqlite").exists()
+
+
+def test_a_waived_violation_passes_the_run_and_the_summary_says_why(monkeypatch, tmp_path, capsys):
+    waivers = tmp_path / "waivers.toml"
+    waivers.write_text(
+        '[[waiver]]\nvendor = "autodesk"\ncheck = "autodesk.constant.token_type"\nreason = "known"\n'
+        'ticket = "https://tickets.example.com/APS-1"\nexpires = 2999-12-31\n'
+        '[[waiver]]\nvendor = "autodesk"\ncheck = "autodesk.token.expires_in_example"\nreason = "fixed?"\n'
+        'ticket = "https://tickets.example.com/APS-2"\nexpires = 2999-12-31\n'
+    )
+    code, out = run_with_session(monkeypatch, tmp_path, one_violation, waivers=waivers)
+    summary = json.loads((out / "summary.json").read_text())
+    autodesk = summary["vendors"]["autodesk"]
+    assert code == 0 and summary["exit_code"] == 0 and autodesk["status"] == "ok" and autodesk["waived"] == 1
+    assert autodesk["violations"][0]["waiver"]["ticket"] == "https://tickets.example.com/APS-1"
+    assert [w["check"] for w in summary["waivers"]["stale"]] == ["autodesk.token.expires_in_example"]
+    assert "stale waiver" in capsys.readouterr().out
+
+
+def test_fail_on_breaking_lets_a_warning_pass(monkeypatch, tmp_path):
+    def warning(run_dir: Path) -> None:
+        one_violation(run_dir)
+        findings = json.loads((run_dir / "findings.json").read_text())
+        findings["vendors"]["autodesk"]["violations"][0]["severity"] = "warning"
+        (run_dir / "findings.json").write_text(json.dumps(findings))
+
+    code, out = run_with_session(monkeypatch, tmp_path, warning)
+    assert code == 1
+    (tmp_path / "again").mkdir()
+    code, out = run_with_session(monkeypatch, tmp_path / "again", warning, fail_on="breaking")
+    summary = json.loads((out / "summary.json").read_text())
+    assert code == 0 and summary["fail_on"] == "breaking" and summary["vendors"]["autodesk"]["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("request_", "says"),
+    [
+        ({"fail_on": "critical"}, "--fail-on critical"),
+        ({"waivers": Path("no-such-waivers.toml")}, "no such file"),
+    ],
+)
+def test_bad_policy_input_is_a_config_error_before_anything_runs(tmp_path, request_, says):
+    with pytest.raises(ConfigError, match=says):
+        request = RunRequest(vendors=["autodesk"], root=ROOT, out=tmp_path / "run", **request_)
+        runner.prepare(request)
+        runner.load_run_waivers(request)
+    assert not (tmp_path / "run").exists()
+
+
+def test_violations_name_their_documented_source_and_declaration(monkeypatch, tmp_path):
+    monkeypatch.setenv("AUTHCANARY_SOURCE_URL", "https://github.com/acme/checks/blob/abc123/")
+    code, out = run_with_session(monkeypatch, tmp_path, one_violation)
+    summary = json.loads((out / "summary.json").read_text())
+    (violation,) = summary["vendors"]["autodesk"]["violations"]
+    assert violation["source"] and violation["check_file"] == "contracts/autodesk/checks.yaml"
+    line = (ROOT / "contracts/autodesk/checks.yaml").read_text().splitlines()[violation["check_line"] - 1]
+    assert line.strip() == "autodesk.constant.token_type:"
+    assert violation["source_url"] == (
+        f"https://github.com/acme/checks/blob/abc123/contracts/autodesk/checks.yaml#L{violation['check_line']}"
+    )
+    assert summary["harness_version"] and summary["vendors"]["autodesk"]["base_url"] is None  # embedded

@@ -354,12 +354,15 @@ class CanarySession:
             raise ContractViolation.of(failing)
         return result
 
-    @pytest.hookimpl(wrapper=True)
+    # trylast: inside allure-pytest's wrapper, which then sees the report as classified here (an outage: skipped)
+    @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = _classified_report(item, call, (yield))
         vendor = item.stash.get(VENDOR, None)
+        if vendor is not None and report.when in ("setup", "call"):
+            _label_allure(item, vendor, report.when)
         if vendor is not None and item.get_closest_marker("scenario") is not None:
             scenario = f"{vendor}/{self.cassette_path(Path(), vendor, item).stem}"
             lost = len(self.stats[vendor].lost) - item.stash.get(LOST_AT_START, 0) if report.when == "call" else 0
@@ -424,19 +427,42 @@ def _record_violations_unless_lost(item: pytest.Item, failed: bool) -> None:
         raise LostToOutage(lost)
     for violation in item.stash.get(VIOLATIONS, []):
         canary.findings[vendor].add_violation(violation, item.nodeid)
-        _label(item, violation.check_id)
+        _label(item, violation)
 
 
-def _label(item: pytest.Item, check_id: str) -> None:
-    """The check id on the test in junit.xml (a property) and allure-results (a label)."""
-    if ("check_id", check_id) in item.user_properties:
-        return
-    item.user_properties.append(("check_id", check_id))
+#: the violations a test handed to the findings, labelled on its allure result once its call is reported
+LABELLED = pytest.StashKey[list[Violation]]()
+
+
+def _label(item: pytest.Item, violation: Violation, report: pytest.TestReport | None = None) -> None:
+    """The check id on the test in junit.xml (a property; of `report` too once it is made); the violation is kept for
+    the test's allure labels (`_label_allure`)."""
+    item.stash.setdefault(LABELLED, []).append(violation)
+    for properties in (item.user_properties, report.user_properties if report is not None else None):
+        if properties is not None and ("check_id", violation.check_id) not in properties:
+            properties.append(("check_id", violation.check_id))
+
+
+def _label_allure(item: pytest.Item, vendor: str, when: str) -> None:
+    """The test's allure labels: epic = vendor (from its setup on, so skipped tests have it too); once its call is
+    reported, per violation its check id, endpoint (feature), check (story), finding id and the worst severity
+    (`authcanary.reporting.allure.violation_labels`)."""
     try:
         import allure
     except ImportError:  # allure-pytest is a dependency, but plain pytest runs need not load it
         return
-    allure.dynamic.label("check_id", check_id)
+    if when == "setup":
+        allure.dynamic.label("epic", vendor)
+        return
+    violations = item.stash.get(LABELLED, [])
+    if not violations:
+        return
+    from authcanary.reporting.allure import violation_labels
+
+    for check_id in dict.fromkeys(violation.check_id for violation in violations):
+        allure.dynamic.label("check_id", check_id)
+    for name, value in violation_labels(violations):
+        allure.dynamic.label(name, value)
 
 
 def _classified_report(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> pytest.TestReport:
@@ -468,16 +494,15 @@ def _classified_report(item: pytest.Item, call: pytest.CallInfo, report: pytest.
         # A failure no check recorded (an unexpected exception, a plain assert): still a finding, never lost.
         message = canary.redact(vendor, _first_line(call.excinfo.exconly() if call.excinfo else report.longreprtext))
         spec = canary.catalog(vendor).check(f"{vendor}.{UNEXPECTED}")
-        canary.findings[vendor].add_violation(
-            Violation(
-                check=f"{spec.title}: {item.name}",
-                endpoint="",
-                expected="the check passes",
-                observed=message,
-                check_id=spec.id,
-            ),
-            item.nodeid,
+        unexpected = Violation(
+            check=f"{spec.title}: {item.name}",
+            endpoint="",
+            expected="the check passes",
+            observed=message,
+            check_id=spec.id,
         )
+        canary.findings[vendor].add_violation(unexpected, item.nodeid)
+        _label(item, unexpected, report)
     return report
 
 
