@@ -31,7 +31,7 @@ def run(out: Path, *args: str) -> tuple[float, dict]:
     """`authcanary run --vendor bimplus`: (wall seconds, the bimplus entry of summary.json)."""
     started = time.perf_counter()
     process = subprocess.run(
-        [str(AUTHCANARY), "run", "--vendor", "bimplus", "--out", str(out), *args],
+        [str(AUTHCANARY), "run", "--vendor", "bimplus", "--out", str(out), "--no-history", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -36,7 +36,7 @@ def run(out: Path, *args: str) -> tuple[float, dict]:
     """`authcanary run ARGS`: (wall seconds, summary.json)."""
     started = time.perf_counter()
     process = subprocess.run(
-        [str(AUTHCANARY), "run", "--out", str(out), *args], cwd=ROOT, capture_output=True, text=True
+        [str(AUTHCANARY), "run", "--out", str(out), "--no-history", *args], cwd=ROOT, capture_output=True, text=True
     )
     elapsed = time.perf_counter() - started
     summary = out / "summary.json"

@@ -69,6 +69,14 @@ class Catalog:
     checks: dict[str, CheckSpec]
     #: deviation -> how it is proven without a violation: {"deprecation": "<observed prefix>"} or {"outage": True}
     other_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the project's short name of a source (`seed 003`, `VENDORS.md §4`) -> the vendor's own document title
+    public_sources: dict[str, str] = field(default_factory=dict)
+
+    def public_source(self, source: str) -> str:
+        """`source` as the vendor knows its documents (for a report sent to the vendor)."""
+        for short in sorted(self.public_sources, key=len, reverse=True):
+            source = source.replace(short, self.public_sources[short])
+        return source
 
     def check(self, check_id: str) -> CheckSpec:
         """The declaration of `check_id`; the engine's own `<vendor>.suite.unexpected_failure` is always declared."""
@@ -121,7 +129,10 @@ def _load(contracts_dir: Path, vendor: str) -> Catalog:
         raise ConfigError(
             f"{path}: other_profiles must map a profile to {{deprecation: ...}} or {{outage: true}}.", "Fix the file."
         )
-    return Catalog(vendor=vendor, checks=checks, other_profiles=dict(other))
+    public = document.get("public_sources") or {}
+    if not isinstance(public, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in public.items()):
+        raise ConfigError(f"{path}: public_sources must map a short source name to a title.", "Fix the file.")
+    return Catalog(vendor=vendor, checks=checks, other_profiles=dict(other), public_sources=dict(public))
 
 
 def _spec(path: Path, vendor: str, check_id: Any, entry: Any) -> CheckSpec:

@@ -105,6 +105,15 @@ def run(
             show_default="violations of warning or worse, breaking drift",
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes to run the vendors in (pytest-xdist): each vendor's tests all run in one, at its own "
+            "pace and budget, while vendors run side by side. 1: one process.",
+            min=1,
+            show_default="one per vendor, at most one per CPU",
+        ),
+    ] = None,
     allure_history: Annotated[
         Path | None,
         typer.Option(
@@ -122,6 +131,9 @@ def run(
     from authcanary.runner import RunRequest
     from authcanary.runner import run as run_suites
 
+    if no_history and history != Path("reports/history.sqlite"):
+        raise ConfigError("--no-history and --history contradict each other.", "Give one of them.")
+
     request = RunRequest(
         target=target,
         targets_file=targets,
@@ -135,6 +147,7 @@ def run(
         waivers=waivers,
         fail_on=fail_on,
         allure_history=allure_history,
+        workers=workers,
     )
     code = run_suites(request)
     raise typer.Exit(code)
@@ -409,7 +422,7 @@ def history_command(
     import datetime as dt
     import json
 
-    from authcanary.history import HistoryError, open_history
+    from authcanary.history import History, HistoryCorrupt, HistoryError
 
     if vendor is not None and vendor not in VENDORS:
         raise ConfigError(f"unknown vendor '{vendor}'.", f"Use one of: {', '.join(sorted(VENDORS))}.")
@@ -424,18 +437,29 @@ def history_command(
             "`authcanary run` records one (default reports/history.sqlite); pass --history PATH for another.",
         )
     try:
-        store, note = open_history(history)
+        store = History(history, readonly=True)  # a viewer changes nothing: setting a damaged file aside is `run`'s
+    except HistoryCorrupt as exc:
+        raise ConfigError(
+            f"{history}: not a usable authcanary history ({exc}).",
+            "Check --history; the next `authcanary run` with this file sets it aside and starts a new history.",
+        ) from None
     except HistoryError as exc:
         raise ConfigError(f"{history}: cannot read the history ({exc}).", "Retry when no run holds it.") from None
-    if note:
-        err.print(f"warning: {note}", markup=False, highlight=False, soft_wrap=True)
     try:
         runs = store.runs(target, since)
         findings = store.findings(target, vendor, since)
+        known = sorted({run["target"] for run in store.runs()}) if target and not runs else []
     finally:
         store.close()
     if vendor:
         runs = [run for run in runs if vendor in run["vendors"]]
+    if target and not runs:
+        err.print(
+            f"note: no runs of target '{target}' in {history}; its targets: {', '.join(known) or 'none'}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     if as_json:
         out.print_json(json.dumps({"runs": runs, "findings": findings}))
         return

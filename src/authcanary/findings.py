@@ -123,6 +123,8 @@ class VendorFindings:
     outage_scenarios: list[str] = field(default_factory=list)
     #: the simulator's profile (`documented` or deviations), embedded or served; None on a real vendor
     simulator_profile: str | None = None
+    #: the tests (node ids) that failed or were skipped: what they check was not (wholly) checked this run
+    not_passed: list[str] = field(default_factory=list)
 
     def add_violation(self, violation: Violation, test: str = "") -> None:
         """Record a violation seen by `test` (a node id); the same one (check id and endpoint) seen again only gains
@@ -171,6 +173,7 @@ class VendorFindings:
             "unobserved": sorted(set(self.unobserved)),
             "outage_scenarios": sorted(set(self.outage_scenarios)),
             "simulator_profile": self.simulator_profile,
+            "not_passed": sorted(set(self.not_passed)),
         }
 
 

@@ -13,6 +13,7 @@ repro or a note, so the file holds nothing a vendor sent and nothing secret.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,6 +66,11 @@ CREATE TABLE IF NOT EXISTS findings (
     endpoint TEXT NOT NULL,
     title TEXT NOT NULL,
     waived INTEGER NOT NULL,
+    -- a violation's check id and the tests that saw it (JSON): whether a later run checked it again
+    ref TEXT NOT NULL DEFAULT '',
+    tests TEXT NOT NULL DEFAULT '[]',
+    -- 1: carried over by a run whose tests for it did not pass (not re-checked), not seen by it
+    unchecked INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (run_id, vendor, id)
 );
 CREATE INDEX IF NOT EXISTS findings_by_id ON findings (vendor, id);
@@ -104,6 +110,11 @@ def _endpoint(kind: str, entry: dict[str, Any]) -> str:
     return str(entry.get("endpoint", ""))
 
 
+def _public(gone: dict[str, Any]) -> dict[str, Any]:
+    """A gone finding as summary.json shows it (without what only the history needs)."""
+    return {key: value for key, value in gone.items() if key not in ("check_id", "tests")}
+
+
 def _kinds_observed(entry: dict[str, Any]) -> set[str]:
     kinds = {"violation", "deprecation", "outage"}
     if entry.get("drift_checked"):
@@ -114,11 +125,18 @@ def _kinds_observed(entry: dict[str, Any]) -> set[str]:
 class History:
     """An open history file. Use `open_history`, which sets a damaged file aside."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        """Open (or, unless `readonly`, create) the history at `path`. `readonly` changes nothing in the file, ever
+        (for `authcanary history`): a file that is not a usable history is a HistoryCorrupt to report, not to mend."""
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
+            if readonly:
+                self._db = sqlite3.connect(
+                    f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60, isolation_level=None
+                )
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise HistoryError(str(exc)) from None
         self._db.row_factory = sqlite3.Row
@@ -131,15 +149,18 @@ class History:
             tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if tables and "meta" not in tables:
                 raise HistoryCorrupt(f"not an authcanary history (tables: {', '.join(sorted(tables))})")
+            if readonly:
+                if "meta" not in tables:
+                    raise HistoryCorrupt("an empty database, not an authcanary history")
+                self._check_version()
+                return
             self._db.execute("PRAGMA journal_mode = WAL")
             with self._transaction():
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-            version = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
-            if version != SCHEMA_VERSION:
-                raise HistoryError(f"history schema {version} is not {SCHEMA_VERSION}: written by another authcanary")
+            self._check_version()
         except sqlite3.OperationalError as exc:  # locked, read-only: the file may be fine
             self._db.close()
             raise HistoryError(str(exc)) from None
@@ -149,6 +170,13 @@ class History:
         except HistoryError:
             self._db.close()
             raise
+
+    def _check_version(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if row is None:
+            raise HistoryCorrupt("no schema version: not an authcanary history")
+        if row[0] != SCHEMA_VERSION:
+            raise HistoryError(f"history schema {row[0]} is not {SCHEMA_VERSION}: written by another authcanary")
 
     def close(self) -> None:
         self._db.close()
@@ -200,9 +228,34 @@ class History:
                             _endpoint(kind, finding),
                             _title(kind, finding),
                             int(is_waived),
+                            str(finding.get("check_id", "")) if kind == "violation" else "",
+                            json.dumps(sorted(finding.get("tests", []))) if kind == "violation" else "[]",
+                            0,
                         )
                     )
-                entry["resolved"] = self._resolved(target, vendor, kinds, seen_now, earlier)
+                gone = self._gone(target, vendor, kinds, seen_now, earlier)
+                not_passed = set(entry.get("not_passed", []))
+                # a violation none of whose tests passed this time (they failed on something else, or were skipped)
+                # was not checked again: it stays open, carried over, rather than being called resolved
+                unchecked = [
+                    g for g in gone if g["kind"] == "violation" and g["tests"] and set(g["tests"]) <= not_passed
+                ]
+                entry["resolved"] = [_public(g) for g in gone if g not in unchecked]
+                if unchecked:
+                    rows += [
+                        (vendor, g["id"], g["kind"], g["severity"], g["endpoint"], g["title"], 0, g["check_id"],
+                         json.dumps(g["tests"]), 1)
+                        for g in unchecked
+                    ]  # fmt: skip
+                    entry["unchecked"] = [
+                        {
+                            **_public(g),
+                            "check_id": g["check_id"],
+                            "state": "open",
+                            "note": "not checked again: its tests did not pass this time",
+                        }  # fmt: skip
+                        for g in unchecked
+                    ]
                 counts["resolved"] += len(entry["resolved"])
             cursor = self._db.execute(
                 "INSERT INTO runs (target, started, finished, exit_code, run_dir, findings, new, resolved, waived) "
@@ -211,7 +264,9 @@ class History:
             )
             run_id = cursor.lastrowid
             self._db.executemany("INSERT INTO observed VALUES (?, ?, ?, ?)", [(run_id, *o) for o in observed])
-            self._db.executemany("INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(run_id, *r) for r in rows])
+            self._db.executemany(
+                "INSERT INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [(run_id, *r) for r in rows]
+            )
             summary["history"] = {
                 "path": str(self.path),
                 "previous_run": previous.started if previous else None,
@@ -240,56 +295,62 @@ class History:
         self, finding: dict[str, Any], kind: str, target: str, vendor: str, started: str, earlier: list[_Run]
     ) -> None:
         fid = finding_id(kind, finding)
-        seen_in = {
-            row["id"]: row["started"]
-            for row in self._db.execute(
-                "SELECT runs.id, runs.started FROM findings JOIN runs ON runs.id = findings.run_id "
-                "WHERE findings.vendor = ? AND findings.id = ? AND runs.target = ? AND runs.started <= ?",
-                (vendor, fid, target, started),
-            )
-        }
+        rows = self._db.execute(
+            "SELECT runs.id, runs.started, findings.unchecked FROM findings JOIN runs ON runs.id = findings.run_id "
+            "WHERE findings.vendor = ? AND findings.id = ? AND runs.target = ? AND runs.started <= ?",
+            (vendor, fid, target, started),
+        ).fetchall()
+        seen_in = {row["id"]: row["started"] for row in rows}  # carried-over (unchecked) runs count as present
         earlier = [run for run in earlier if kind in run.kinds][: FLAP_WINDOW - 1]
         finding["id"] = fid
         finding["state"] = "open" if earlier and earlier[0].id in seen_in else "new"
         finding["first_seen"] = min([*seen_in.values(), started])
-        finding["runs_seen"] = len(seen_in) + 1
+        finding["runs_seen"] = sum(1 for row in rows if not row["unchecked"]) + 1
         # the window's runs, latest first, this one included: present, absent, ..., present means it came back
         window = [True, *(run.id in seen_in for run in earlier)]
         changes = sum(1 for newer, older in zip(window, window[1:], strict=False) if newer != older)
         finding["flapping"] = changes >= 2
 
-    def _resolved(
+    def _gone(
         self, target: str, vendor: str, kinds: set[str], seen_now: set[str], earlier: list[_Run]
     ) -> list[dict[str, Any]]:
         """The findings of each kind this run observed that the previous run observing that kind had, and this one
-        has not."""
-        resolved = []
+        has not: resolved, unless (`record`) the tests that saw a violation did not pass this time."""
+        gone = []
         for kind in sorted(kinds):
             last = next((run for run in earlier if kind in run.kinds), None)
             if last is None:
                 continue
             for row in self._db.execute(
-                "SELECT id, kind, severity, endpoint, title FROM findings WHERE run_id = ? AND vendor = ? AND kind = ? "
-                "ORDER BY id",
+                "SELECT id, kind, severity, endpoint, title, ref, tests FROM findings "
+                "WHERE run_id = ? AND vendor = ? AND kind = ? ORDER BY id",
                 (last.id, vendor, kind),
             ):
                 if row["id"] in seen_now:
                     continue
                 first, runs = self._db.execute(
-                    "SELECT MIN(runs.started), COUNT(*) FROM findings JOIN runs ON runs.id = findings.run_id "
+                    "SELECT MIN(runs.started), SUM(1 - findings.unchecked) FROM findings "
+                    "JOIN runs ON runs.id = findings.run_id "
                     "WHERE findings.vendor = ? AND findings.id = ? AND runs.target = ?",
                     (vendor, row["id"], target),
                 ).fetchone()
-                resolved.append(
+                tests = json.loads(row["tests"] or "[]")
+                gone.append(
                     {
-                        **dict(row),
+                        "id": row["id"],
+                        "kind": row["kind"],
+                        "severity": row["severity"],
+                        "title": row["title"],
+                        "endpoint": row["endpoint"],
                         "first_seen": first,
                         "last_seen": last.started,
                         "runs_seen": runs,
                         "state": "resolved",
+                        "check_id": row["ref"],
+                        "tests": tests,
                     }
                 )
-        return resolved
+        return gone
 
     # -- reading ----------------------------------------------------------------------------------------------
     def trend(self, target: str, limit: int = TREND_RUNS) -> list[dict[str, Any]]:
@@ -332,7 +393,8 @@ class History:
         timelines: dict[tuple[str, str, str], dict[str, Any]] = {}
         for row in self._db.execute(
             "SELECT runs.target, runs.started, findings.vendor, findings.id, findings.kind, findings.severity, "
-            f"findings.endpoint, findings.title, findings.waived FROM findings JOIN runs ON runs.id = findings.run_id"
+            f"findings.endpoint, findings.title, findings.waived, findings.unchecked FROM findings "
+            "JOIN runs ON runs.id = findings.run_id"
             f"{where} ORDER BY runs.started, runs.id",
             params,
         ):
@@ -351,7 +413,7 @@ class History:
                     "runs_waived": 0,
                 }
             timeline.update(severity=row["severity"], last_seen=row["started"])
-            timeline["runs_seen"] += 1
+            timeline["runs_seen"] += 1 - row["unchecked"]
             timeline["runs_waived"] += row["waived"]
         latest = {
             (row["target"], row["vendor"]): row["started"]

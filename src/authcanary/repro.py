@@ -16,6 +16,10 @@ FORM = "application/x-www-form-urlencoded"
 _SKIPPED_HEADERS = {"host", "content-length", "accept-encoding", "connection", "user-agent", "accept"}
 
 
+#: what a repro sends for a credential the check made up (a wrong or near-miss key): any wrong key reproduces it
+WRONG_CREDENTIAL = "authcanary-wrong-key"
+
+
 def curl_command(request: httpx.Request, secrets: dict[str, str], origin: str | None = None) -> str:
     """A copy-pasteable curl for `request`; each value in `secrets` is replaced by `$NAME` (value -> NAME).
 
@@ -50,13 +54,14 @@ def curl_command(request: httpx.Request, secrets: dict[str, str], origin: str | 
 def _credential_header(name: str, value: str) -> str:
     """A header that carries a credential (`x-api-key`, `x-api-token` ...): a configured secret is already a
     `${VAR}`; an issued token becomes one named after the header (`${X_API_TOKEN}`: the reader sets it to a fresh
-    token), any other credential (a wrong key a check sent) its placeholder. Other headers are kept as they are."""
+    token), any other credential (a wrong key a check sent) a literal wrong key that still reproduces the check (the
+    value sent may be a near miss of the real key, so it is never shown). Other headers are kept as they are."""
     kind = key_kind(name)
     if kind is None or SHELL_VARIABLE_RE.fullmatch(value.strip()):
         return value
     if kind == "token":
         return "${" + re.sub(r"[^A-Z0-9]+", "_", name.upper()).strip("_") + "}"
-    return Scrubber().scrub_header(name, value)
+    return WRONG_CREDENTIAL
 
 
 def _looks_like_form(body: str) -> bool:

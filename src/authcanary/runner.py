@@ -29,6 +29,7 @@ from authcanary.errors import ConfigError
 from authcanary.files import write_atomically
 from authcanary.findings import each_finding, finding_id
 from authcanary.history import UNOBSERVED_STATUSES, HistoryError, open_history
+from authcanary.pytest.workers import read_findings
 from authcanary.recording.scan import scan_paths
 from authcanary.registry import VENDORS, example_vendor
 from authcanary.simulators.profiles import split_profile
@@ -42,7 +43,7 @@ from authcanary.summary import (
     vendor_entry,
     vendor_status,
 )
-from authcanary.targets import Target, load_target
+from authcanary.targets import Target, load_target, load_targets_file
 from authcanary.waivers import Waiver, apply_waivers, load_waivers, waived
 
 #: The pytest plugins a run needs, loaded explicitly instead of autoloading every installed pytest11 entry point.
@@ -92,6 +93,9 @@ class RunRequest:
     waivers: Path = DEFAULT_WAIVERS
     #: `--fail-on`: the least severe violation or drift that fails the run; None: the default policy
     fail_on: str | None = None
+    #: `--workers`: processes the vendors are spread over (one vendor's tests all on one); None: one per vendor to
+    #: run, at most one per CPU
+    workers: int | None = None
     #: `--allure-history`: the previous generated Allure report, whose history/ the run's allure-results/ carries on
     allure_history: Path | None = None
     #: the clock of the run's times (started, default folder name, waiver expiry, announced dates); tests move it
@@ -122,6 +126,10 @@ def prepare(request: RunRequest) -> tuple[Target, Path]:
                 f"--vendor {vendor} would test nothing.",
                 f"Add [targets.{target.name}.{vendor}] or choose among: {', '.join(sorted(target.vendors)) or 'none'}.",
             )
+    if request.history is not None and (request.root / request.history).is_dir():
+        raise ConfigError(
+            f"--history {request.history}: a folder, not a history file.", "Give a file, e.g. reports/history.sqlite."
+        )
     if request.allure_history is not None:
         from authcanary.reporting.allure import allure_history_folder
 
@@ -288,12 +296,23 @@ def _run_pytest(request: RunRequest, target: Target, run_dir: Path) -> int | pyt
         args += ["--max-examples", str(request.max_examples)]
     if request.mode == "replay":
         args += ["--replay", str(baseline_folder(request))]
+    workers = worker_count(request, target)
+    if workers > 1:
+        args += ["-p", "xdist.plugin", "-n", str(workers)]
     # Hypothesis caches into ./.hypothesis by default; a run writes nothing outside its run folder.
     from hypothesis.configuration import set_hypothesis_home_dir
 
     with tempfile.TemporaryDirectory(prefix="authcanary-hypothesis-") as hypothesis_home:
         set_hypothesis_home_dir(hypothesis_home)
         return pytest.main(args)
+
+
+def worker_count(request: RunRequest, target: Target) -> int:
+    """How many processes run the vendors: `--workers`, else one per vendor to run, at most one per CPU; never more
+    than there are vendors (a vendor's tests never spread over workers)."""
+    vendors = len(request.vendors or target.vendors)
+    wanted = request.workers if request.workers is not None else (os.cpu_count() or 1)
+    return max(1, min(wanted, vendors))
 
 
 def _write_outcome(
@@ -306,6 +325,7 @@ def _write_outcome(
 ) -> int:
     """Drift, summary.json (waivers applied, history recorded), the reports and the secret scan of a finished test
     run; returns the exit code."""
+    from authcanary.reporting.junit import mark_accepted_failures
     from authcanary.reporting.step_summary import append_step_summary
 
     drift: dict[str, list[dict[str, Any]]]
@@ -317,6 +337,7 @@ def _write_outcome(
         target, request, started, request.clock(), findings, drift, drift_notes, recordings_manifest(run_dir), waivers
     )
     record_history(request, summary, run_dir)
+    mark_accepted_failures(run_dir / "junit.xml", summary)  # junit agrees with the verdict (waivers, --fail-on)
     write_run_outputs(run_dir, summary, request.allure_history)
     leaked = report_leaks(run_dir, target)
     if leaked:
@@ -559,10 +580,8 @@ def explain_expected_drift(result: DriftResult, findings: dict[str, Any], day: s
 
 
 def _read_findings(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "findings.json"
-    findings = json.loads(path.read_text(encoding="utf-8"))["vendors"] if path.exists() else {}
-    path.unlink(missing_ok=True)  # folded into summary.json
-    return findings
+    """The findings the test session (or each xdist worker) wrote, folded into summary.json."""
+    return read_findings(run_dir)
 
 
 def build_summary(
@@ -641,6 +660,7 @@ def describe_checks(vendors: dict[str, dict[str, Any]], contracts_dir: Path) -> 
             except LookupError:
                 continue
             violation["source"] = spec.source
+            violation["vendor_source"] = catalog.public_source(spec.source)  # as the vendor names its documents
             if spec.line:
                 violation["check_file"] = f"contracts/{vendor}/checks.yaml"
                 violation["check_line"] = spec.line
@@ -662,7 +682,35 @@ def load_run_waivers(request: RunRequest) -> list[Waiver] | None:
         return None
     vendors = sorted(VENDORS)
     check_ids = {vendor: set(load_catalog(request.root / "contracts", vendor).checks) for vendor in vendors}
-    return load_waivers(path, check_ids)
+    waivers = load_waivers(path, check_ids)
+    targets = set(load_targets_file(request.targets_file).get("targets", {}))
+    for waiver in waivers:
+        if waiver.target and waiver.target not in targets:
+            raise ConfigError(
+                f"{path}: the waiver of {waiver.check or waiver.drift} names target '{waiver.target}', which "
+                f"{request.targets_file} does not have, so it could never match.",
+                f"Use one of: {', '.join(sorted(targets))}, or drop `target`.",
+            )
+    return waivers
+
+
+def keep_waivers_of_unchecked(summary: dict[str, Any]) -> None:
+    """A waiver of a finding the run could not check again (its tests failed on something else, or were skipped; the
+    history carries it over as `unchecked`) is not stale: the vendor may well not have fixed it."""
+    outcome = summary.get("waivers")
+    if not outcome or not outcome["stale"]:
+        return
+    unchecked = [
+        (vendor, finding) for vendor, entry in summary["vendors"].items() for finding in entry.get("unchecked", [])
+    ]
+    outcome["stale"] = [
+        waiver
+        for waiver in outcome["stale"]
+        if not any(
+            Waiver.from_dict(waiver).matches(summary["target"], vendor, "violation", finding)
+            for vendor, finding in unchecked
+        )
+    ]
 
 
 def record_history(request: RunRequest, summary: dict[str, Any], run_dir: Path) -> None:
@@ -673,8 +721,7 @@ def record_history(request: RunRequest, summary: dict[str, Any], run_dir: Path) 
         return
     path = request.root / request.history
     if request.mode == "replay":
-        summary["history"] = {"path": str(path), "error": "replay runs are not recorded in the history"}
-        return
+        return  # a replay checks the baseline's answers again: nothing about the vendor today (docs: not recorded)
     try:
         history, note = open_history(path, request.clock())
     except (HistoryError, OSError) as exc:
@@ -687,6 +734,7 @@ def record_history(request: RunRequest, summary: dict[str, Any], run_dir: Path) 
         summary["history"] = {"path": str(path), "error": f"history not recorded ({exc})"}
     finally:
         history.close()
+    keep_waivers_of_unchecked(summary)
     if note:
         summary["history"]["error"] = note
     if error := summary["history"].get("error"):

@@ -66,6 +66,8 @@ def vendor_entry(
         entry["simulator_profile"] = findings["simulator_profile"]
     if findings.get("unobserved"):
         entry["unobserved"] = findings["unobserved"]  # recorded scenarios this run skipped (baseline accept keeps them)
+    if findings.get("not_passed"):
+        entry["not_passed"] = findings["not_passed"]  # tests that failed or were skipped (history: not re-checked)
     if findings.get("outage_scenarios"):
         entry["outage_scenarios"] = findings["outage_scenarios"]  # ... of which these lost interactions to outages
     entry["status"] = vendor_status(entry, policy or DEFAULT_POLICY)

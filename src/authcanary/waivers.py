@@ -4,7 +4,7 @@ that is still reported but does not fail the run.
 ```toml
 [[waiver]]
 vendor = "kudo"
-check = "kudo.generate.fresh_token"   # a check id, or: drift = "<drift key>" (from summary.json / drift.json)
+check = "kudo.generate.fresh_token"   # a check id, or: drift = "<drift key or pattern>", e.g. "kudo/*#POST /generate*"
 endpoint = "POST /generate"            # optional: only on this endpoint (check waivers); path = "$.x" for drift
 target = "staging"                     # optional: only on this target
 reason = "Graebert confirmed the bug, fix planned for 2027.1"
@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import tomllib
 from dataclasses import asdict, dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -56,7 +57,12 @@ class Waiver:
                 and entry.get("check_id") == self.check
                 and (not self.endpoint or entry.get("endpoint") == self.endpoint)
             )
-        return kind == "drift" and entry.get("key") == self.drift and (not self.path or entry.get("path") == self.path)
+        # drift comes one item per recorded step: a pattern (`*#POST /generate*`) waives one change everywhere
+        return (
+            kind == "drift"
+            and fnmatchcase(str(entry.get("key", "")), self.drift)
+            and (not self.path or fnmatchcase(str(entry.get("path", "")), self.path))
+        )
 
     def expired_on(self, day: dt.date) -> bool:
         """`expires` is the last day the waiver holds."""
@@ -64,6 +70,11 @@ class Waiver:
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "expires": self.expires.isoformat()}
+
+    @classmethod
+    def from_dict(cls, entry: dict[str, Any]) -> Waiver:
+        """The waiver `as_dict` wrote (summary.json `waivers`)."""
+        return cls(**{**entry, "expires": dt.date.fromisoformat(entry["expires"])})
 
 
 @dataclass

@@ -62,7 +62,7 @@ class ApsChecks:
                 response=response,
                 detail=name,
                 expected=f"{name}: {', '.join(tokens)}",
-                observed=f"{name}: {response.headers.get(name)!r}",
+                observed=f"{name}: {response.headers.get(name, '(absent)')}",
             )
         token = body.get("access_token")
         if expect.that(

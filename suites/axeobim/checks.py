@@ -83,7 +83,7 @@ class AxeobimChecks:
                 response=response,
                 detail=name,
                 expected=f"{name}: {', '.join(tokens)}",
-                observed=f"{name}: {response.headers.get(name)!r}",
+                observed=f"{name}: {response.headers.get(name, '(absent)')}",
             )
         token = body.get("access_token")
         if (

@@ -173,7 +173,7 @@ def test_the_run_report_as_a_browser_renders_it(browser, kudo_run, tmp_path):
     banner = dom.find("div", "verdict", role="status")
     assert "bad" in banner.classes
     assert banner.find("strong").text() == "Not compliant"
-    assert "1 contract violation found (kudo)." in banner.text()
+    assert "1 failing contract violation found (kudo)." in banner.text()
     assert banner.find("span", "exit").text() == "exit code 1"
 
     totals = _totals(dom)

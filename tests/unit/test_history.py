@@ -14,6 +14,7 @@ from authcanary.history import History, HistoryError, open_history
 
 V1 = {"check_id": "kudo.generate.fresh_token", "check": "fresh", "endpoint": "POST /generate", "severity": "breaking"}
 V2 = {"check_id": "kudo.generate.token_uuid", "check": "uuid", "endpoint": "POST /generate", "severity": "warning"}
+V1_ID = "kudo.generate.fresh_token POST /generate"
 D1 = {"key": "kudo/t.x#POST /generate#0", "kind": "status_changed", "path": "status", "severity": "breaking"}
 
 
@@ -214,3 +215,23 @@ def test_a_history_that_cannot_be_opened_is_an_error_not_set_aside(tmp_path: Pat
     with pytest.raises(HistoryError):
         open_history(folder)
     assert folder.is_dir() and not list(tmp_path.glob("*corrupt*"))
+
+
+def test_a_violation_whose_tests_did_not_pass_is_not_resolved_but_carried(history: History) -> None:
+    seen = {**V1, "tests": ["suites/kudo/test_a.py::t1", "suites/kudo/test_a.py::t2"]}
+    recorded(history, summary(1, seen))
+    blocked = summary(2, V2)  # t1 and t2 failed on V2 this time: V1 was not checked again
+    blocked["vendors"]["kudo"]["not_passed"] = ["suites/kudo/test_a.py::t1", "suites/kudo/test_a.py::t2"]
+    entry = recorded(history, blocked)
+    assert entry["resolved"] == []
+    ((carried),) = entry["unchecked"]
+    assert (carried["id"], carried["state"], carried["runs_seen"]) == (V1_ID, "open", 1)
+    back = recorded(history, summary(3, seen))["violations"][0]
+    assert (back["state"], back["runs_seen"], back["flapping"]) == ("open", 2, False)
+    partly = summary(4)  # t1 passed: V1 was checked, and is gone
+    partly["vendors"]["kudo"]["not_passed"] = ["suites/kudo/test_a.py::t2"]
+    (resolved,) = recorded(history, partly)["resolved"]
+    assert (resolved["id"], resolved["runs_seen"]) == (V1_ID, 2)
+    assert "tests" not in resolved and "check_id" not in resolved
+    (timeline,) = [t for t in history.findings() if t["id"] == V1_ID]
+    assert timeline["runs_seen"] == 2 and timeline["state"] == "resolved"

@@ -87,8 +87,8 @@ def test_curl_repro_of_credential_headers_never_shows_their_values():
     command = curl_command(request, {"configured-key-123": "KUDO_API_KEY"}, "http://127.0.0.1:8700")
     assert '-H "x-api-key: ${KUDO_API_KEY}"' in command  # a configured secret: its variable
     assert '-H "x-api-token: ${X_API_TOKEN}"' in command  # an issued token: a variable the reader sets
-    assert "-H 'x-other-key-apikey: <secret len=13>'" in command  # another credential: its placeholder
-    assert token not in command and "configured-key" not in command and "wrong-key" not in command
+    assert "-H 'x-other-key-apikey: authcanary-wrong-key'" in command  # another credential: a literal wrong key
+    assert token not in command and "configured-key" not in command and "wrong-key-456" not in command
 
 
 def test_curl_repro_of_undecodable_basic_credentials():

@@ -177,7 +177,7 @@ def test_header_and_verdict(reports):
         assert "2025-11-23 02:03:27 UTC" in text
         assert "3 min 27 s" in text
         assert "exit code" in text
-        assert "3 contract violations and 1 breaking drift change found" in text
+        assert "3 failing contract violations and 1 breaking drift change found" in text
     assert "Not compliant" in page
     assert "NOT COMPLIANT" in md
     assert "<!DOCTYPE html>" in page.splitlines()[0]
@@ -984,7 +984,7 @@ def test_a_waived_finding_is_shown_as_waived_not_failing(lifecycle_reports):
         page.index(f'<span class="check">{c}</span>') for c in order
     )
     verdict = build_context(lifecycle_summary())["verdict"]["detail"]
-    assert verdict.startswith("2 contract violations found (autodesk).")  # the waived breaking drift is not one
+    assert verdict.startswith("2 failing contract violations found (autodesk).")  # the waived breaking drift is not one
     assert "2 waived findings listed (known, not failing)." in verdict
 
 

@@ -213,8 +213,8 @@ def test_a_damaged_history_is_set_aside_and_the_run_completes_saying_so(monkeypa
 
 
 def test_a_history_that_cannot_be_written_costs_the_run_nothing(monkeypatch, tmp_path, capsys):
-    (tmp_path / "history-folder").mkdir()
-    code, out = run_with_session(monkeypatch, tmp_path, one_passed_check, history=tmp_path / "history-folder")
+    (tmp_path / "a-file").write_text("not a folder")
+    code, out = run_with_session(monkeypatch, tmp_path, one_passed_check, history=tmp_path / "a-file" / "h.sqlite")
     summary = json.loads((out / "summary.json").read_text())
     assert code == 0 and "history not recorded" in summary["history"]["error"]
     assert "history not recorded" in capsys.readouterr().err
@@ -258,16 +258,32 @@ def test_fail_on_breaking_lets_a_warning_pass(monkeypatch, tmp_path):
     assert code == 0 and summary["fail_on"] == "breaking" and summary["vendors"]["autodesk"]["status"] == "ok"
 
 
+TYPO_TARGET = (
+    '[[waiver]]\nvendor = "kudo"\ncheck = "kudo.generate.fresh_token"\nreason = "r"\n'
+    'ticket = "https://t.example.com/1"\nexpires = 2999-01-01\ntarget = "stagingg"\n'
+)
+
+
 @pytest.mark.parametrize(
-    ("request_", "says"),
+    ("case", "says"),
     [
-        ({"fail_on": "critical"}, "--fail-on critical"),
-        ({"waivers": Path("no-such-waivers.toml")}, "no such file"),
+        ("unknown fail-on", "--fail-on critical"),
+        ("missing waivers file", "no such file"),
+        ("waiver of a target the targets file lacks", "target 'stagingg'"),
+        ("history that is a folder", "a folder, not a history file"),
     ],
 )
-def test_bad_policy_input_is_a_config_error_before_anything_runs(tmp_path, request_, says):
+def test_bad_policy_input_is_a_config_error_before_anything_runs(tmp_path, case, says):
+    request_: dict[str, object] = {
+        "unknown fail-on": {"fail_on": "critical"},
+        "missing waivers file": {"waivers": tmp_path / "no-such-waivers.toml"},
+        "waiver of a target the targets file lacks": {"waivers": tmp_path / "waivers.toml"},
+        "history that is a folder": {"history": tmp_path / "history"},
+    }[case]
+    (tmp_path / "waivers.toml").write_text(TYPO_TARGET)
+    (tmp_path / "history").mkdir()
     with pytest.raises(ConfigError, match=says):
-        request = RunRequest(vendors=["autodesk"], root=ROOT, out=tmp_path / "run", **request_)
+        request = RunRequest(vendors=["autodesk"], root=ROOT, out=tmp_path / "run", **request_)  # type: ignore[arg-type]
         runner.prepare(request)
         runner.load_run_waivers(request)
     assert not (tmp_path / "run").exists()
@@ -285,3 +301,26 @@ def test_violations_name_their_documented_source_and_declaration(monkeypatch, tm
         f"https://github.com/acme/checks/blob/abc123/contracts/autodesk/checks.yaml#L{violation['check_line']}"
     )
     assert summary["harness_version"] and summary["vendors"]["autodesk"]["base_url"] is None  # embedded
+
+
+def test_a_waiver_of_a_finding_that_could_not_be_checked_again_is_not_stale(monkeypatch, tmp_path):
+    waivers = tmp_path / "waivers.toml"
+    waivers.write_text(
+        '[[waiver]]\nvendor = "autodesk"\ncheck = "autodesk.constant.token_type"\nreason = "known"\n'
+        'ticket = "https://tickets.example.com/APS-1"\nexpires = 2999-12-31\n'
+    )
+
+    def blocked(run_dir: Path) -> None:  # the test that saw the violation failed on something else
+        one_passed_check(run_dir)
+        findings = json.loads((run_dir / "findings.json").read_text())
+        findings["vendors"]["autodesk"]["checks"]["failed"] = 1
+        findings["vendors"]["autodesk"]["not_passed"] = ["suites/autodesk/test_x.py::test_y"]
+        (run_dir / "findings.json").write_text(json.dumps(findings))
+
+    history = tmp_path / "shared-history.sqlite"
+    run_with_session(monkeypatch, tmp_path, one_violation, waivers=waivers, history=history)
+    (tmp_path / "second").mkdir()
+    _, out = run_with_session(monkeypatch, tmp_path / "second", blocked, waivers=waivers, history=history)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["waivers"]["stale"] == []
+    assert summary["vendors"]["autodesk"]["unchecked"][0]["check_id"] == "autodesk.constant.token_type"

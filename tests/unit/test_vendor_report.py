@@ -410,3 +410,20 @@ def test_markdown_parses_without_raw_html_or_live_links() -> None:
     assert "# not a heading" in out and "<h1># not a heading" not in out
     assert '<code class="language-sh">curl -i https://kudo.example/verify' in out  # the repro, a code block
     assert out.count("<h3>") == 4
+
+
+def test_one_change_seen_by_many_scenarios_is_one_finding_and_sources_use_the_vendors_titles() -> None:
+    data = summary()
+    kudo = data["vendors"]["kudo"]
+
+    def change(test: str, first_seen: str) -> dict[str, Any]:
+        return {"key": f"kudo/test_scenarios.{test}#POST /generate#0", "kind": "header_changed",
+                "path": "header:cache-control", "baseline": "no-store", "current": "(absent)",
+                "severity": "breaking", "first_seen": first_seen}  # fmt: skip
+
+    kudo["drift"] = [change(f"test_{n}", f"2026-11-{10 + n}T02:00:00+00:00") for n in range(5)]
+    kudo["violations"][0]["vendor_source"] = "Graebert ARES Kudo token service documentation §Generate"
+    text = render_vendor_markdown(data, "kudo")
+    assert text.count("header:cache-control") == 1 and "5 recorded requests to this endpoint" in text
+    assert "2026-11-10" in text  # the earliest first-seen of the group
+    assert "Graebert ARES Kudo token service documentation §Generate" in text

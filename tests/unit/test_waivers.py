@@ -209,3 +209,17 @@ def test_the_example_waivers_file_is_valid() -> None:
     check_ids = {vendor: set(load_catalog(root / "contracts", vendor).checks) for vendor in ("kudo", "autodesk")}
     waivers = load_waivers(root / "examples" / "waivers.toml", check_ids)
     assert [w.vendor for w in waivers] == ["kudo", "autodesk"] and waivers[1].drift
+
+
+def test_a_drift_pattern_waives_one_change_in_every_recorded_step(tmp_path: Path) -> None:
+    def item(test: str, path: str) -> dict:
+        key = f"kudo/test_scenarios.{test}#POST /generate#0"
+        return {"key": key, "kind": "header_changed", "path": path, "baseline": "no-store", "current": "(absent)",
+                "severity": "breaking"}  # fmt: skip
+
+    drift = [item("test_a", "header:cache-control"), item("test_b", "header:cache-control"), item("test_b", "$.token")]
+    vendors = {"kudo": vendor_entry(findings([]), drift, [])}
+    text = GOOD.replace('check = "kudo.generate.fresh_token"', 'drift = "kudo/*#POST /generate*"\npath = "header:*"')
+    apply(text, tmp_path, vendors)
+    assert [waived(d) for d in vendors["kudo"]["drift"]] == [True, True, False]
+    assert vendors["kudo"]["status"] == "drift"  # $.token is not waived

@@ -9,6 +9,8 @@ here as a plugin object; the fixtures in authcanary.pytest.fixtures and authcana
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from authcanary.pytest.session import SESSION, CanarySession
@@ -38,12 +40,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    hypothesis_home = getattr(config, "workerinput", {}).get("authcanary_hypothesis_home")
+    if hypothesis_home:
+        from hypothesis.configuration import set_hypothesis_home_dir
+
+        set_hypothesis_home_dir(hypothesis_home)
     for name, spec in VENDORS.items():
         config.addinivalue_line("markers", f"{name}: checks of {spec.title}")
     config.addinivalue_line("markers", "scenario: a deterministic request sequence, recorded as a cassette")
     session = config.stash[SESSION] = CanarySession(config)
     session.register_hypothesis_profiles()
     config.pluginmanager.register(session, "authcanary-session")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """On pytest-xdist, one vendor's tests all run on one worker (authcanary.pytest.workers)."""
+    from authcanary.pytest.workers import VendorScheduling
+
+    return VendorScheduling(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Workers keep hypothesis' files where the controller keeps them (a run: a temporary folder, not ./.hypothesis)."""
+    from hypothesis.configuration import storage_directory
+
+    node.workerinput["authcanary_hypothesis_home"] = str(storage_directory(intent_to_write=False).home_directory)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

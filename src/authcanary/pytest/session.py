@@ -32,6 +32,7 @@ from authcanary.http import (
 )
 from authcanary.pytest.control import SimulatorControl
 from authcanary.pytest.expectations import LOST_AT_START, LOST_HANDLED, VIOLATIONS, ContractViolation, LostToOutage
+from authcanary.pytest.workers import findings_file, is_controller, worker_id
 from authcanary.recording.cassette import UnmatchedRequestError, scenario_name
 from authcanary.redact import redact_text
 from authcanary.registry import VENDORS
@@ -58,6 +59,8 @@ class CanarySession:
         self.out = Path(config.getoption("--authcanary-out")) if config.getoption("--authcanary-out") else None
         self.replay = Path(config.getoption("--replay")) if config.getoption("--replay") else None
         self.vendors_seen: set[str] = set()
+        #: the vendors whose tests this process ran (on an xdist worker: the vendors it was given)
+        self.vendors_run: set[str] = set()
         self.item_vendor: dict[str, str] = {}
         self.findings: dict[str, VendorFindings] = {name: VendorFindings() for name in VENDORS}
         self.stats: dict[str, VendorStats] = {name: VendorStats() for name in VENDORS}
@@ -263,15 +266,20 @@ class CanarySession:
         )
 
     def finish(self) -> None:
+        worker = worker_id(self.config)
+        # every xdist worker collects every vendor but runs only its own: it reports those
+        reported = self.vendors_run if worker is not None else self.vendors_seen
+        if is_controller(self.config):
+            reported = set()  # the controller runs no test: the workers report
         if self.out is not None and self._target is not None and self.replay is None:
-            for vendor in sorted(self.vendors_seen & set(self.target.vendors)):
+            for vendor in sorted(reported & set(self.target.vendors)):
                 self.findings[vendor].simulator_profile = self._simulator_profile(vendor)
         for close in self._closers:
             close()
-        if self.out is None or self._target is None:
+        if self.out is None or self._target is None or is_controller(self.config):
             return
         vendors: dict[str, Any] = {}
-        for vendor in sorted(self.vendors_seen):
+        for vendor in sorted(reported):
             findings = self.findings[vendor]
             if vendor in self.target.vendors:
                 stats = self.stats[vendor]
@@ -282,7 +290,7 @@ class CanarySession:
                 findings.ambiguities = self.contract(vendor).ambiguities()
             vendors[vendor] = findings.as_dict()
         self.out.mkdir(parents=True, exist_ok=True)
-        write_atomically(self.out / "findings.json", json.dumps({"vendors": vendors}, indent=2))
+        write_atomically(findings_file(self.out, worker), json.dumps({"vendors": vendors}, indent=2))
 
     def _lost_since_start(self, item: pytest.Item) -> list[LostInteraction]:
         return self.stats[item.stash[VENDOR]].lost[item.stash.get(LOST_AT_START, 0) :]
@@ -323,6 +331,7 @@ class CanarySession:
         vendor = item.stash.get(VENDOR, None)
         if vendor is None:
             return
+        self.vendors_run.add(vendor)
         target = self.target
         if vendor not in target.vendors:
             pytest.skip(f"{vendor} is not configured for target '{target.name}'")
@@ -380,9 +389,11 @@ class CanarySession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.nodeid not in self.item_vendor:
             return
-        checks = self.findings[self.item_vendor[report.nodeid]].checks
+        findings = self.findings[self.item_vendor[report.nodeid]]
         if report.when == "call" or (report.when == "setup" and not report.passed):
-            checks["passed" if report.passed else "skipped" if report.skipped else "failed"] += 1
+            findings.checks["passed" if report.passed else "skipped" if report.skipped else "failed"] += 1
+            if not report.passed:
+                findings.not_passed.append(report.nodeid)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # Everything alive now (modules, the contract, strategies, collected items) lives as long as the session: keep

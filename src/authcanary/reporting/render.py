@@ -700,6 +700,7 @@ def _vendor(name: str, raw: Any, index: int, run_day: date | None) -> dict[str, 
     migration.sort(key=lambda m: (m["capability"].lower(), m["capability"], m["legacy_endpoint"]))
     ambiguities = [_ambiguity(a) for a in _entries(raw.get("ambiguities"), "ambiguities")]
     resolved = [_resolved(r) for r in _entries(raw.get("resolved"), "resolved")]
+    unchecked = [_resolved(r) for r in _entries(raw.get("unchecked"), "unchecked")]
 
     lives: list[dict[str, Any]] = [f["life"] for kind in (violations, drift, deprecations, outages) for f in kind]
     waived = sum(1 for life in lives if life["waived"])
@@ -744,6 +745,8 @@ def _vendor(name: str, raw: Any, index: int, run_day: date | None) -> dict[str, 
         "readiness": _readiness(migration),
         "ambiguities": ambiguities,
         "resolved": resolved,
+        #: findings of the previous run that this one could not check again (their tests did not pass): still open
+        "unchecked": unchecked,
         "history": history,
         "has_history": any(life["state"] for life in lives) or isinstance(raw.get("resolved"), list),
         "has_waivers": any(life["waiver"] for life in lives) or waived > 0,
@@ -777,7 +780,7 @@ def _verdict(exit_code: Any, vendors: list[dict[str, Any]], fail_on: str | None 
     elif code == 1:
         parts = []
         if n_viol:
-            parts.append(_plural(n_viol, "contract violation"))
+            parts.append(_plural(n_viol, "failing contract violation"))
         if n_breaking:
             parts.append(_plural(n_breaking, "breaking drift change"))
         affected = [v["name"] for v in vendors if v["violations_failing"] or v["drift_breaking_failing"]]
@@ -786,6 +789,8 @@ def _verdict(exit_code: Any, vendors: list[dict[str, Any]], fail_on: str | None 
             if affected:
                 detail += f" ({_join_words(affected)})"
             detail += "."
+            if more := sum(len(v["violations"]) for v in vendors) - n_viol:
+                detail += f" {more} more violation(s) listed that fail nothing (waived, or info)."
         elif fail_on:
             detail = f"Findings at or above the --fail-on {fail_on} level were found."
         else:

@@ -126,7 +126,7 @@ def _history(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _violation(raw: dict[str, Any]) -> dict[str, Any]:
-    source = _clean(raw.get("source"))
+    source = _clean(raw.get("vendor_source") or raw.get("source"))  # the vendor's own document names first
     return {
         "kind": "violation",
         "title": _clean(raw.get("check")) or _clean(raw.get("check_id")) or "(unnamed check)",
@@ -169,6 +169,22 @@ def _drift(raw: dict[str, Any]) -> dict[str, Any]:
         "repro": "",
         **_history(raw),
     }
+
+
+def _grouped_drift(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One finding per change: the same change of one endpoint recorded by several scenarios (one drift item per
+    recorded step) is one finding, "seen in N recorded requests"; the earliest first-seen of them stands."""
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for item in items:
+        key = (item["title"], item["endpoint"], item["expected"], item["observed"], item["severity"]["key"])
+        if key not in groups:
+            groups[key] = {**item, "occurrences": 1}
+            continue
+        group = groups[key]
+        group["occurrences"] += 1
+        if item.get("first_seen") and (not group.get("first_seen") or item["first_seen"] < group["first_seen"]):
+            group["first_seen"] = item["first_seen"]
+    return list(groups.values())
 
 
 def _deprecation(raw: dict[str, Any], run_day: Any) -> dict[str, Any] | None:
@@ -232,9 +248,9 @@ def build_vendor_context(summary: dict[str, Any], vendor: str) -> dict[str, Any]
     run_day = started.date() if started else None
 
     findings = [_violation(v) for v in _dicts(raw.get("violations"))]
-    findings += [
-        _drift(d) for d in _dicts(raw.get("drift")) if (_text(d.get("severity")) or "").lower() in DRIFT_SEVERITIES
-    ]
+    findings += _grouped_drift(
+        [_drift(d) for d in _dicts(raw.get("drift")) if (_text(d.get("severity")) or "").lower() in DRIFT_SEVERITIES]
+    )
     findings += [f for d in _dicts(raw.get("deprecations")) if (f := _deprecation(d, run_day))]
     findings.sort(
         key=lambda f: (_severity_rank(f["severity"]["key"]), _KIND_ORDER[f["kind"]], f["title"].lower(), f["endpoint"])
