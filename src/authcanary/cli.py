@@ -111,7 +111,7 @@ def run(
             help="Processes to run the vendors in (pytest-xdist): each vendor's tests all run in one, at its own "
             "pace and budget, while vendors run side by side. 1: one process.",
             min=1,
-            show_default="one per vendor, at most one per CPU",
+            show_default="live target: one per vendor; embedded: 1",
         ),
     ] = None,
     allure_history: Annotated[

@@ -93,8 +93,8 @@ class RunRequest:
     waivers: Path = DEFAULT_WAIVERS
     #: `--fail-on`: the least severe violation or drift that fails the run; None: the default policy
     fail_on: str | None = None
-    #: `--workers`: processes the vendors are spread over (one vendor's tests all on one); None: one per vendor to
-    #: run, at most one per CPU
+    #: `--workers`: processes the vendors are spread over (one vendor's tests all on one); None: one per vendor on
+    #: a live target, one on an embedded target
     workers: int | None = None
     #: `--allure-history`: the previous generated Allure report, whose history/ the run's allure-results/ carries on
     allure_history: Path | None = None
@@ -299,19 +299,37 @@ def _run_pytest(request: RunRequest, target: Target, run_dir: Path) -> int | pyt
     workers = worker_count(request, target)
     if workers > 1:
         args += ["-p", "xdist.plugin", "-n", str(workers)]
-    # Hypothesis caches into ./.hypothesis by default; a run writes nothing outside its run folder.
     from hypothesis.configuration import set_hypothesis_home_dir
 
+    cache = hypothesis_cache()
+    if cache is not None:
+        set_hypothesis_home_dir(cache)
+        return pytest.main(args)
     with tempfile.TemporaryDirectory(prefix="authcanary-hypothesis-") as hypothesis_home:
         set_hypothesis_home_dir(hypothesis_home)
         return pytest.main(args)
 
 
+def hypothesis_cache() -> Path | None:
+    """Where hypothesis keeps its caches for runs: `$XDG_CACHE_HOME/authcanary/hypothesis` (default
+    `~/.cache/...`), never ./.hypothesis in the checkout. Its unicode character map costs ~1.5 s and ~200 MB of
+    peak memory to build, so a fresh folder per run would pay that every time (and every xdist worker too). None
+    when no cache folder can be made: the run then uses a temporary one."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = base / "authcanary" / "hypothesis"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder if os.access(folder, os.W_OK) else None
+
+
 def worker_count(request: RunRequest, target: Target) -> int:
-    """How many processes run the vendors: `--workers`, else one per vendor to run, at most one per CPU; never more
-    than there are vendors (a vendor's tests never spread over workers)."""
+    """How many processes run the vendors: `--workers`, else one per vendor on a live target (they mostly wait on
+    each vendor's pace, so they overlap well) and one on an embedded target (all CPU: extra workers cost their start
+    and memory, and a vendor never spreads over workers); never more than there are vendors."""
     vendors = len(request.vendors or target.vendors)
-    wanted = request.workers if request.workers is not None else (os.cpu_count() or 1)
+    wanted = request.workers if request.workers is not None else (1 if target.embedded else vendors)
     return max(1, min(wanted, vendors))
 
 
