@@ -11,6 +11,8 @@ from urllib.parse import quote_plus
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
@@ -504,3 +506,278 @@ def test_a_100_mb_binary_is_scanned_in_about_a_chunk_of_memory(tmp_path):
     hits: list = []
     assert _peak_memory(lambda: hits.extend(scan_paths([path]))) < 12 * CHUNK_SIZE
     assert kinds(hits) == [("huge.bin", 1, "jwt")]
+
+
+# the prefilter: scanning only the lines it marks finds exactly what scanning every line finds
+
+
+def _both_ways(path: Path, known=(), public=()) -> tuple[list, list]:
+    from authcanary.recording.scan import _scan
+
+    return _scan([path], known, public), _scan([path], known, public, fast=False)
+
+
+_KNOWN = "pw:" + secrets.token_urlsafe(9) + "&<é>"
+_BASIC = base64.b64encode(b"client:" + secrets.token_urlsafe(12).encode()).decode()
+_FRAGMENTS = [
+    # line ends, indentation and YAML structure (a !!binary block, a list under a secret key)
+    *["\n"] * 8,
+    "\r\n",
+    "\r",
+    "\x0c",
+    "\u2028",
+    "\x85",
+    "  ",
+    "    ",
+    "\t",
+    "\xa0",
+    "- ",
+    "string: !!binary |\n",
+    "headers:\n",
+    # keys, also with separators and letters that `key_name` drops or lower-cases to ASCII
+    "access_token",
+    "Client_Secret",
+    "x-api-key",
+    "pass_word",
+    "API-KEY",
+    "api\u212aey",
+    "sess\u0130onid",
+    "pass\u00e9word",
+    # some likely neighbours
+    "x-api-key:\n",
+    "      - ",
+    '"client_secret": "',
+    "password=",
+    "code",
+    "token_type",
+    "client_id",
+    "kid",
+    '"kty"',
+    '"n"',
+    # separators, quotes and values
+    ": ",
+    ":",
+    "=",
+    '"',
+    "'",
+    '\\"',
+    "&quot;",
+    "&#34;",
+    " ",
+    "<secret len=8>",
+    "%3Csecret+len%3D8%3E",
+    "%3Csecret",
+    "<token#1 hex32>",
+    "${X}",
+    "$(x)",
+    "*",
+    "7Qx9Lm2Pz",
+    secrets.token_hex(16),
+    "3f1b2c4d-1111-4abc-8def-0123456789ab",
+    "3f1b2c4d-1111-4abc-8def-0123456789ab" + "-0",
+    secrets.token_urlsafe(30),
+    base64.b64encode(secrets.token_bytes(45)).decode(),
+    "==",
+    "Bearer ",
+    "Basic ",
+    "BimPlus ",
+    "Token\u3000",
+    _BASIC,
+    a_jwt(),
+    "eyJhbGciOiJub25lIn0.e30.",
+    "suites.autodesk.test_token",
+    "data:image/png;base64,",
+    "https://x.example/v1/",
+    "curl -u ",
+    "reproduce_failure('6.1', b'",
+    _KNOWN,
+    quote_plus(_KNOWN),
+    "é",
+    "the token endpoint ",
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    parts=st.lists(st.sampled_from(_FRAGMENTS), max_size=400),
+    encoding=st.sampled_from(["utf-8", "utf-8", "utf-16"]),
+)
+def test_property_the_prefilter_changes_no_finding(tmp_path_factory, parts, encoding):
+    from authcanary.recording import scan
+
+    path = tmp_path_factory.mktemp("prefilter") / "mix.txt"
+    path.write_bytes("".join(parts).encode(encoding))
+    chunk, overlap = scan.CHUNK_SIZE, scan.OVERLAP
+    scan.CHUNK_SIZE, scan.OVERLAP = 1024, 256  # blocks, pieces of long lines and chunk boundaries, all in small files
+    try:
+        fast, every_line = _both_ways(path, known=[_KNOWN])
+    finally:
+        scan.CHUNK_SIZE, scan.OVERLAP = chunk, overlap
+    assert fast == every_line
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b'{"alg":"HS256"}',
+        b' \t\r\n{"alg":"HS256"}',
+        b'\xef\xbb\xbf{"alg":"HS256"}',
+        *(
+            '{"alg":"HS256"}'.encode(encoding)
+            for encoding in ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-be")
+        ),
+        '\n{"alg":"HS256"}'.encode("utf-32-le"),
+    ],
+    ids=["plain", "whitespace", "utf-8-bom", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-be", "utf-32-le"],
+)
+def test_a_jwt_whose_header_json_reads_in_any_way_is_found(tmp_path, header):
+    """The prefilter knows a header by the first character of its base64url: what json.loads accepts."""
+    from authcanary.tokens import jwt_header
+
+    token = base64.urlsafe_b64encode(header).decode().rstrip("=") + ".eyJzdWIiOiJ4In0.c2ln"
+    assert jwt_header(token)
+    write(tmp_path, "t.txt", f"intro\nsee {token} here\n")
+    fast, every_line = _both_ways(tmp_path / "t.txt")
+    assert kinds(fast) == kinds(every_line) == [("t.txt", 2, "jwt")]
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["password", "client_secret", "Client-Secret", "x-api-key", "API_KEY", "pwd", "private_key", "access_token",
+     "refreshToken", "device_code", "client_assertion", "JSESSIONID", "p_a_s_s_w_o_r_d", "api\u212aey",
+     "pass\u00e9word"],
+)  # fmt: skip
+@pytest.mark.parametrize(
+    "template",
+    ['{{"{key}": "{value}"}}', "{key}={value}&x=1", "{key}: {value}", "{key}:\n- {value}", "{key} = '{value}'"],
+)
+def test_every_secret_and_token_key_is_prefiltered(tmp_path, key, template):
+    write(tmp_path, "k.yaml", "first: line\n" + template.format(key=key, value="Zq8" + secrets.token_hex(8)) + "\n")
+    fast, every_line = _both_ways(tmp_path / "k.yaml")
+    assert fast == every_line
+    if key.isascii() or template == "{key}:\n- {value}":  # other keys are YAML keys only
+        assert [hit.kind for hit in fast] == ["credential-value"]
+
+
+@pytest.mark.parametrize("space", [" ", "\t", "\x1f", "\xa0", "\u1680", "\u2003", "\u202f", "\u205f", "\u3000"])
+def test_a_scheme_and_its_credentials_apart_by_any_space_are_prefiltered(tmp_path, space):
+    write(tmp_path, "h.txt", f"x\nAuthorization: Token{space}{secrets.token_hex(16)}\nBasic{space}{_BASIC}\n")
+    fast, every_line = _both_ways(tmp_path / "h.txt")
+    assert kinds(fast) == kinds(every_line) == [("h.txt", 2, "bearer-token"), ("h.txt", 3, "basic-credentials")]
+
+
+def test_windows_line_ends_and_a_yaml_binary_block_keep_line_numbers(tmp_path):
+    token = a_jwt()
+    text = (
+        "interactions:\n- response:\n    body:\n      string: !!binary |\n"
+        + "".join(f"        {base64.b64encode(secrets.token_bytes(57)).decode()}\n" for _ in range(5))
+        + f"    headers:\n      Authorization:\n      - Bearer {token}\n"
+    )
+    (tmp_path / "c.yaml").write_bytes(text.replace("\n", "\r\n").encode())
+    fast, every_line = _both_ways(tmp_path / "c.yaml")
+    assert kinds(fast) == kinds(every_line) == [("c.yaml", 12, "jwt")]
+
+
+@pytest.mark.parametrize("end", ["\r\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"])
+def test_every_line_end_counts_as_str_splitlines_counts_it(tmp_path, end):
+    text = f"one\ntwo{end}three{end}password: Zq8x7Lm2\n{a_jwt()}\n"
+    write(tmp_path, "e.txt", text)
+    fast, every_line = _both_ways(tmp_path / "e.txt")
+    assert kinds(fast) == kinds(every_line) == [("e.txt", 4, "credential-value"), ("e.txt", 5, "jwt")]
+
+
+def test_the_yaml_state_is_followed_from_line_to_line(tmp_path):
+    blob = base64.b64encode(secrets.token_bytes(57)).decode()
+    lines = [
+        "interactions:",
+        "  string: !!binary |",
+        f"    {blob}",  # data
+        f"  other: {secrets.token_urlsafe(32)}",  # as indented as the !!binary key: the block has ended
+        "  again: !!binary",
+        f"      {blob}",
+        f"   {blob}",  # still deeper than the key
+        "x-api-key: \t",  # a YAML key with nothing after it (but spaces): its values follow
+        "- Zq8x7Lm2",
+        "other: x",
+        "api_key:\u3000",
+        "  - Zq8x7Lm2",
+        "  - <secret len=8>",
+        "  - Zq8x7Lm2",
+        "\xa0 - Zq8x7Lm2",  # indented by other spaces
+        "other:",
+        "- Zq8x7Lm2",  # not a secret's
+    ]
+    write(tmp_path, "s.yaml", "\n".join(lines) + "\n")
+    fast, every_line = _both_ways(tmp_path / "s.yaml")
+    assert kinds(fast) == kinds(every_line)
+    assert [(line, kind) for _, line, kind in kinds(fast)] == [
+        (4, "high-entropy"),
+        (9, "credential-value"),
+        (12, "credential-value"),
+        (14, "credential-value"),
+        (15, "credential-value"),
+    ]
+
+
+def test_a_long_digit_run_in_a_name_like_token_takes_no_exponential_time():
+    from authcanary.recording.scan import _wordish
+
+    # each of the 2**40 ways to cut the digits into numbers was tried once before
+    assert not _wordish("build_" + "7" * 40 + "aB")
+    assert _wordish("aes256gcm-v2_" + "7" * 40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(
+        st.sampled_from(
+            [
+                "pass",
+                "word",
+                "wd",
+                "secret",
+                "api",
+                "Key",
+                "private",
+                "token",
+                "code",
+                "assertion",
+                "session",
+                "id",
+                "p",
+                "_",
+                "-",
+                "x",
+                "S",
+                "TOKEN",
+                "\u212a",
+                "é",
+                "1",
+            ]
+        ),
+        min_size=1,
+        max_size=6,
+    ),  # fmt: skip
+    separator=st.sampled_from([": ", "=", '": "', '\\":\\"', "&quot;: &quot;", ":\n"]),
+)
+def test_property_every_key_that_key_kind_knows_is_prefiltered(pieces, separator):
+    from authcanary.recording.scan import _KEY, _STATE, _Prefilter
+    from authcanary.recording.scrub import key_kind
+
+    key = "".join(pieces)
+    data = f"first: line\nk{key}{separator}Zq8x7Lm2\n".encode()
+    marks = _Prefilter(set()).marks(data)
+    if key_kind("k" + key):
+        assert marks.get(len("first: line\n"), 0) & (_STATE if separator.endswith("\n") else _KEY)
+
+
+def test_every_name_and_ending_key_kind_knows_is_prefiltered():
+    from authcanary.recording.scan import _KEY, _STATE, _Prefilter
+    from authcanary.recording.scrub import _SECRET_NAMES, _SECRET_SUFFIXES, _TOKEN_NAMES, key_kind
+
+    for word in {*_SECRET_SUFFIXES, *_SECRET_NAMES, *_TOKEN_NAMES, "token"}:
+        for key in {word, word.upper(), "-".join(word), "x_" + word if key_kind("x" + word) else word}:
+            assert key_kind(key)
+            for separator, flag in ((": ", _KEY), ("=", _KEY), (":\n", _STATE)):
+                marks = _Prefilter(set()).marks(f"{key}{separator}Zq8x7Lm2\n".encode())
+                assert marks.get(0, 0) & flag, (key, separator)
