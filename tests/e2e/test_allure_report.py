@@ -9,57 +9,19 @@ java and npm, or when `npm ci` fails (no registry), the generator's test is skip
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from npm_packages import installed
 
 from conftest import run_authcanary
 
 ALLURE_DIR = Path(__file__).with_name("allure")
-PACKAGE_FILES = ("package.json", "package-lock.json")
 #: installed packages, outside the checkout: one folder per lock file content
-NPM_ROOT = Path(tempfile.gettempdir()) / f"authcanary-tests-npm-{os.getuid()}"
-INSTALLED = ".authcanary-installed"  # written once `npm ci` succeeded
-
-
-def _digest(*paths: Path) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def _npm_ci(npm: str, target: Path) -> None:
-    """`npm ci` of tests/e2e/allure's lock into `target` (staged, then renamed: concurrent runs do not see half an
-    install); skips the tests when it fails."""
-    NPM_ROOT.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="staging-", dir=NPM_ROOT))
-    try:
-        for name in PACKAGE_FILES:
-            shutil.copyfile(ALLURE_DIR / name, staging / name)
-        command = [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
-        try:
-            done = subprocess.run(command, cwd=staging, capture_output=True, text=True, timeout=300)
-        except subprocess.TimeoutExpired:
-            pytest.skip("`npm ci` of tests/e2e/allure took over 300 s (no npm registry reachable?)")
-        if done.returncode != 0:
-            head = " | ".join((done.stderr or done.stdout).strip().splitlines()[:4])
-            pytest.skip(f"`npm ci` of tests/e2e/allure failed (no npm registry reachable?): {head}")
-        (staging / INSTALLED).write_text("ok\n", encoding="utf-8")
-        try:
-            staging.rename(target)
-        except OSError:
-            if not (target / INSTALLED).is_file():  # not another run's install
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -70,11 +32,7 @@ def allure() -> str:
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
         pytest.skip("node and npm are needed to install the Allure report generator (not on PATH)")
-    target = NPM_ROOT / f"allure-{_digest(*(ALLURE_DIR / name for name in PACKAGE_FILES))}"
-    if not (target / INSTALLED).is_file():
-        shutil.rmtree(target, ignore_errors=True)  # an install that did not finish
-        _npm_ci(npm, target)
-    return str(target / "node_modules" / ".bin" / "allure")
+    return str(installed(ALLURE_DIR, npm) / "node_modules" / ".bin" / "allure")
 
 
 def generate(allure: str, run_dir: Path, report: Path) -> Path:

@@ -12,18 +12,17 @@ runs. Without node 20+ and npm, or when `npm ci` fails (no registry), the tests 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from npm_packages import digest, installed
 
 from authcanary.simulators.bimplus import BimplusSimulator
 from authcanary.simulators.keycloak import PUBLIC_CLIENT_ID
@@ -39,18 +38,8 @@ LEGACY_LOGIN = {"user_id": USER, "password": PASSWORD, "application_id": SETTING
 
 JS_DIR = Path(__file__).with_name("js")
 SCRIPT = JS_DIR / "oidc_clients.mjs"
-PACKAGE_FILES = ("package.json", "package-lock.json")
 #: installed packages, outside the checkout: one folder per lock file content
-NPM_ROOT = Path(tempfile.gettempdir()) / f"authcanary-tests-npm-{os.getuid()}"
-INSTALLED = ".authcanary-installed"  # written once `npm ci` succeeded
 MIN_NODE = 20  # openid-client v6 and jose v6 need Node's global fetch and WebCrypto
-
-
-def _digest(*paths: Path) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def _node_major(node: str) -> int:
@@ -61,32 +50,6 @@ def _node_major(node: str) -> int:
         return 0
 
 
-def _npm_ci(npm: str, target: Path) -> None:
-    """`npm ci` of tests/e2e/js's lock into `target` (staged, then renamed: concurrent runs do not see half an
-    install); skips the tests when it fails."""
-    NPM_ROOT.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="staging-", dir=NPM_ROOT))
-    try:
-        for name in PACKAGE_FILES:
-            shutil.copyfile(JS_DIR / name, staging / name)
-        command = [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
-        try:
-            done = subprocess.run(command, cwd=staging, capture_output=True, text=True, timeout=300)
-        except subprocess.TimeoutExpired:
-            pytest.skip("`npm ci` of tests/e2e/js took over 300 s (no npm registry reachable?)")
-        if done.returncode != 0:
-            head = " | ".join((done.stderr or done.stdout).strip().splitlines()[:4])  # npm's error code and reason
-            pytest.skip(f"`npm ci` of tests/e2e/js failed (no npm registry reachable?): {head}")
-        (staging / INSTALLED).write_text("ok\n", encoding="utf-8")
-        try:
-            staging.rename(target)
-        except OSError:
-            if not (target / INSTALLED).is_file():  # not another run's install
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def js_script() -> list[str]:
     """The command running tests/e2e/js/oidc_clients.mjs with its locked packages installed (`npm ci`, cached)."""
@@ -95,13 +58,10 @@ def js_script() -> list[str]:
         pytest.skip("node and npm are needed for the JavaScript OIDC clients (not on PATH)")
     if _node_major(node) < MIN_NODE:
         pytest.skip(f"node {MIN_NODE}+ is needed for openid-client v6 and jose v6")
-    target = NPM_ROOT / _digest(*(JS_DIR / name for name in PACKAGE_FILES))
-    if not (target / INSTALLED).is_file():
-        shutil.rmtree(target, ignore_errors=True)  # an install that did not finish
-        _npm_ci(npm, target)
+    target = installed(JS_DIR, npm)
     # The script runs next to node_modules (ES modules resolve bare imports from the script's folder); the name
     # carries its content's hash, so concurrent runs of different checkouts do not overwrite each other's script.
-    script = target / f"oidc_clients-{_digest(SCRIPT)}.mjs"
+    script = target / f"oidc_clients-{digest(SCRIPT)}.mjs"
     if not script.is_file():
         partial = target / f".{script.name}.{os.getpid()}"
         shutil.copyfile(SCRIPT, partial)
