@@ -1,9 +1,13 @@
 """Hypothesis strategies for Autodesk APS token requests: valid ones and hostile ones, each with the
-statuses the documentation allows for it (seed 002, VENDORS.md §1)."""
+statuses the documentation allows for it (seed 002, VENDORS.md §1).
+
+The public strategy builders are cached (`lru_cache`): a test draws from them once per example, and a strategy
+built once is validated by hypothesis once, not once per example."""
 
 from __future__ import annotations
 
 import base64
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from hypothesis import strategies as st
@@ -57,6 +61,7 @@ wrong_content_types = st.sampled_from(
 )
 
 
+@lru_cache(maxsize=64)
 def token_requests(
     client_id: str, client_secret: Secret | str, paths: tuple[str, ...] = (V1, V2)
 ) -> st.SearchStrategy[HostileRequest]:
@@ -130,6 +135,7 @@ def token_requests(
     return st.one_of(*kinds, both_places) if V2 in paths else st.one_of(*kinds)
 
 
+@lru_cache(maxsize=64)
 def valid_token_requests(
     client_id: str, client_secret: Secret | str, paths: tuple[str, ...] = (V1, V2)
 ) -> st.SearchStrategy[HostileRequest]:
@@ -149,15 +155,17 @@ def valid_token_requests(
             f"valid request ({shape})", "POST", path, headers, urlencode(fields).encode(), frozenset({200})
         )
 
-    return st.sampled_from(list(paths)).flatmap(
-        lambda path: st.builds(
+    shapes = {
+        path: st.builds(
             build,
             st.just(path),
             st.booleans() if path == V2 else st.just(False),
             st.none() | scope_strings(),
             st.permutations(range(4)),
         )
-    )
+        for path in paths
+    }
+    return st.sampled_from(list(paths)).flatmap(shapes.__getitem__)
 
 
 def scope_strings() -> st.SearchStrategy[str]:

@@ -6,7 +6,9 @@ Step 1 is `POST /oauth/authenticate` (form: grant_type client_credentials, clien
 scope). A missing, bad, forged or expired bearer is 401 ("re-authenticate"); a malformed request is 400
 ("re-authenticating won't help"); a wrong client or an unknown user is 400 or 401 (contracts/axeobim/semantics.yaml,
 ambiguities).
-"""
+
+The public strategy builders are cached (`lru_cache`): a test draws from them once per example, and a strategy
+built once is validated by hypothesis once, not once per example."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import base64
 import json
 import secrets
 import string
-from functools import cache
+from functools import cache, lru_cache
 from urllib.parse import urlencode
 
 from hypothesis import strategies as st
@@ -87,6 +89,7 @@ def _request(
 
 
 # -- step 1 ----------------------------------------------------------------------------------------------------------
+@lru_cache(maxsize=64)
 def client_requests(kind: str, client_id: str, client_secret: Secret | str) -> st.SearchStrategy[HostileRequest]:
     """Hostile client-credentials requests of one kind (`CLIENT_KINDS`) for a client with valid credentials: every
     one is refused as documented."""
@@ -143,6 +146,7 @@ CLIENT_KINDS = [
 ]
 
 
+@lru_cache(maxsize=64)
 def valid_client_requests(client_id: str, client_secret: Secret | str, scope: str) -> st.SearchStrategy[HostileRequest]:
     """Valid client-credentials requests in every documented shape: the optional `scope` absent or the configured
     one, the fields in any order. Each must get a token."""
@@ -159,6 +163,7 @@ def valid_client_requests(client_id: str, client_secret: Secret | str, scope: st
 
 
 # -- step 2 ----------------------------------------------------------------------------------------------------------
+@lru_cache(maxsize=64)
 def user_requests(kind: str, token: str, email: str) -> st.SearchStrategy[HostileRequest]:
     """Hostile user-token requests of one kind (`USER_KINDS`) sent with a valid client token `token`: malformed forms
     get 400, an e-mail that is no Cerqual user 400 or 401."""
@@ -205,6 +210,7 @@ def user_requests(kind: str, token: str, email: str) -> st.SearchStrategy[Hostil
 USER_KINDS = ["unsupported grant_type", "missing email", "unknown user", "repeated parameter", "not a form"]
 
 
+@lru_cache(maxsize=64)
 def valid_user_requests(token: str, email: str, scope: str) -> st.SearchStrategy[HostileRequest]:
     """Valid user-token requests in every documented shape: the optional `scope` absent, the configured one or a
     part of it, the fields in any order. Each must get a token."""
@@ -265,6 +271,7 @@ def forged(token: str, how: str) -> str:
 FORGERIES = ("foreign-key", "unsigned", "hs256", "tampered")
 
 
+@lru_cache(maxsize=64)
 def bearer_problems(kind: str, token: str | None, email: str) -> st.SearchStrategy[HostileRequest]:
     """A documented user-token form under a missing, malformed or forged bearer (`BEARER_KINDS`): 401 every time. The
     forgeries copy the claims of `token`, a genuine client token (without one, or when it is no JWT, that kind is the

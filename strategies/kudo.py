@@ -5,13 +5,16 @@ documentation allows for it.
 
 Keys never appear in what hypothesis prints: the partner key stays a `Secret` until a request is built, and a
 `HostileRequest`'s repr names only its kind.
-"""
+
+The public strategy builders are cached (`lru_cache`): a test draws from them once per example, and a strategy
+built once is validated by hypothesis once, not once per example."""
 
 from __future__ import annotations
 
 import json
 import string
 import uuid
+from functools import lru_cache
 from typing import Any
 
 from hypothesis import strategies as st
@@ -47,6 +50,7 @@ _values = st.recursive(
 )
 
 
+@lru_cache(maxsize=64)
 def editor_parameters() -> st.SearchStrategy[dict[str, Any]]:
     """A JSON object of editor parameters: the documented examples, string parameters as editor URLs carry them, and
     any JSON values (unicode, nesting, numbers, empty values), the empty object included."""
@@ -169,6 +173,7 @@ def _missing_token(key: Secret | str) -> st.SearchStrategy[HostileRequest]:
 KINDS = ["wrong key", "missing key", "bad body", "unknown token", "missing token"]
 
 
+@lru_cache(maxsize=64)
 def hostile_requests(kind: str, key: Secret | str, bad_body_statuses: frozenset[int]) -> st.SearchStrategy:
     """Hostile requests of one kind (see KINDS) around the target's partner key."""
     if kind == "wrong key":

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from authcanary.contracts import load_yaml
 from authcanary.errors import ConfigError
 from authcanary.findings import SEVERITIES
 
@@ -110,7 +111,7 @@ def _load(contracts_dir: Path, vendor: str) -> Catalog:
     path = contracts_dir / vendor / "checks.yaml"
     try:
         text = path.read_text(encoding="utf-8")
-        document = yaml.safe_load(text)
+        document = load_yaml(text)
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: the vendor's check declarations are missing.", f"Restore contracts/{vendor}/checks.yaml from git."

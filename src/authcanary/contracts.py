@@ -98,13 +98,22 @@ def contract_deprecated_fields(contracts_dir: Path, vendors: Iterable[str]) -> d
     return found
 
 
+#: libyaml's safe loader when PyYAML was built with it (same documents, ~10x faster than the pure-Python one)
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_yaml(text: str) -> Any:
+    """`yaml.safe_load`, with libyaml when available: what the contract files (and checks.yaml) are read with."""
+    return yaml.load(text, Loader=_SAFE_LOADER)
+
+
 @cache
 def _load_folder(folder: Path, vendor: str) -> Contract:
     documents = {}
     for name in ("openapi.yaml", "semantics.yaml"):
         path = folder / name
         try:
-            documents[name] = yaml.safe_load(path.read_text(encoding="utf-8"))
+            documents[name] = load_yaml(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             where = f"{folder.parent.name}/{folder.name}/"
             raise ConfigError(f"{path}: contract file missing.", f"Restore {where} from git.") from None

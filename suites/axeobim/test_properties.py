@@ -7,6 +7,7 @@ minimal example hypothesis found is what gets reported, with a curl reproduction
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from schemathesis.checks import (
 )
 from schemathesis.core.parameters import ParameterLocation
 
-from authcanary.suite import check_conformance, hypothesis_settings, refused, reveal
+from authcanary.suite import HostileRequest, Secret, check_conformance, hypothesis_settings, refused, reveal
 from strategies.axeobim import (
     BEARER_KINDS,
     CLIENT,
@@ -145,12 +146,26 @@ def test_valid_requests_get_a_token_in_every_documented_shape(client, target, ex
     fails one documented shape is found, with the minimal shape."""
     settings = target.settings
     valid = data.draw(
-        st.one_of(
-            valid_client_requests(settings["client_id"], settings["client_secret"], settings["scope"]),
-            valid_user_requests(valid_bearer, settings["cerqual_email"], settings["cerqual_scope"]),
+        _valid_requests(
+            settings["client_id"],
+            settings["client_secret"],
+            settings["scope"],
+            valid_bearer,
+            settings["cerqual_email"],
+            settings["cerqual_scope"],
         ),
         label="request",
     )
     with expect.example():
         response = valid.send(client)
         refused(expect, response, valid.allowed, "axeobim.token.documented_shape", detail=valid.kind)
+
+
+@lru_cache(maxsize=8)
+def _valid_requests(
+    client_id: str, client_secret: Secret | str, scope: str, token: str, email: str, user_scope: str
+) -> st.SearchStrategy[HostileRequest]:
+    """Both steps' valid requests, built once per test (not once per example)."""
+    return st.one_of(
+        valid_client_requests(client_id, client_secret, scope), valid_user_requests(token, email, user_scope)
+    )

@@ -49,12 +49,12 @@ def test_hostile_requests_are_refused_as_documented(kind, client, target, expect
 @settings(SETTINGS, max_examples=max(2, SETTINGS.max_examples // 2))
 @given(data=st.data())
 def test_malformed_tokens_get_401_everywhere(client, target, expect, checks, data):
-    paths = [
+    paths = (
         ("GET", AUTHORIZE),
         ("GET", target.settings["teams_path"]),
         ("POST", CROSS_TOKEN),
         ("DELETE", target.settings["logout_path"]),
-    ]
+    )
     hostile = data.draw(malformed_authorizations(paths), label="request")
     with expect.example():
         checks.refused(hostile.send(client), hostile.allowed, "bimplus.hostile.refused", hostile.kind)

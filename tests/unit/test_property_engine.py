@@ -1,0 +1,204 @@
+"""The lean property engine (issue 13): the in-process wire, the suites' client, schemathesis' checks run once per
+answer, and strategies built once per set of arguments. Each keeps what it replaced did."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from schemathesis import Response
+from schemathesis.core.failures import Failure, FailureGroup
+
+from authcanary.checks.conformance import check_conformance
+from authcanary.credentials import Secret
+from authcanary.http import InProcessTransport, bind_client
+from strategies import autodesk, axeobim, bimplus, bimplus_oidc, kudo
+
+
+def serve(app: Any) -> httpx.Client:
+    return bind_client(InProcessTransport(app), "http://vendor.sim/api")
+
+
+def echo_app(seen: list[dict[str, Any]]) -> Any:
+    """An ASGI app that answers what it was sent (status 201, the body back, the scope noted in `seen`)."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        message = await receive()
+        seen.append({**scope, "body": message["body"], "more_body": message["more_body"]})
+        await send({"type": "http.response.start", "status": 201, "headers": [(b"x-echo", b"1")]})
+        await send({"type": "http.response.body", "body": message["body"] or b"empty", "more_body": True})
+        await send({"type": "http.response.body", "body": b"!"})
+
+    return app
+
+
+def test_the_in_process_wire_hands_the_app_the_request_as_a_server_would() -> None:
+    seen: list[dict[str, Any]] = []
+    with serve(echo_app(seen)) as client:
+        response = client.post("a%20b/c", params={"q": "1 2"}, headers={"X-Thing": "Yes"}, content=b"payload")
+    assert (response.status_code, response.headers["x-echo"], response.content) == (201, "1", b"payload!")
+    [scope] = seen
+    assert scope["method"] == "POST"
+    assert scope["path"] == "/api/a b/c" and scope["raw_path"] == b"/api/a%20b/c"
+    assert scope["query_string"] == b"q=1+2"
+    assert (b"x-thing", b"Yes") in scope["headers"] and (b"content-length", b"7") in scope["headers"]
+    assert scope["client"] == ("testclient", 50000) and scope["server"] == ("vendor.sim", None)
+    assert (scope["body"], scope["more_body"]) == (b"payload", False)
+    assert response.elapsed.total_seconds() >= 0  # read and closed like an answer from a real wire
+
+
+def test_a_head_answer_has_no_body() -> None:
+    with serve(echo_app([])) as client:
+        assert client.head("x").content == b""
+
+
+def test_an_app_that_fails_before_answering_is_a_500_and_after_answering_keeps_its_answer() -> None:
+    async def fails_first(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        raise RuntimeError("boom")
+
+    async def fails_after(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 500, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"Internal Server Error"})
+        raise RuntimeError("boom")
+
+    with serve(fails_first) as client:
+        assert (client.get("x").status_code, client.get("x").content) == (500, b"")
+    with serve(fails_after) as client:
+        assert (client.get("x").status_code, client.get("x").text) == (500, "Internal Server Error")
+
+
+def test_an_app_waiting_for_the_client_to_go_away_hears_it_once_it_has_answered() -> None:
+    events: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        listener = asyncio.ensure_future(receive())  # as a streaming answer listens for a disconnect
+        await asyncio.sleep(0)
+        assert not listener.done()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+        events.append((await listener)["type"])
+
+    with serve(app) as client:
+        assert client.get("x").text == "ok"
+    assert events == ["http.disconnect"]
+
+
+def test_the_wire_is_shared_by_the_clients_of_a_session_until_shut_down() -> None:
+    transport = InProcessTransport(echo_app([]))
+    for _ in range(2):
+        with bind_client(transport, "http://vendor.sim") as client:  # closing a client keeps the wire usable
+            assert client.get("x").status_code == 201
+    transport.shutdown()
+
+
+def test_the_client_keeps_the_cookies_an_answer_sets_and_sends_them_back() -> None:
+    sent: list[str | None] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("cookie"))
+        if request.url.path.endswith("/login"):
+            return httpx.Response(200, headers={"Set-Cookie": "session=abc; Path=/"})
+        return httpx.Response(200)
+
+    with bind_client(httpx.MockTransport(answer), "http://vendor.sim") as client:
+        client.get("plain")
+        client.get("login")
+        client.get("plain")
+        assert client.cookies.get("session") == "abc"
+    assert sent == [None, None, "session=abc"]
+
+
+# -- schemathesis' checks, once per answer --------------------------------------------------------------------------
+def status_check(*args: Any) -> None: ...
+
+
+def schema_check(*args: Any) -> None: ...
+
+
+class FakeCase:
+    """A schemathesis case whose named checks fail; records what `validate_response` was given."""
+
+    def __init__(self, failing: set[Any]) -> None:
+        self.failing, self.calls = failing, []
+
+    def validate_response(self, answer: Any, checks: list[Any]) -> None:
+        self.calls.append((answer, list(checks)))
+        failed = [check for check in checks if check in self.failing]
+        if failed:
+            raise FailureGroup(
+                [
+                    Failure(operation="POST /token", title=f"{c.__name__} failed", message="line 1\nline 2")
+                    for c in failed
+                ]
+            )
+
+
+class FakeExpect:
+    def __init__(self) -> None:
+        self.recorded: list[tuple[str, str, str]] = []
+
+    def that(self, ok: bool, check: str, *, detail: str = "", observed: str = "", **kwargs: Any) -> bool:
+        self.recorded.append((check, detail, observed))
+        return ok
+
+
+CHECKS = {status_check: "acme.contract.status_code_conformance", schema_check: "acme.contract.schema"}
+
+
+def answer() -> httpx.Response:
+    def ok(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "application/json"}, stream=httpx.ByteStream(b"{}"))
+
+    with bind_client(httpx.MockTransport(ok), "http://vendor.sim") as client:
+        return client.post("token", content=b"a=1")
+
+
+def test_conforming_answers_are_checked_in_one_call_on_one_converted_answer() -> None:
+    case, expect = FakeCase(set()), FakeExpect()
+    check_conformance(expect, case, answer(), CHECKS, "contracts/acme/openapi.yaml")  # type: ignore[arg-type]
+    [(converted, checks)] = case.calls
+    assert isinstance(converted, Response) and checks == [status_check, schema_check]
+    assert expect.recorded == []
+
+
+def test_a_failure_is_reported_as_the_check_that_found_it() -> None:
+    case, expect = FakeCase({schema_check}), FakeExpect()
+    check_conformance(expect, case, answer(), CHECKS, "contracts/acme/openapi.yaml")  # type: ignore[arg-type]
+    assert expect.recorded == [("acme.contract.schema", "schema_check failed", "line 1 | line 2")]
+    assert len({id(converted) for converted, _ in case.calls}) == 1  # converted once, whatever the number of calls
+
+
+# -- strategies, built once ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("build", "args", "other"),
+    [
+        (autodesk.token_requests, ("id", Secret("secret"), (autodesk.V2,)), ("id", Secret("secret"))),
+        (autodesk.valid_token_requests, ("id", "secret"), ("id", "other")),
+        (axeobim.client_requests, ("wrong client_id", "id", "secret"), ("not a form", "id", "secret")),
+        (axeobim.user_requests, ("unknown user", "token", "a@b.c"), ("unknown user", "token2", "a@b.c")),
+        (axeobim.bearer_problems, ("garbage", None, "a@b.c"), ("huge", None, "a@b.c")),
+        (bimplus.malformed_authorizations, ((("GET", "/a"),),), ((("GET", "/b"),),)),
+        (kudo.hostile_requests, ("wrong key", Secret("key"), frozenset({400})), ("missing key", "key", frozenset())),
+    ],
+)
+def test_a_strategy_is_built_once_per_set_of_arguments(build: Any, args: tuple, other: tuple) -> None:
+    assert build(*args) is build(*args)
+    assert build(*other) is not build(*args)
+
+
+def test_identifier_strategies_draw_what_their_regex_said() -> None:
+    import re
+
+    from hypothesis import given, settings
+
+    @settings(max_examples=50, database=None, derandomize=True)
+    @given(bimplus._unknown_users, bimplus_oidc._client_ids, bimplus._identifiers("ab_", 0, 3))
+    def drawn(user: str, client_id: str, name: str) -> None:
+        assert re.fullmatch(r"[a-z]{3,12}@unknown\.invalid", user)
+        assert re.fullmatch(r"[a-z][a-z0-9-]{2,20}", client_id)
+        assert re.fullmatch(r"[a-z][ab_]{0,3}", name)
+
+    drawn()
