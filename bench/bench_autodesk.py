@@ -135,7 +135,9 @@ def suite_plugin_args(mode: str) -> tuple[list[str], str]:
 def full_run(work: Path) -> tuple[float, float, int, dict]:
     out = work / "full-run"
     completed, wall, cpu = timed(
-        [str(AUTHCANARY), "run", "--target", "sim", "--vendor", "autodesk", "--out", str(out), "--no-history"], cwd=ROOT, env=env()
+        [str(AUTHCANARY), "run", "--target", "sim", "--vendor", "autodesk", "--out", str(out), "--no-history"],
+        cwd=ROOT,
+        env=env(),
     )
     summary = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
     if completed.returncode != 0:
