@@ -27,6 +27,8 @@ from authcanary.waivers import waived
 __all__ = ["History", "HistoryError", "HistoryCorrupt", "open_history", "TREND_RUNS", "FLAP_WINDOW"]
 
 SCHEMA_VERSION = "1"
+#: what `History.record` adds to each finding of a summary
+ANNOTATIONS = ("id", "state", "first_seen", "runs_seen", "flapping")
 #: runs of a target in a report's trend strip (this one included)
 TREND_RUNS = 14
 #: a finding that was resolved and came back within this many runs of its vendor is `flapping`
