@@ -121,7 +121,7 @@ def test_the_nightly_workflow_is_ready_to_copy():
     assert save["if"].startswith("always()")  # the history is kept on the nights with findings too
     upload = next(step for step in steps if step.get("uses", "").startswith("actions/upload-artifact@"))
     assert upload["if"] == "always()"
-    assert upload["with"]["path"].split() == [  # the run folder, and a history the run set aside as damaged
+    assert upload["with"]["path"].splitlines() == [  # the run folder, and a history the run set aside as damaged
         "reports/run-${{ matrix.vendor }}/",
         "reports/history-${{ matrix.vendor }}.sqlite.corrupt-*",
     ]
