@@ -188,12 +188,14 @@ def property_suite(work: Path, examples: int, name: str, plugin_args: list[str],
 
 # -- (b') schemathesis' CLI against `authcanary serve` -----------------------------------------------------------
 class Server:
-    def __init__(self, work: Path) -> None:
+    """`authcanary serve --vendor V` on a free loopback port; counts the requests its access log shows."""
+
+    def __init__(self, work: Path, vendor: str = "autodesk") -> None:
         self.port = free_port()
-        self.log = work / f"serve-{self.port}.log"
+        self.log = work / f"serve-{vendor}-{self.port}.log"
         self.sink = self.log.open("wb")
         self.process = subprocess.Popen(
-            [str(AUTHCANARY), "serve", "--vendor", "autodesk", "--port", str(self.port)],
+            [str(AUTHCANARY), "serve", "--vendor", vendor, "--port", str(self.port)],
             stdout=self.sink,
             stderr=subprocess.STDOUT,
             env=env(),

@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -56,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench_autodesk import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent
@@ -215,55 +215,6 @@ def run_suite(work: Path, name: str, files: list[str], examples: int | None, sel
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """`authcanary serve --vendor V` on a free loopback port; counts the requests its access log shows."""
-
-    def __init__(self, work: Path, vendor: str) -> None:
-        import httpx
-
-        self.port = free_port()
-        self.log = work / f"serve-{vendor}-{self.port}.log"
-        self.sink = self.log.open("wb")
-        self.process = subprocess.Popen(
-            [str(BIN / "authcanary"), "serve", "--vendor", vendor, "--port", str(self.port)],
-            stdout=self.sink,
-            stderr=subprocess.STDOUT,
-            env=env(),
-            cwd=work,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/__authcanary__/info", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        self.stop()
-        raise SystemExit(f"authcanary serve did not start:\n{self.log.read_text()}")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def logged(self) -> int:
-        self.sink.flush()
-        return sum(1 for line in self.log.read_text(errors="replace").splitlines() if " -> " in line)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.sink.close()
-
-
 @dataclass(frozen=True)
 class Cases:
     """What schemathesis generates for one contract: the suite test's settings, or the defaults of (b)."""
@@ -281,7 +232,7 @@ def cli_run(work: Path, cases: Cases, index: int) -> Sample:
     server = Server(work, cases.vendor)
     try:
         reports = work / f"st-{Path(cases.contract).parent.name}-{index}"
-        before = server.logged()
+        before = server.logged_requests()
         command = [str(BIN / "schemathesis"), "run", str(ROOT / cases.contract)]
         command += ["--url", server.url + BASE_PATHS.get(cases.contract, ""), "--checks", ",".join(cases.checks)]
         command += ["--max-examples", str(cases.max_examples), "--mode", "all", "--generation-deterministic"]
@@ -292,7 +243,7 @@ def cli_run(work: Path, cases: Cases, index: int) -> Sample:
             command += ["--include-name", operation]
         completed = subprocess.run(command, cwd=work, capture_output=True, text=True, env=env())
         time.sleep(0.2)  # let the access log catch up
-        logged = server.logged() - before
+        logged = server.logged_requests() - before
     finally:
         server.stop()
     reports_found = list(reports.glob("*.json"))

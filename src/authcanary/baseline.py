@@ -5,7 +5,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import hashlib
-import json
 import os
 import shutil
 import sys
@@ -20,7 +19,7 @@ from authcanary.errors import ConfigError
 from authcanary.recording.cassette import CassetteError, load_cassette, scenario_name
 from authcanary.recording.scan import scan_paths
 from authcanary.simulators.framework import DOCUMENTED
-from authcanary.summary import EXIT_CONFIG, EXIT_INTERRUPTED, SCHEMA, exit_code, vendor_entry
+from authcanary.summary import EXIT_CONFIG, exit_code, interrupted, read_json, read_summary, vendor_entry
 
 
 @dataclass(frozen=True)
@@ -130,17 +129,9 @@ def _unobserved_in_baseline(folder: Path, unobserved: list[str]) -> list[Path]:
 def _finished_run(run_dir: Path) -> dict[str, Any]:
     """The run's summary.json, once it shows a finished run of this version that did not end in exit 2."""
     path = run_dir / "summary.json"
-    summary = _read_json(path)
-    entries = summary.get("vendors") if isinstance(summary, dict) else None
-    if (
-        not isinstance(summary, dict)
-        or not isinstance(entries, dict)
-        or not all(isinstance(entry, dict) for entry in entries.values())
-    ):
-        raise ConfigError(f"{path}: unreadable (no vendor entries).", _UNREADABLE_FIX)
-    if summary.get("schema") != SCHEMA:
-        raise ConfigError(f"{path}: schema {summary.get('schema')!r}, not {SCHEMA}.", _UNREADABLE_FIX)
-    if summary.get("interrupted") is True or summary.get("exit_code") == EXIT_INTERRUPTED:
+    summary = read_summary(path, _UNREADABLE_FIX)
+    entries = summary["vendors"]
+    if interrupted(summary):
         raise ConfigError(
             f"{run_dir}: that run was interrupted (it did not finish), and interrupted runs are never "
             "a baseline: their recordings are partial.",
@@ -159,13 +150,6 @@ def _finished_run(run_dir: Path) -> dict[str, Any]:
             f"Re-run with this version (authcanary {__version__}) and accept that run; the baseline was not changed.",
         )
     return summary
-
-
-def _read_json(path: Path) -> object:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: unreadable ({exc}).", _UNREADABLE_FIX) from None
 
 
 def _status_mismatch(entries: dict[str, dict]) -> str:
@@ -237,7 +221,7 @@ def _check_drift_json(path: Path, entries: dict[str, dict]) -> None:
     """drift.json, when the run wrote one, holds the drift findings summary.json has for each vendor."""
     if not path.is_file():
         return
-    document = _read_json(path)
+    document = read_json(path, _UNREADABLE_FIX)
     drift = document.get("vendors") if isinstance(document, dict) else None
     if not isinstance(drift, dict) or not all(isinstance(vendor, dict) for vendor in drift.values()):
         raise ConfigError(f"{path}: unreadable (no vendors).", _TAMPERED_FIX)

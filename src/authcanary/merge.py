@@ -29,7 +29,17 @@ from authcanary.files import write_atomically
 from authcanary.reporting.allure import OWN_RESULTS, SUMMARY_FILES
 from authcanary.reporting.step_summary import append_step_summary
 from authcanary.runner import claim_run_folder, report_leaks, write_run_outputs, write_summary
-from authcanary.summary import EXIT_CONFIG, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, SCHEMA
+from authcanary.summary import (
+    EXIT_CONFIG,
+    EXIT_FINDINGS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    SCHEMA,
+    interrupted,
+    read_json,
+    read_summary,
+)
 from authcanary.summary import exit_code as vendors_exit_code
 from authcanary.targets import Target, load_target
 
@@ -118,34 +128,19 @@ def _read_run(path: Path) -> _Run:
             f"{path}: no summary.json, so that run did not finish (killed or crashed; or not a run folder).",
             _RERUN_FIX,
         )
-    summary = _read_json(path / "summary.json")
-    vendors = summary.get("vendors") if isinstance(summary, dict) else None
-    if (
-        not isinstance(summary, dict)
-        or not isinstance(vendors, dict)
-        or not all(isinstance(entry, dict) for entry in vendors.values())
-    ):
-        raise ConfigError(f"{path / 'summary.json'}: unreadable (no vendor entries).", _RERUN_FIX)
-    if summary.get("schema") != SCHEMA:
-        raise ConfigError(f"{path / 'summary.json'}: schema {summary.get('schema')!r}, not {SCHEMA}.", _RERUN_FIX)
-    if summary.get("interrupted") is True or summary.get("exit_code") == EXIT_INTERRUPTED:
+    summary = read_summary(path / "summary.json", _RERUN_FIX)
+    vendors = summary["vendors"]
+    if interrupted(summary):
         raise ConfigError(f"{path}: that run was interrupted, so its results are partial.", _RERUN_FIX)
     try:
         junit = ElementTree.parse(path / "junit.xml").getroot()
     except (OSError, ElementTree.ParseError) as exc:
         raise ConfigError(f"{path / 'junit.xml'}: unreadable ({exc}).", _RERUN_FIX) from None
-    drift = _read_json(path / "drift.json") if (path / "drift.json").is_file() else None
+    drift = read_json(path / "drift.json", _RERUN_FIX) if (path / "drift.json").is_file() else None
     if drift is not None and not isinstance(drift.get("vendors") if isinstance(drift, dict) else None, dict):
         raise ConfigError(f"{path / 'drift.json'}: unreadable (no vendors).", _RERUN_FIX)
     ran = [name for name, entry in sorted(vendors.items()) if not _listed_only(entry)]
     return _Run(path, summary, junit, drift, ran)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: unreadable ({exc}).", _RERUN_FIX) from None
 
 
 def _listed_only(entry: dict[str, Any]) -> bool:

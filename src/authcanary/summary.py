@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from authcanary.errors import ConfigError
 from authcanary.findings import FAILING_SEVERITIES
 
 __all__ = [
@@ -21,6 +24,9 @@ __all__ = [
     "vendor_entry",
     "vendor_status",
     "exit_code",
+    "read_summary",
+    "read_json",
+    "interrupted",
 ]
 
 SCHEMA = "authcanary.summary/1"
@@ -133,3 +139,28 @@ def exit_code(vendors: dict[str, dict[str, Any]]) -> int:
     if statuses <= {"skipped"}:
         return EXIT_CONFIG
     return EXIT_OK
+
+
+def read_summary(path: Path, fix: str) -> dict[str, Any]:
+    """A run's summary.json (`path`), once it is one of this schema with vendor entries; anything else is a
+    ConfigError saying what is wrong, with `fix`."""
+    summary = read_json(path, fix)
+    vendors = summary.get("vendors") if isinstance(summary, dict) else None
+    if not isinstance(vendors, dict) or not all(isinstance(entry, dict) for entry in vendors.values()):
+        raise ConfigError(f"{path}: unreadable (no vendor entries).", fix)
+    if summary.get("schema") != SCHEMA:
+        raise ConfigError(f"{path}: schema {summary.get('schema')!r}, not {SCHEMA}.", fix)
+    return dict(summary)
+
+
+def read_json(path: Path, fix: str) -> Any:
+    """A JSON file a run wrote (summary.json, drift.json); unreadable is a ConfigError with `fix`."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: unreadable ({exc}).", fix) from None
+
+
+def interrupted(summary: dict[str, Any]) -> bool:
+    """Whether the run was interrupted (its results are partial)."""
+    return summary.get("interrupted") is True or summary.get("exit_code") == EXIT_INTERRUPTED
