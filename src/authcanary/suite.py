@@ -11,7 +11,15 @@ Checks are named: `expect.that(ok, "<vendor>.<area>.<name>", ...)` with the id d
 
 from __future__ import annotations
 
-from authcanary.checks.answers import check_constants, check_schema, describe_statuses, refused, schema_errors
+from authcanary.checks.answers import (
+    check_constants,
+    check_expires_in,
+    check_headers,
+    check_schema,
+    describe_statuses,
+    refused,
+    schema_errors,
+)
 from authcanary.checks.clock import Clock, Timed
 from authcanary.checks.conformance import check_conformance
 from authcanary.checks.fixtures import LoginProbes
@@ -45,6 +53,8 @@ __all__ = [
     "VendorTarget",
     "check_conformance",
     "check_constants",
+    "check_expires_in",
+    "check_headers",
     "check_schema",
     "decode_unverified",
     "describe_statuses",

@@ -8,7 +8,16 @@ from typing import Any
 
 import httpx
 
-from authcanary.suite import Contract, Expect, check_constants, decode_unverified, is_placeholder, verify_jwt
+from authcanary.suite import (
+    Contract,
+    Expect,
+    check_constants,
+    check_expires_in,
+    check_headers,
+    decode_unverified,
+    is_placeholder,
+    verify_jwt,
+)
 from suites.autodesk.api import ENDPOINT, KEYS
 
 #: the published JWKS answer, asked for when a signature is to be verified (`ApsApi.published_keys`)
@@ -35,35 +44,15 @@ class ApsChecks:
         if body is None:
             return None
         check_constants(expect, response, body, self.contract)
-        expires_in = body.get("expires_in")
-        expires_ok = expect.that(
-            isinstance(expires_in, int) and not isinstance(expires_in, bool) and expires_in > 0,
+        expires_in = check_expires_in(
+            expect,
+            response,
+            body,
+            semantics.get("expires_in", {}),
             "autodesk.token.expires_in_integer",
-            response=response,
-            expected="expires_in: int > 0",
-            observed=f"expires_in = {expires_in!r}",
+            "autodesk.token.expires_in_example",
         )
-        lifetime = semantics.get("expires_in", {})
-        if expires_ok and lifetime.get("examples") and expires_in not in lifetime["examples"]:
-            # the contract says how much a lifetime other than the documented example weighs (`on_mismatch`)
-            expect.that(
-                False,
-                "autodesk.token.expires_in_example",
-                response=response,
-                expected=f"expires_in in {lifetime['examples']}",
-                observed=f"expires_in = {expires_in}",
-                severity=lifetime.get("on_mismatch"),
-            )
-        for name, tokens in semantics.get("headers", {}).get("200", {}).items():
-            present = {part.strip().lower() for part in response.headers.get(name, "").split(",")}
-            expect.that(
-                set(tokens) <= present,
-                "autodesk.token.cache_headers",
-                response=response,
-                detail=name,
-                expected=f"{name}: {', '.join(tokens)}",
-                observed=f"{name}: {response.headers.get(name, '(absent)')}",
-            )
+        check_headers(expect, response, semantics.get("headers", {}).get("200", {}), "autodesk.token.cache_headers")
         token = body.get("access_token")
         if expect.that(
             isinstance(token, str) and token != "",
@@ -72,7 +61,7 @@ class ApsChecks:
             expected="access_token: string",
             observed=f"fields: {sorted(body)}",
         ):
-            self.jwt(response, token, expires_in if expires_ok else None)
+            self.jwt(response, token, expires_in)
         return body
 
     def jwt(self, response: httpx.Response, token: str, expires_in: int | None) -> None:

@@ -24,6 +24,7 @@ from authcanary.suite import (
     Contract,
     Expect,
     Secret,
+    check_headers,
     check_schema,
     decode_unverified,
     is_placeholder,
@@ -329,16 +330,8 @@ class OidcChecks:
         return tokens
 
     def no_store(self, response: httpx.Response, detail: str) -> None:
-        for name, value in self.semantics["tokens"]["no_store"].items():
-            present = {part.strip().lower() for part in response.headers.get(name, "").split(",")}
-            self.expect.that(
-                value in present,
-                "bimplus.oidc.no_store",
-                response=response,
-                detail=f"{detail}: {name}",
-                expected=f"{name}: {value}",
-                observed=f"{name}: {response.headers.get(name)!r}",
-            )
+        required = {name: [value] for name, value in self.semantics["tokens"]["no_store"].items()}
+        check_headers(self.expect, response, required, "bimplus.oidc.no_store", detail)
 
     def lifetimes(self, response: httpx.Response, body: dict[str, Any], user_session: bool) -> None:
         """expires_in and refresh_expires_in are the documented defaults (examples: a mismatch weighs `on_mismatch`)."""

@@ -8,7 +8,15 @@
   suite.
 """
 
-from authcanary.checks.answers import check_constants, check_schema, describe_statuses, refused, schema_errors
+from authcanary.checks.answers import (
+    check_constants,
+    check_expires_in,
+    check_headers,
+    check_schema,
+    describe_statuses,
+    refused,
+    schema_errors,
+)
 from authcanary.checks.clock import Clock, Timed
 from authcanary.checks.fixtures import LoginProbes
 from authcanary.checks.hostile import HostileRequest
@@ -19,6 +27,8 @@ __all__ = [
     "LoginProbes",
     "Timed",
     "check_constants",
+    "check_expires_in",
+    "check_headers",
     "check_schema",
     "describe_statuses",
     "refused",

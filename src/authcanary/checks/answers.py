@@ -67,6 +67,57 @@ def check_constants(
 _VALIDATORS: dict[tuple[str, str], jsonschema_rs.Draft202012Validator] = {}
 
 
+def check_headers(
+    expect: Expect, response: httpx.Response, required: dict[str, Collection[str]], check: str, detail: str = ""
+) -> bool:
+    """Each header in `required` carries the listed directives (e.g. `cache-control: no-store`; a header's
+    comma-separated directives in any order and case): the check `check`, once per header."""
+    held = True
+    for name, directives in required.items():
+        present = {part.strip().lower() for part in response.headers.get(name, "").split(",")}
+        held &= expect.that(
+            {directive.lower() for directive in directives} <= present,
+            check,
+            response=response,
+            detail=f"{detail}: {name}" if detail else name,
+            expected=f"{name}: {', '.join(directives)}",
+            observed=f"{name}: {response.headers.get(name, '(absent)')}",
+        )
+    return held
+
+
+def check_expires_in(
+    expect: Expect,
+    response: httpx.Response,
+    body: dict[str, Any],
+    lifetime: dict[str, Any],
+    integer_check: str,
+    example_check: str,
+) -> int | None:
+    """`expires_in` is a positive integer (`integer_check`; returned, else None) and, when the contract documents
+    examples (`lifetime`: semantics' `expires_in`), one of them (`example_check`, weighing the contract's
+    `on_mismatch`: a lifetime other than a documented example may be only info)."""
+    expires_in = body.get("expires_in")
+    if not expect.that(
+        isinstance(expires_in, int) and not isinstance(expires_in, bool) and expires_in > 0,
+        integer_check,
+        response=response,
+        expected="expires_in: int > 0",
+        observed=f"expires_in = {expires_in!r}",
+    ):
+        return None
+    if lifetime.get("examples") and expires_in not in lifetime["examples"]:
+        expect.that(
+            False,
+            example_check,
+            response=response,
+            expected=f"expires_in in {lifetime['examples']}",
+            observed=f"expires_in = {expires_in}",
+            severity=lifetime.get("on_mismatch"),
+        )
+    return expires_in
+
+
 def schema_errors(contract: Contract, schema: str, document: Any) -> list[str]:
     """Where and how `document` breaks `#/components/schemas/<schema>` of the contract's OpenAPI 3.1 (whose schemas
     are JSON Schema 2020-12, formats included); empty when it conforms."""
