@@ -6,8 +6,9 @@ One file serves any number of targets and concurrent runs: a run records itself 
 transaction (SQLite serialises writers; WAL lets readers go on). A file that is not a readable history is never
 overwritten: it is set aside next to itself, a new history is started, and the run says so.
 
-Only what identifies a finding is stored (its id, kind, severity, endpoint and title): never an observed value, a
-repro or a note, so the file holds nothing a vendor sent and nothing secret.
+Only what identifies a finding is stored (its id, kind, severity, endpoint and title; for a violation its check id
+and the tests that saw it): never an observed value, a repro or a note, so the file holds nothing a vendor sent and
+nothing secret.
 """
 
 from __future__ import annotations
