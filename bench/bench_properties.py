@@ -7,8 +7,11 @@ Prints, in one run (repetitions interleaved, medians):
   (a) the property suites of every vendor (suites/*/test_properties.py, suites/bimplus/test_oidc_properties.py) on the
       embedded target, in one pytest process started as `authcanary run` starts it (authcanary.runner.PLUGIN_ARGS):
       requests (findings.json: every request the guarded clients sent) and execution per request, with the verdict
-      against the 2 ms target;
-  (b) per contract, the same cases three ways: the suite's schemathesis test alone (`-k test_contract_conformance`),
+      against the 2 ms target; the contract tests replay the cases the warm-up stored (authcanary.pytest.cases: as
+      every embedded run after the first does), and the same suites with `--authcanary-fresh-cases` (a first run,
+      every case generated) are printed below it;
+  (b) per contract, the same cases three ways: the suite's schemathesis test alone (`-k test_contract_conformance`;
+      its cases replayed, and generated in the "fresh" column),
       schemathesis' CLI (`schemathesis run`, this venv's) against `authcanary serve --vendor V` on loopback, and
       schemathesis' Python API (its engine) against the simulator's ASGI app in-process. The CLI and the API get the
       settings the suite's test used (read from its `schema` by the plugin below: max examples, phases, operations,
@@ -24,7 +27,8 @@ shared machine (the suite runs single-threaded, so it equals wall time when noth
 the verdict uses CPU. The CLI's figure is its running_time (wall; its answers come from another process, the
 simulator under `authcanary serve`), the API's its running_time and the CPU time of its process over the run.
 Hypothesis' storage is warmed up first (not measured): its Unicode tables cost ~1 s of CPU to build in an empty
-storage directory, which is what `authcanary run`'s fresh temporary hypothesis home pays on every run today.
+storage directory (`authcanary run` keeps them in ~/.cache/authcanary/hypothesis), and the warm-up run fills the case
+store with the measured runs' settings.
 
 Profiling (what the lean engine was cut from; files and plugin arguments as in (a)):
 
@@ -178,14 +182,18 @@ def plugin_args() -> list[str]:
     return list(getattr(runner, "PLUGIN_ARGS", []))
 
 
-def run_suite(work: Path, name: str, files: list[str], examples: int | None, select: str | None = None) -> Sample:
-    """The property suites `files` in one pytest process, with this file's plugin."""
+def run_suite(
+    work: Path, name: str, files: list[str], examples: int | None, select: str | None = None, fresh: bool = False
+) -> Sample:
+    """The property suites `files` in one pytest process, with this file's plugin; `fresh`: the contract tests
+    generate their cases (`--authcanary-fresh-cases`), else they replay what the case store has."""
     out, timing = work / name, work / f"{name}.json"
     command = [sys.executable, "-m", "pytest", *files, "--target", "sim", "--authcanary-out", str(out)]
     command += ["-o", "addopts=", "-p", "no:cacheprovider", "-q", "-W", "ignore::DeprecationWarning"]
     command += [*plugin_args(), "-p", "bench_properties"]
     command += ["--max-examples", str(examples)] if examples else []
     command += ["-k", select] if select else []
+    command += ["--authcanary-fresh-cases"] if fresh else []
     python_path = os.pathsep.join(filter(None, [str(BENCH), os.environ.get("PYTHONPATH")]))
     completed = subprocess.run(
         command,
@@ -374,30 +382,34 @@ def main() -> None:
     files = [file for vendor in vendors for file in PROPERTY_FILES[vendor]]
     began, load = time.perf_counter(), os.getloadavg()[0]
     suites: list[Sample] = []
+    fresh_suites: list[Sample] = []  # the same, with every contract test's cases generated (a first run)
     contract_runs: dict[str, dict[str, list[Sample]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-properties-") as tmp:
         work = Path(tmp)
         # warm-up, not measured: hypothesis' storage (its Unicode tables, ~1 s of CPU, and the constants it reads
-        # from our sources) is built once, as in a developer's checkout; every measured run finds it
-        run_suite(work, "warm-up", files, 2)
+        # from our sources) and the case store are filled once, as in a developer's checkout after its first run
+        run_suite(work, "warm-up", files, args.examples)
         cases: list[Cases] = []
         for index in range(args.repeat):
             suites.append(run_suite(work, f"suites-{index}", files, args.examples))
+            fresh_suites.append(run_suite(work, f"suites-fresh-{index}", files, args.examples, fresh=True))
             if not cases:
                 cases = contract_cases(suites[0], args.examples, vendors)
             for case in cases:
-                runs = contract_runs.setdefault(case.contract, {"suite": [], "cli": [], "api": []})
+                runs = contract_runs.setdefault(case.contract, {"suite": [], "fresh": [], "cli": [], "api": []})
                 test_file = CONTRACTS[case.contract][1]
                 if test_file is not None:
-                    runs["suite"].append(
-                        run_suite(
-                            work,
-                            f"contract-{Path(case.contract).parent.name}-{index}",
-                            [test_file],
-                            args.examples,
-                            "test_contract_conformance",
+                    for fresh in (False, True):
+                        runs["fresh" if fresh else "suite"].append(
+                            run_suite(
+                                work,
+                                f"contract-{Path(case.contract).parent.name}-{index}-{fresh}",
+                                [test_file],
+                                args.examples,
+                                "test_contract_conformance",
+                                fresh,
+                            )
                         )
-                    )
                 if not args.no_cli:
                     runs["cli"].append(cli_run(work, case, index))
                 if not args.no_api:
@@ -423,11 +435,17 @@ def main() -> None:
     target = f"target <= {TARGET_MS:.0f} ms: {verdict}"
     print(f"    execution per request: {wall_ms:.2f} ms wall, {cpu_ms:.2f} ms CPU   {target}")
     print("      runs: " + "; ".join(sample.note for sample in suites))
-    print()
-    print("(b) the same cases: the suite's contract test alone, schemathesis' CLI (HTTP to serve), its Python API")
+    fresh_wall, fresh_cpu = per_request(fresh_suites, "wall"), per_request(fresh_suites, "cpu")
     print(
-        f"    {'contract':<36} {'max ex':>6} {'ours req':>8} {'ms/req':>7} {'CLI req':>7} {'ms/req':>7} {'ratio':>6} "
-        f"{'API req':>7} {'ms/req':>7} {'ratio':>6}"
+        f"    a first run (every contract test generates its cases, --authcanary-fresh-cases): {fresh_wall:.2f} ms"
+        f" wall, {fresh_cpu:.2f} ms CPU per request ({cpu_ms / fresh_cpu:.2f} of it once the cases are stored)"
+    )
+    print()
+    print("(b) the same cases: the suite's contract test alone (cases replayed; fresh: generated), schemathesis' CLI")
+    print("    (HTTP to serve), its Python API")
+    print(
+        f"    {'contract':<36} {'max ex':>6} {'ours req':>8} {'ms/req':>7} {'fresh':>6} {'CLI req':>7} {'ms/req':>7} "
+        f"{'ratio':>6} {'API req':>7} {'ms/req':>7} {'ratio':>6}"
     )
     for case in cases:
         runs = contract_runs[case.contract]
@@ -437,7 +455,8 @@ def main() -> None:
             rows = [sample.vendors[case.vendor] for sample in suites if case.vendor in sample.vendors]
             ours_requests = int(statistics.median(row[0] for row in rows))
             ours = 1000 * statistics.median(row[1] for row in rows) / ours_requests
-        line = f"    {case.contract:<36} {case.max_examples:>6} {ours_requests:>8} {ours:>7.2f}"
+        fresh = f"{per_request(runs['fresh'], 'wall'):>6.2f}" if runs["fresh"] else f"{'-':>6}"
+        line = f"    {case.contract:<36} {case.max_examples:>6} {ours_requests:>8} {ours:>7.2f} {fresh}"
         for key in ("cli", "api"):
             if runs[key]:
                 theirs = per_request(runs[key], "wall")

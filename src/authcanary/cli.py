@@ -114,6 +114,15 @@ def run(
             show_default="live target: one per vendor; embedded: 1",
         ),
     ] = None,
+    fresh_cases: Annotated[
+        bool,
+        typer.Option(
+            "--fresh-cases",
+            help="Generate the contract tests' cases even where they are stored. An embedded run replays the cases "
+            "an earlier run with the same contract, settings and libraries generated (generation is deterministic: "
+            "they are the same); a live run always generates them.",
+        ),
+    ] = False,
     allure_history: Annotated[
         Path | None,
         typer.Option(
@@ -148,6 +157,7 @@ def run(
         fail_on=fail_on,
         allure_history=allure_history,
         workers=workers,
+        fresh_cases=fresh_cases,
     )
     code = run_suites(request)
     raise typer.Exit(code)

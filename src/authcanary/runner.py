@@ -98,6 +98,8 @@ class RunRequest:
     workers: int | None = None
     #: `--allure-history`: the previous generated Allure report, whose history/ the run's allure-results/ carries on
     allure_history: Path | None = None
+    #: `--fresh-cases`: the contract tests generate their cases even where the case store has them
+    fresh_cases: bool = False
     #: the clock of the run's times (started, default folder name, waiver expiry, announced dates); tests move it
     clock: Callable[[], dt.datetime] = _utc_now
 
@@ -296,6 +298,8 @@ def _run_pytest(request: RunRequest, target: Target, run_dir: Path) -> int | pyt
         args += ["--max-examples", str(request.max_examples)]
     if request.mode == "replay":
         args += ["--replay", str(baseline_folder(request))]
+    if request.fresh_cases:
+        args += ["--authcanary-fresh-cases"]
     workers = worker_count(request, target)
     if workers > 1:
         args += ["-p", "xdist.plugin", "-n", str(workers)]

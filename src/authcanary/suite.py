@@ -29,6 +29,7 @@ from authcanary.contracts import Contract
 from authcanary.credentials import Secret, reveal
 from authcanary.findings import Deprecation, MigrationStep, VendorFindings
 from authcanary.http import RAW
+from authcanary.pytest.cases import contract_test
 from authcanary.pytest.control import SimulatorControl
 from authcanary.pytest.expectations import Expect
 from authcanary.pytest.session import hypothesis_settings
@@ -56,6 +57,7 @@ __all__ = [
     "check_expires_in",
     "check_headers",
     "check_schema",
+    "contract_test",
     "decode_unverified",
     "describe_statuses",
     "explore",

@@ -19,7 +19,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from authcanary.suite import check_conformance, hypothesis_settings, refused
+from authcanary.suite import check_conformance, contract_test, hypothesis_settings, refused
 from strategies.autodesk import V1, V2, token_requests, valid_token_requests
 from suites.autodesk.api import V1_REMOVED_SKIP
 
@@ -40,8 +40,7 @@ schema = schemathesis.openapi.from_path(Path(__file__).parents[2] / "contracts" 
 schema.config.generation.update(max_examples=SETTINGS.max_examples, deterministic=True)
 
 
-@schema.parametrize()
-@SETTINGS
+@contract_test(schema, SETTINGS)
 def test_contract_conformance(case, client, expect, v1_gone):
     """Status code, content type and response schema conform to the contract; invalid requests are rejected.
 

@@ -23,7 +23,15 @@ from schemathesis.checks import (
 )
 from schemathesis.core.parameters import ParameterLocation
 
-from authcanary.suite import HostileRequest, Secret, check_conformance, hypothesis_settings, refused, reveal
+from authcanary.suite import (
+    HostileRequest,
+    Secret,
+    check_conformance,
+    contract_test,
+    hypothesis_settings,
+    refused,
+    reveal,
+)
 from strategies.axeobim import (
     BEARER_KINDS,
     CLIENT,
@@ -60,8 +68,7 @@ schema = schemathesis.openapi.from_path(Path(__file__).parents[2] / "contracts" 
 schema.config.generation.update(max_examples=CONTRACT.max_examples, deterministic=True)
 
 
-@schema.parametrize()
-@CONTRACT
+@contract_test(schema, CONTRACT)
 def test_contract_conformance(case, client, target, expect, client_token):
     """Status code, content type and response schema conform to the contract; invalid requests are rejected.
 

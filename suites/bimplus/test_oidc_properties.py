@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import content_type_conformance
 
-from authcanary.suite import VendorTarget, check_conformance, hypothesis_settings, refused, reveal
+from authcanary.suite import VendorTarget, check_conformance, contract_test, hypothesis_settings, refused, reveal
 from strategies.bimplus_oidc import KINDS, Realm, basic, hostile_requests, valid_token_requests
 from suites.bimplus.oidc import KEYCLOAK_PATHS, OidcApi
 
@@ -59,8 +59,7 @@ def realm(oidc: OidcApi, target: VendorTarget) -> Realm:
     )
 
 
-@schema.parametrize()
-@PER_KIND
+@contract_test(schema, PER_KIND)
 def test_contract_conformance(case, oidc, client, expect):
     """The realm's answers to any request the contract describes have the content types it documents (RFC 6749 §5.2
     JSON errors, JSON introspection answers). Operations the contract secures with the client's HTTP Basic

@@ -199,6 +199,7 @@ def canary_run(tmp_path_factory: pytest.TempPathFactory) -> CanaryRun:
             "5",
         ],
         out,
+        env=cli_env(XDG_CACHE_HOME=str(base / "cache")),  # hypothesis' files and the case store, to be searched
     )
     return CanaryRun(canary, out, result)
 
@@ -251,6 +252,15 @@ def test_no_canary_secret_reaches_stdout_or_stderr(canary_run):
         if form in output
     ]
     assert not found, f"canary secrets printed: {found}"
+
+
+def test_no_canary_secret_reaches_the_cache(canary_run):
+    """What a run keeps beyond its folder: hypothesis' files and the contract tests' stored cases (generated data,
+    the credentials put into the request only)."""
+    cache = canary_run.out.parent / "cache" / "authcanary"
+    assert list(cache.rglob("cases/*.pickle")), "the contract tests stored their cases"
+    found = leaks(cache, {**plain_forms(canary_run.canary), **encoded_forms(canary_run.canary)})
+    assert not found, f"canary secrets written to the cache: {found}"
 
 
 def test_no_part_of_a_canary_secret_appears_in_any_encoding(canary_run):

@@ -4,10 +4,13 @@ answer, and strategies built once per set of arguments. Each keeps what it repla
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
+import hypothesis
 import pytest
+import schemathesis
 from schemathesis import Response
 from schemathesis.core.failures import Failure, FailureGroup
 
@@ -202,3 +205,113 @@ def test_identifier_strategies_draw_what_their_regex_said() -> None:
         assert re.fullmatch(r"[a-z][ab_]{0,3}", name)
 
     drawn()
+
+
+# -- the case store (authcanary.pytest.cases) -------------------------------------------------------------------------
+AUTODESK_CONTRACT = Path(__file__).parents[2] / "contracts" / "autodesk" / "openapi.yaml"
+_SCHEMA = schemathesis.openapi.from_path(AUTODESK_CONTRACT)
+
+
+def _operation(schema: Any) -> Any:
+    return next(iter(schema.get_all_operations())).ok()
+
+
+@hypothesis.settings(max_examples=25, derandomize=True, database=None, deadline=None)
+@hypothesis.given(data=hypothesis.strategies.data())
+def test_a_stored_case_comes_back_as_generated(data) -> None:
+    """Every part of a generated case survives the store (its metadata too: negative_data_rejection reads it), its
+    operation and schemathesis' NOT_SET stay themselves, and it gets a new correlation id, as generating again would."""
+    from schemathesis.core import NOT_SET
+
+    from authcanary.pytest.cases import _dumps, _loads
+
+    operation = _operation(_SCHEMA)
+    case = data.draw(operation.as_strategy())
+    back = _loads(_dumps(case, operation), operation)
+    assert back == case and back.operation is operation
+    assert (back.body is NOT_SET) == (case.body is NOT_SET)
+    assert back.as_transport_kwargs(base_url="http://x") | {"headers": None} == case.as_transport_kwargs(
+        base_url="http://x"
+    ) | {"headers": None}
+    assert {k: v for k, v in back.headers.items() if k != "X-Schemathesis-TestCaseId"} == {
+        k: v for k, v in case.headers.items() if k != "X-Schemathesis-TestCaseId"
+    }
+    assert back.meta is not None and back.meta.generation == case.meta.generation
+    assert back.meta.components == case.meta.components
+
+
+def test_the_case_key_follows_everything_generation_depends_on(tmp_path) -> None:
+    from authcanary.pytest.cases import case_key
+
+    def test_a(case):  # pragma: no cover - its source is what counts
+        return case
+
+    def test_b(case):  # pragma: no cover
+        return (case, 1)
+
+    settings = hypothesis.settings(max_examples=10, derandomize=True)
+    first = schemathesis.openapi.from_path(AUTODESK_CONTRACT)
+    again = schemathesis.openapi.from_path(AUTODESK_CONTRACT)
+    key = case_key(first, _operation(first), test_a, settings)
+    assert key == case_key(again, _operation(again), test_a, settings), "stable across loads"
+    assert key != case_key(first, _operation(first), test_b, settings), "the test's source"
+    assert key != case_key(first, _operation(first), test_a, hypothesis.settings(settings, max_examples=11))
+    changed = tmp_path / "openapi.yaml"
+    changed.write_text(AUTODESK_CONTRACT.read_text(encoding="utf-8") + "\n# a comment changes no case\n")
+    edited = schemathesis.openapi.from_path(changed)
+    assert case_key(edited, _operation(edited), test_a, settings) == key, "the same document"
+    changed.write_text(AUTODESK_CONTRACT.read_text(encoding="utf-8").replace("minLength: 1", "minLength: 2"))
+    edited = schemathesis.openapi.from_path(changed)
+    assert case_key(edited, _operation(edited), test_a, settings) != key, "another contract"
+    again.config.generation.update(max_examples=3)
+    assert case_key(again, _operation(again), test_a, settings) != key, "schemathesis' configuration"
+
+
+def test_a_damaged_or_foreign_store_file_is_absent(tmp_path) -> None:
+    from authcanary.pytest.cases import CaseStore, _dumps
+
+    schema = schemathesis.openapi.from_path(AUTODESK_CONTRACT)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    store = CaseStore(tmp_path / "cases")
+    case = operations[0].Case(body={"grant_type": "client_credentials"}, media_type="application/x-www-form-urlencoded")
+    store.save("k", operations[0], [_dumps(case, operations[0])])
+    assert store.load("k", operations[0]) == [case]
+    assert store.load("k", operations[1]) is None, "another operation's cases"
+    assert store.load("missing", operations[0]) is None
+    store.path("k").write_bytes(store.path("k").read_bytes()[:40])
+    assert store.load("k", operations[0]) is None
+    store.path("k").write_bytes(b"garbage")
+    assert store.load("k", operations[0]) is None
+
+
+def test_stored_cases_no_run_reads_for_a_month_are_removed(tmp_path) -> None:
+    import os
+    import time
+
+    from authcanary.pytest.cases import UNUSED_FOR, CaseStore, _dumps
+
+    operation = _operation(_SCHEMA)
+    store = CaseStore(tmp_path)
+    case = operation.Case(body={"grant_type": "client_credentials"}, media_type="application/x-www-form-urlencoded")
+    for key in ("old", "read", "new"):
+        store.save(key, operation, [_dumps(case, operation)])
+    month_ago = time.time() - UNUSED_FOR - 60
+    for key in ("old", "read"):
+        os.utime(store.path(key), (month_ago, month_ago))
+    assert store.load("read", operation) == [case]
+    store.prune()
+    assert sorted(path.stem for path in tmp_path.iterdir()) == ["new", "read"]
+
+
+def test_only_deterministic_generation_is_replayed() -> None:
+    """Random generation (neither derandomized nor seeded) is new every run: freezing it into a replay would change
+    what the test does, so it is always generated."""
+    from authcanary.pytest.cases import _deterministic
+
+    schema = schemathesis.openapi.from_path(AUTODESK_CONTRACT)
+    operation = _operation(schema)
+    random = hypothesis.settings(derandomize=False)
+    assert not _deterministic(schema, operation, random)
+    assert _deterministic(schema, operation, hypothesis.settings(derandomize=True))
+    schema.config.generation.update(deterministic=True)
+    assert _deterministic(schema, operation, random)

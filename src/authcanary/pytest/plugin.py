@@ -1,7 +1,8 @@
 """The pytest plugin (entry point `authcanary`): options, markers, and the run's session object.
 
 Options: `--target NAME` (default `sim`), `--targets FILE`, `--vendor V` (repeatable), `--sim-profile P`,
-`--max-examples N`, `--authcanary-out DIR` (where `findings.json` and cassettes go), `--replay BASELINE`.
+`--max-examples N`, `--authcanary-out DIR` (where `findings.json` and cassettes go), `--replay BASELINE`,
+`--authcanary-fresh-cases` (authcanary.pytest.cases: contract tests generate their cases instead of replaying).
 Markers: one per vendor (added automatically to tests under `suites/<vendor>/`) and `scenario` (deterministic
 request sequences, recorded as cassettes). The hooks live on `CanarySession` (authcanary.pytest.session), registered
 here as a plugin object; the fixtures in authcanary.pytest.fixtures and authcanary.checks.fixtures.
@@ -16,7 +17,7 @@ import pytest
 from authcanary.pytest.session import SESSION, CanarySession
 from authcanary.registry import VENDORS
 
-pytest_plugins = ["authcanary.pytest.fixtures", "authcanary.checks.fixtures"]
+pytest_plugins = ["authcanary.pytest.fixtures", "authcanary.pytest.cases", "authcanary.checks.fixtures"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
