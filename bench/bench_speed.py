@@ -14,8 +14,8 @@
    (bench/bench_properties.py), `scan` of a 100 MB file (bench/bench_scan.py) and drift throughput
    (bench/bench_drift.py), each run as it runs alone; their tables follow.
 
-The hypothesis cache (`~/.cache/authcanary/hypothesis`) is warmed by a first, unmeasured run, as on any machine
-after its first run.
+The hypothesis cache (`~/.cache/authcanary/hypothesis`, with the contract tests' case store) is warmed by a first,
+unmeasured run, as on any machine after its first run.
 """
 
 from __future__ import annotations

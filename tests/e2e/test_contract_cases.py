@@ -165,7 +165,8 @@ def test_authcanary_run_replays_and_fresh_cases_generates(tmp_path):
     args = ["run", "--vendor", "autodesk", "--max-examples", "3", "--baseline", str(tmp_path / "none")]
     (tmp_path / "none").mkdir()
     said = []
-    for index, extra in enumerate([[], [], ["--fresh-cases"]]):
+    runs = [[], [], ["--fresh-cases"], ["--vendor", "kudo", "--workers", "2"]]  # the last: xdist workers count too
+    for index, extra in enumerate(runs):
         result = run_authcanary([*args, *extra], tmp_path / f"run-{index}", env=env)
         assert result.code == 0, result.output[-3000:]
         said.append(next(line for line in result.output.splitlines() if line.startswith("contract cases:")))
@@ -173,5 +174,6 @@ def test_authcanary_run_replays_and_fresh_cases_generates(tmp_path):
         "contract cases: 0 operation(s) replayed from the case store, 2 generated",
         "contract cases: 2 operation(s) replayed from the case store, 0 generated",
         "contract cases: 0 operation(s) replayed from the case store, 2 generated",
+        "contract cases: 2 operation(s) replayed from the case store, 0 generated",
     ]
     assert len(list((tmp_path / "cache" / "authcanary" / "hypothesis" / "authcanary" / "cases").glob("*"))) == 2

@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -125,6 +125,22 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if store is not None and recorded is not None:
         store.save(key, operation, recorded)
     return True
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands its counts to the controller, which prints the summary."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["authcanary_cases"] = asdict(session.config.stash[STATS])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    counted = getattr(node, "workeroutput", {}).get("authcanary_cases")
+    stats = node.config.stash.get(STATS, None)
+    if counted and stats is not None:
+        for name, nodeids in counted.items():
+            getattr(stats, name).extend(nodeids)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

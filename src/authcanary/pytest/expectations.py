@@ -62,6 +62,7 @@ class Expect:
         self.canary, self.vendor, self.item = canary, vendor, item
         self.last_example_lost = False
         self.base_url = canary.base_url(vendor)
+        self.base_path = canary.base_path(vendor)
         self.named_bases: list[tuple[str, str]] = []
         # an in-process request has no real host: its repro points at `authcanary serve`; a live one is sent as is
         self.repro_origin = SERVE_DEFAULT_URL if canary.vendor_target(vendor).embedded else None
@@ -213,10 +214,11 @@ class Expect:
 
     def endpoint(self, request: httpx.Request) -> str:
         """`METHOD /path` of a request, the path relative to the target's base URL or to a named base."""
-        url = str(request.url.copy_with(query=None, fragment=None))
+        # called for every answer a check names: the URL is cut, not parsed again (a URL's `?` and `#` are delimiters)
+        url = str(request.url).partition("#")[0].partition("?")[0]
         for base, label in self.named_bases:
             if url == base or url.startswith(base + "/"):
                 return f"{request.method} {label}{url[len(base) :]}"
-        prefix = httpx.URL(self.base_url).path.rstrip("/")
+        prefix = self.base_path
         path = request.url.path
         return f"{request.method} {path[len(prefix) :] if prefix and path.startswith(prefix) else path}"
