@@ -169,6 +169,7 @@ def test_an_excerpt_masks_an_echoed_credential_and_never_cuts_a_secret_in_half()
     secret = "Vb7nQ2xK9mLp4RtY8wZc3HdF6gJs1AeU5oIq0NkT"
     canary = SimpleNamespace(
         base_url=lambda vendor: "http://x",
+        base_path=lambda vendor: "",
         vendor_target=lambda vendor: SimpleNamespace(embedded=False),
         redact=lambda vendor, text: text.replace(secret, "${SECRET}"),
     )
