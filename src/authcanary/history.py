@@ -194,6 +194,13 @@ class History:
             raise
         self._db.execute("COMMIT")
 
+    def amend_exit_code(self, target: str, started: str, exit_code: int) -> None:
+        """The exit code of a recorded run changed after it was recorded (its folder held a secret: exit 2)."""
+        with self._transaction():
+            self._db.execute(
+                "UPDATE runs SET exit_code = ? WHERE target = ? AND started = ?", (exit_code, target, started)
+            )
+
     # -- recording a run --------------------------------------------------------------------------------------
     def record(self, summary: dict[str, Any], run_dir: str = "") -> None:
         """Record a finished run's summary and annotate it in place: each finding's `id`, `state` (`new`|`open`),

@@ -28,7 +28,7 @@ from authcanary.drift import DriftResult, compare, write_drift_report
 from authcanary.errors import ConfigError
 from authcanary.files import write_atomically
 from authcanary.findings import each_finding, finding_id
-from authcanary.history import UNOBSERVED_STATUSES, HistoryError, open_history
+from authcanary.history import UNOBSERVED_STATUSES, History, HistoryError, open_history
 from authcanary.pytest.workers import read_findings
 from authcanary.recording.scan import scan_paths
 from authcanary.registry import VENDORS, example_vendor
@@ -365,6 +365,7 @@ def _write_outcome(
     if leaked:
         summary["exit_code"] = EXIT_CONFIG  # CI reading summary.json must see the failure too
         write_summary(run_dir, summary)
+        amend_history_exit_code(request, summary)
     append_step_summary(summary, run_dir)  # the CI job summary (GITHUB_STEP_SUMMARY) gets the final verdict
     if leaked:
         return EXIT_CONFIG
@@ -761,6 +762,22 @@ def record_history(request: RunRequest, summary: dict[str, Any], run_dir: Path) 
         summary["history"]["error"] = note
     if error := summary["history"].get("error"):
         print(f"authcanary: warning: {error}", file=sys.stderr)
+
+
+def amend_history_exit_code(request: RunRequest, summary: dict[str, Any]) -> None:
+    """The history keeps the exit code the run ended with, also when the secret scan changed it after recording."""
+    if request.history is None or "previous_run" not in summary.get("history", {}):
+        return  # not recorded
+    try:
+        history = History(request.root / request.history)
+    except (HistoryError, OSError, sqlite3.Error):
+        return  # recorded moments ago: a file gone bad since only keeps the earlier code
+    try:
+        history.amend_exit_code(summary["target"], summary["started"], int(summary["exit_code"]))
+    except sqlite3.Error:
+        pass
+    finally:
+        history.close()
 
 
 def write_run_outputs(run_dir: Path, summary: dict[str, Any], allure_history: Path | None = None) -> None:

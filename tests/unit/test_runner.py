@@ -10,6 +10,7 @@ import pytest
 
 from authcanary import runner
 from authcanary.errors import ConfigError
+from authcanary.history import History
 from authcanary.runner import RunRequest
 from authcanary.summary import EXIT_CONFIG, EXIT_INTERRUPTED
 
@@ -69,6 +70,8 @@ def test_a_run_whose_folder_holds_a_secret_exits_2_and_says_so(monkeypatch, tmp_
     stderr = capsys.readouterr().err
     assert "x-result.json" in stderr and "contains secrets" in stderr
     assert leaked.split()[1] not in stderr
+    [run] = History(tmp_path / "history.sqlite", readonly=True).runs()
+    assert run["exit_code"] == EXIT_CONFIG, "the history keeps the exit code the run ended with"
 
 
 def test_a_clean_run_folder_keeps_its_exit_code(monkeypatch, tmp_path):
