@@ -28,8 +28,8 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.testclient import TestClient
 
+from authcanary.http import InProcessTransport
 from authcanary.recording import (
     CassetteError,
     RecordingTransport,
@@ -217,10 +217,9 @@ def block_network(monkeypatch):
 
 
 def record_in_process(path: Path, canary: Canary) -> dict[str, httpx.Response]:
-    client = TestClient(make_app(canary))
-    # TestClient builds its own transport; wrap it, since vcrpy's patches never see it.
-    client._transport = RecordingTransport(client._transport, path, Scrubber(canary.known))
-    with client:
+    # the harness's in-process wire, wrapped as the session wraps it (vcrpy's patches never see an ASGI call)
+    transport = RecordingTransport(InProcessTransport(make_app(canary)), path, Scrubber(canary.known))
+    with httpx.Client(transport=transport, base_url="http://testserver") as client:
         return exercise(client, canary)
 
 
