@@ -9,8 +9,8 @@ What each profile must give is what contracts/autodesk/checks.yaml declares (`lo
 - `other_profiles` {deprecation: P}: exit 0, the deprecation finding's `observed` starts with P (v1-removed: the v1
   checks skipped); {outage: true} (server-error): exit 3, unreachable after a 5xx storm, never a violation;
 - every run: requests counted, no secret and no raw token in any file of the run folder, nothing outside --out;
-- the declarations are complete: every check has a profile, every deviation proves something, every profile named
-  is a deviation of the simulator.
+- the declarations themselves (every check has a profile, every deviation proves something, every profile named is
+  a deviation of the simulator) are checked for every vendor in tests/unit/test_check_declarations.py.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from typing import Any
 import pytest
 
 from authcanary.catalog import load_catalog
-from authcanary.contracts import load_contract
 from authcanary.findings import VendorFindings, Violation
 from authcanary.pytest.expectations import VIOLATIONS as RECORDED
 from authcanary.pytest.expectations import ContractViolation, Expect
@@ -204,62 +203,6 @@ ALL_PROFILES = ["documented", *sorted(AutodeskSimulator.deviations)]
 # -- the declarations are complete ---------------------------------------------------------------------------
 def test_the_catalog_declares_checks_and_profiles():
     assert CATALOG.checks and PROVING and VIOLATIONS and INFO_ONLY and DEPRECATION_ONLY and OUTAGES
-
-
-@pytest.mark.parametrize("check_id", sorted(CATALOG.checks))
-def test_every_declared_check_has_a_profile_that_proves_it_fires(check_id):
-    assert CATALOG.checks[check_id].profiles, (
-        f"{check_id} names no deviation that makes it fire: add one to its `profiles` in "
-        "contracts/autodesk/checks.yaml (or a deviation to the simulator that breaks exactly this check)"
-    )
-
-
-def test_every_deviation_proves_a_check():
-    accounted = set(PROVING) | set(CATALOG.other_profiles)
-    missing = sorted(DEVIATIONS - accounted)
-    assert not missing, (
-        f"say what `authcanary run` must report for the deviation(s) {missing}: list each in the "
-        "`profiles` of the check(s) it breaks, or under `other_profiles` (deprecation or outage)"
-    )
-    both = sorted(set(PROVING) & set(CATALOG.other_profiles))
-    assert not both, f"{both}: a deviation proves checks or is proven otherwise, not both"
-
-
-def test_every_profile_named_is_a_deviation_of_the_simulator():
-    named = {f"{spec.id} profiles": set(spec.profiles) for spec in CATALOG.checks.values()}
-    named["other_profiles"] = set(CATALOG.other_profiles)
-    unknown = {where: sorted(names - DEVIATIONS) for where, names in named.items() if names - DEVIATIONS}
-    assert not unknown, f"not deviations of AutodeskSimulator (see `authcanary profiles --vendor autodesk`): {unknown}"
-
-
-def test_every_declared_check_is_one_a_suite_calls():
-    """A declaration no suite uses is stale: its id appears in suites/autodesk/ or strategies/autodesk.py, or it is a
-    contract constant (`check_constants`) or a schemathesis check of test_properties.py (`autodesk.contract.<name>`)."""
-    sources = "\n".join(
-        path.read_text(encoding="utf-8")
-        for path in [*sorted((ROOT / "suites" / "autodesk").glob("*.py")), ROOT / "strategies" / "autodesk.py"]
-    )
-    contract = load_contract(ROOT / "contracts", "autodesk")
-    constants = {
-        path.removeprefix("$.")
-        for semantics in contract.semantics["endpoints"].values()
-        for fields in semantics.get("constants", {}).values()
-        for path in fields
-    }
-    properties = (ROOT / "suites" / "autodesk" / "test_properties.py").read_text(encoding="utf-8")
-    stale = []
-    for check_id in CATALOG.checks:
-        _, area, name = check_id.split(".")
-        used = (
-            name in constants
-            if area == "constant"
-            else re.search(rf"\b{name}\b", properties) is not None
-            if area == "contract"
-            else f'"{check_id}"' in sources
-        )
-        if not used:
-            stale.append(check_id)
-    assert not stale, f"declared but called by no suite: {stale}"
 
 
 # -- documented: compliant -------------------------------------------------------------------------------------

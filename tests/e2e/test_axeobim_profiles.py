@@ -3,8 +3,7 @@ check whose declaration lists it, by check id and with the declared severity: co
 or 0 when the profile proves only `info` checks) and passes the documented profile (exit 0, no violation, the
 documentation's ambiguities and the deprecated error field `message` reported, no drift when run twice), in-process
 and over loopback HTTP. `no-message-field` (the announced removal of `message`) is a deprecation finding, never a
-violation. The declarations themselves are checked too: every check names a deviation that proves it, every deviation
-proves a check, every named deviation exists, and the suites call only declared checks.
+violation. The declarations themselves (every check names a deviation, every deviation proves a check, the suites name only declared checks) are checked for every vendor in tests/unit/test_check_declarations.py.
 
 The in-process runs the selected tests need all start with the module, two at a time, and overlap with the loopback
 tests. By default: the documented profile (twice, for drift) and the deviations of REQUIRED in-process, the
@@ -25,7 +24,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from authcanary.catalog import UNEXPECTED, Catalog, load_catalog
 from authcanary.contracts import load_contract
@@ -58,9 +56,6 @@ REQUIRED = {
 AMBIGUITIES = ["wrong consumer key", "400 or 401", "no Cerqual user", "state", "message", "refresh_token"]
 ENDPOINTS = {"POST /oauth/authenticate", "POST /cerqual/authenticate_user"}
 PROFILE_PARAMS = [pytest.param(name, marks=() if name in REQUIRED else pytest.mark.slow) for name in DEVIATIONS]
-#: the check ids the suites name literally (constants and schemas are named by the engine from the contract)
-CHECK_ID_LITERAL = re.compile(r"""["'](axeobim\.[a-z0-9_]+\.[a-z0-9_]+)["']""")
-SUITE_SOURCES = [*sorted((ROOT / "suites" / "axeobim").glob("*.py")), ROOT / "strategies" / "axeobim.py"]
 TWICE = "documented-twice"  # the documented profile again, against the first run's recordings as its baseline
 
 
@@ -227,62 +222,6 @@ def test_loopback_profile_is_caught(tmp_path, profile):
 
 
 # -- the declarations (contracts/axeobim/checks.yaml) ------------------------------------------------------------
-def test_every_declared_check_has_a_profile():
-    """A check no deviation makes fire is not known to be able to fail."""
-    assert [spec.id for spec in CATALOG.checks.values() if not spec.profiles] == []
-
-
-def test_every_deviation_proves_a_check():
-    """Each deviation of the simulator is listed by a check it makes fire, or proven otherwise (other_profiles), not
-    both."""
-    proving = {profile for spec in CATALOG.checks.values() for profile in spec.profiles}
-    assert [deviation for deviation in DEVIATIONS if deviation not in proving | set(CATALOG.other_profiles)] == []
-    assert proving & set(CATALOG.other_profiles) == set()
-
-
-def test_profiles_name_known_deviations():
-    named = {profile: spec.id for spec in CATALOG.checks.values() for profile in spec.profiles}
-    named.update({profile: "other_profiles" for profile in CATALOG.other_profiles})
-    assert {profile: where for profile, where in named.items() if profile not in DEVIATIONS} == {}
-
-
-def test_declarations_are_complete_and_unique():
-    """The YAML has no duplicate ids (yaml keeps the last silently), and each check says where it comes from."""
-    text = (CONTRACTS / "axeobim" / "checks.yaml").read_text(encoding="utf-8")
-    ids = re.findall(r"^  (axeobim\.[a-z0-9_.]+):", text, flags=re.MULTILINE)
-    assert len(ids) == len(set(ids)) == len(CATALOG.checks)
-    assert set(yaml.safe_load(text)) <= {"checks", "other_profiles", "public_sources"}
-    for spec in CATALOG.checks.values():
-        assert spec.id.startswith("axeobim.") and spec.title and spec.source
-        assert "VENDORS.md §3" in spec.source or "seed 000" in spec.source or "RFC" in spec.source, spec.id
-
-
-def test_suites_name_only_declared_checks_and_every_declared_check_is_named():
-    """The ids the AxeoBIM suites and strategies name, plus the ones the engine names from the contract
-    (`<vendor>.constant.<field>`, `<vendor>.schema.<schema>`, `<vendor>.contract.<schemathesis check>`), are exactly
-    the declared ones."""
-    sources = "\n".join(path.read_text("utf-8") for path in SUITE_SOURCES)
-    literal = set(CHECK_ID_LITERAL.findall(sources))
-    contract = load_contract(CONTRACTS, "axeobim")
-    constants = {
-        f"axeobim.constant.{path.removeprefix('$.').lower()}"
-        for endpoint in contract.semantics["endpoints"].values()
-        for fields in endpoint.get("constants", {}).values()
-        for path in fields
-    }
-    schemas = {
-        f"axeobim.schema.{name.lower()}" for name in contract.openapi["components"]["schemas"] if f'"{name}"' in sources
-    }
-    properties = (ROOT / "suites" / "axeobim" / "test_properties.py").read_text(encoding="utf-8")
-    schemathesis = {
-        spec.id
-        for spec in CATALOG.checks.values()
-        if spec.id.startswith("axeobim.contract.") and spec.id.split(".")[2] in properties
-    }
-    assert literal - set(CATALOG.checks) == set(), "named but not declared"
-    assert set(CATALOG.checks) - literal - constants - schemas - schemathesis == set(), "declared but named nowhere"
-
-
 def test_the_deprecated_field_is_declared_for_the_drift_engine():
     """`message` is kept "for backward compatibility": its disappearance is an announced removal (semantics.yaml
     `deprecated_fields`), on both endpoints, in favour of error_description."""

@@ -1,9 +1,7 @@
 """`authcanary run --vendor bimplus` catches every deviation profile of the Bimplus simulator (exit 1 and a
 violation of every check whose declaration lists it, by check id and with the declared severity:
 contracts/bimplus/checks.yaml) and passes the documented profile (exit 0, the documentation's ambiguities
-reported), in-process and over loopback HTTP. The declarations themselves are checked too: every check names a
-deviation that proves it, every deviation proves a check, every named deviation exists, and the suites call only
-declared checks.
+reported), in-process and over loopback HTTP. The declarations themselves (every check names a deviation, every deviation proves a check, the suites name only declared checks) are checked for every vendor in tests/unit/test_check_declarations.py.
 
 The in-process runs the selected tests need all start with the module, two at a time, and overlap with the
 loopback test. By default: the documented profile and the profiles issue 4 names in-process, and
@@ -14,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -22,10 +19,8 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from authcanary.catalog import UNEXPECTED, Catalog, load_catalog
-from authcanary.contracts import load_contract
 from authcanary.findings import FAILING_SEVERITIES
 from authcanary.simulators.bimplus import BimplusSimulator
 from conftest import RunResult, files_containing, run_authcanary, serve_simulator
@@ -63,12 +58,6 @@ VENDORS_MD_AMBIGUITIES = [
     "Logout path",
 ]
 PROFILE_PARAMS = [pytest.param(name, marks=() if name in REQUIRED else pytest.mark.slow) for name in DEVIATIONS]
-#: the check ids the suites name literally (constants and schemas are named by the engine from the contract)
-CHECK_ID_LITERAL = re.compile(r"""["'](bimplus\.[a-z0-9_]+\.[a-z0-9_]+)["']""")
-SUITE_SOURCES = [
-    *sorted((ROOT / "suites" / "bimplus").glob("*.py")),
-    *sorted((ROOT / "strategies").glob("bimplus*.py")),
-]
 EXAMPLE_READING = "example-reading"  # the embedded target with the access-lifetime option of the examples
 
 
@@ -188,57 +177,6 @@ def test_loopback_documented_is_clean_within_budget_and_live_safe(tmp_path):
 def test_loopback_profile_is_caught(tmp_path, profile):
     with serve_simulator("bimplus", profile, log_dir=tmp_path) as served:
         assert_caught(run_against(served.base_url, tmp_path, "--max-examples", MAX_EXAMPLES), profile)
-
-
-# -- the declarations (contracts/bimplus/checks.yaml) ------------------------------------------------------------
-def test_every_declared_check_has_a_profile():
-    """A check no deviation makes fire is not known to be able to fail."""
-    assert [spec.id for spec in CATALOG.checks.values() if not spec.profiles] == []
-
-
-def test_every_deviation_proves_a_check():
-    """Each deviation of the simulator is listed by a check it makes fire, or proven otherwise (other_profiles)."""
-    proven = {profile for spec in CATALOG.checks.values() for profile in spec.profiles} | set(CATALOG.other_profiles)
-    assert [deviation for deviation in DEVIATIONS if deviation not in proven] == []
-
-
-def test_profiles_name_known_deviations():
-    named = {profile: spec.id for spec in CATALOG.checks.values() for profile in spec.profiles}
-    named.update({profile: "other_profiles" for profile in CATALOG.other_profiles})
-    assert {profile: where for profile, where in named.items() if profile not in DEVIATIONS} == {}
-
-
-def test_declarations_are_complete_and_unique():
-    """The YAML has no duplicate ids (yaml keeps the last silently), and each check says where it comes from."""
-    text = (CONTRACTS / "bimplus" / "checks.yaml").read_text(encoding="utf-8")
-    ids = re.findall(r"^  (bimplus\.[a-z0-9_.]+):", text, flags=re.MULTILINE)
-    assert len(ids) == len(set(ids)) == len(CATALOG.checks)
-    assert set(yaml.safe_load(text)) <= {"checks", "other_profiles", "public_sources"}
-    for spec in CATALOG.checks.values():
-        assert spec.id.startswith("bimplus.") and spec.title and spec.source
-        assert "VENDORS.md §2" in spec.source or "seed 001" in spec.source or "RFC" in spec.source, spec.id
-
-
-def test_suites_name_only_declared_checks_and_every_declared_check_is_named():
-    """The ids the Bimplus suites and strategies name, plus the ones the engine names from the contract
-    (`<vendor>.constant.<field>`, `<vendor>.schema.<schema>`), are exactly the declared ones."""
-    sources = "\n".join(path.read_text("utf-8") for path in SUITE_SOURCES)
-    literal = set(CHECK_ID_LITERAL.findall(sources))
-    contract = load_contract(CONTRACTS, "bimplus")
-    constants = {
-        f"bimplus.constant.{path.removeprefix('$.').lower()}"
-        for endpoint in contract.semantics["endpoints"].values()
-        for fields in endpoint.get("constants", {}).values()
-        for path in fields
-    }
-    schemas = {
-        f"bimplus.schema.{name.lower()}"
-        for part in (contract, *contract.parts())  # the legacy API and the OIDC provider (contracts/bimplus/oidc/)
-        for name in part.openapi["components"]["schemas"]
-        if f'"{name}"' in sources
-    }  # the suites check a body against a schema they name
-    assert literal - set(CATALOG.checks) == set(), "named but not declared"
-    assert set(CATALOG.checks) - literal - constants - schemas == set(), "declared but named nowhere"
 
 
 # -- in-process (results of the runs started with the module) ----------------------------------------------------

@@ -2,9 +2,9 @@
 violation of every check whose declaration lists it, by check id and with the declared severity:
 contracts/kudo/checks.yaml; exit 0 for a deviation that proves only info checks) and passes the documented profile
 (exit 0, zero violations, the documentation's ambiguities reported), in-process and over loopback HTTP. The
-documented recordings drift nowhere: a second run, served over HTTP, live or not, compares clean with the first. The
-declarations themselves are checked too: every check names a deviation that proves it, every deviation proves a
-check, every named deviation exists, and the suites call only declared checks. No run writes the partner key.
+documented recordings drift nowhere: a second run, served over HTTP, live or not, compares clean with the first. No
+run writes the partner key. The declarations themselves are checked for every vendor in
+tests/unit/test_check_declarations.py.
 
 The in-process runs the selected tests need all start with the module, two at a time, and overlap with the
 loopback test. By default: the documented profile and the profiles in REQUIRED in-process, and the documented
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,7 +23,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from authcanary.catalog import UNEXPECTED, Catalog, load_catalog
 from authcanary.findings import FAILING_SEVERITIES
@@ -47,9 +45,6 @@ REQUIRED = {"numbers-as-strings", "expiration-milliseconds", "wrong-key-accepted
 # VENDORS.md "Documentation ambiguities the harness should surface" (Kudo), as a `where` fragment.
 VENDORS_MD_AMBIGUITIES = ["Kudo 403 error body"]
 PROFILE_PARAMS = [pytest.param(name, marks=() if name in REQUIRED else pytest.mark.slow) for name in DEVIATIONS]
-#: the check ids the suites name literally (schemas are named by the engine from the contract)
-CHECK_ID_LITERAL = re.compile(r"""["'](kudo\.[a-z0-9_]+\.[a-z0-9_]+)["']""")
-SUITE_SOURCES = [*sorted((ROOT / "suites" / "kudo").glob("*.py")), ROOT / "strategies" / "kudo.py"]
 JSON_ERRORS = "json-errors"  # the embedded target with the error_format=json option: JSON 403 bodies
 
 
@@ -193,46 +188,6 @@ def test_loopback_documented_is_clean_drift_free_and_live_safe(runs, runs_folder
 def test_loopback_profile_is_caught(tmp_path, profile):
     with serve_simulator("kudo", profile, log_dir=tmp_path) as served:
         assert_caught(run_against(served.base_url, tmp_path, "--max-examples", MAX_EXAMPLES), profile)
-
-
-# -- the declarations (contracts/kudo/checks.yaml) ---------------------------------------------------------------
-def test_every_declared_check_has_a_profile():
-    """A check no deviation makes fire is not known to be able to fail."""
-    assert [spec.id for spec in CATALOG.checks.values() if not spec.profiles] == []
-
-
-def test_every_deviation_proves_a_check():
-    """Each deviation of the simulator is listed by a check it makes fire, or proven otherwise (other_profiles)."""
-    proven = {profile for spec in CATALOG.checks.values() for profile in spec.profiles} | set(CATALOG.other_profiles)
-    assert [deviation for deviation in DEVIATIONS if deviation not in proven] == []
-
-
-def test_profiles_name_known_deviations():
-    named = {profile: spec.id for spec in CATALOG.checks.values() for profile in spec.profiles}
-    named.update({profile: "other_profiles" for profile in CATALOG.other_profiles})
-    assert {profile: where for profile, where in named.items() if profile not in DEVIATIONS} == {}
-
-
-def test_declarations_are_complete_and_unique():
-    """The YAML has no duplicate ids (yaml keeps the last silently), and each check says where it comes from."""
-    text = (CONTRACTS / "kudo" / "checks.yaml").read_text(encoding="utf-8")
-    ids = re.findall(r"^  (kudo\.[a-z0-9_.]+):", text, flags=re.MULTILINE)
-    assert len(ids) == len(set(ids)) == len(CATALOG.checks)
-    assert set(yaml.safe_load(text)) <= {"checks", "other_profiles", "public_sources"}
-    for spec in CATALOG.checks.values():
-        assert spec.id.startswith("kudo.") and spec.title and spec.source
-        assert "VENDORS.md §4" in spec.source or "seed 003" in spec.source, spec.id
-
-
-def test_suites_name_only_declared_checks_and_every_declared_check_is_named():
-    """The ids the Kudo suites and strategies name, plus the schemas they check bodies against
-    (`kudo.schema.<schema>`, named by the engine), are exactly the declared ones."""
-    sources = "\n".join(path.read_text("utf-8") for path in SUITE_SOURCES)
-    literal = set(CHECK_ID_LITERAL.findall(sources))
-    openapi = yaml.safe_load((CONTRACTS / "kudo" / "openapi.yaml").read_text(encoding="utf-8"))
-    schemas = {f"kudo.schema.{name.lower()}" for name in openapi["components"]["schemas"] if f'"{name}"' in sources}
-    assert literal - set(CATALOG.checks) == set(), "named but not declared"
-    assert set(CATALOG.checks) - literal - schemas == set(), "declared but named nowhere"
 
 
 # -- in-process (results of the runs started with the module) ----------------------------------------------------
