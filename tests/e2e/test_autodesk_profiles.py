@@ -348,6 +348,9 @@ class _Canary:
     def base_url(self, vendor: str) -> str:
         return "http://autodesk.sim"
 
+    def base_path(self, vendor: str) -> str:
+        return ""
+
     def vendor_target(self, vendor: str) -> Any:
         return type("VendorTarget", (), {"embedded": False})()
 
