@@ -194,11 +194,13 @@ class History:
             raise
         self._db.execute("COMMIT")
 
-    def amend_exit_code(self, target: str, started: str, exit_code: int) -> None:
-        """The exit code of a recorded run changed after it was recorded (its folder held a secret: exit 2)."""
+    def amend_exit_code(self, target: str, started: str, run_dir: str, exit_code: int) -> None:
+        """The exit code of a recorded run changed after it was recorded (its folder held a secret: exit 2). A run is
+        named by its folder too: two runs of a target may start in the same second."""
         with self._transaction():
             self._db.execute(
-                "UPDATE runs SET exit_code = ? WHERE target = ? AND started = ?", (exit_code, target, started)
+                "UPDATE runs SET exit_code = ? WHERE target = ? AND started = ? AND run_dir = ?",
+                (exit_code, target, started, run_dir),
             )
 
     # -- recording a run --------------------------------------------------------------------------------------

@@ -365,7 +365,7 @@ def _write_outcome(
     if leaked:
         summary["exit_code"] = EXIT_CONFIG  # CI reading summary.json must see the failure too
         write_summary(run_dir, summary)
-        amend_history_exit_code(request, summary)
+        amend_history_exit_code(request, summary, run_dir)
     append_step_summary(summary, run_dir)  # the CI job summary (GITHUB_STEP_SUMMARY) gets the final verdict
     if leaked:
         return EXIT_CONFIG
@@ -764,7 +764,7 @@ def record_history(request: RunRequest, summary: dict[str, Any], run_dir: Path) 
         print(f"authcanary: warning: {error}", file=sys.stderr)
 
 
-def amend_history_exit_code(request: RunRequest, summary: dict[str, Any]) -> None:
+def amend_history_exit_code(request: RunRequest, summary: dict[str, Any], run_dir: Path) -> None:
     """The history keeps the exit code the run ended with, also when the secret scan changed it after recording."""
     if request.history is None or "previous_run" not in summary.get("history", {}):
         return  # not recorded
@@ -773,7 +773,7 @@ def amend_history_exit_code(request: RunRequest, summary: dict[str, Any]) -> Non
     except (HistoryError, OSError, sqlite3.Error):
         return  # recorded moments ago: a file gone bad since only keeps the earlier code
     try:
-        history.amend_exit_code(summary["target"], summary["started"], int(summary["exit_code"]))
+        history.amend_exit_code(summary["target"], summary["started"], str(run_dir), int(summary["exit_code"]))
     except sqlite3.Error:
         pass
     finally:
