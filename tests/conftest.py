@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -192,6 +193,25 @@ class RunResult(NamedTuple):
 #: (PYTHONDONTWRITEBYTECODE), pytest re-does its assertion rewriting of every schemathesis module (~1.5 s) in each
 #: `authcanary run`; a cache prefix keeps the end-to-end tests about a third faster without touching the venv.
 PYCACHE_PREFIX = Path(tempfile.gettempdir()) / f"authcanary-tests-pycache-{os.getuid()}"
+#: the cache folder (hypothesis' files, the contract tests' case store) of the `authcanary` processes the tests
+#: start: one per test session, shared by its xdist workers, never the developer's ~/.cache (whose state would
+#: decide whether a test's contract cases are generated or reused)
+TEST_CACHE_HOME = Path(tempfile.gettempdir()) / (
+    f"authcanary-tests-cache-{os.getuid()}-{os.environ.get('PYTEST_XDIST_TESTRUNUID') or os.getpid()}"
+)
+
+
+def _remove_old_test_caches(older_than: float = 24 * 3600) -> None:
+    """Earlier sessions' cache folders (a session does not know when its last worker is done with its own)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"authcanary-tests-cache-{os.getuid()}-*"):
+        try:
+            if folder != TEST_CACHE_HOME and time.time() - folder.stat().st_mtime > older_than:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass
+
+
+_remove_old_test_caches()
 
 
 def cli_env(**extra: str) -> dict[str, str]:
@@ -203,6 +223,7 @@ def cli_env(**extra: str) -> dict[str, str]:
         and key not in ("GITHUB_STEP_SUMMARY", "AUTHCANARY_SOURCE_URL")  # the harness's own CI job summary stays ours
     }
     env["NO_COLOR"] = "1"
+    env["XDG_CACHE_HOME"] = str(TEST_CACHE_HOME)
     if env.pop("PYTHONDONTWRITEBYTECODE", None) is not None and "PYTHONPYCACHEPREFIX" not in env:
         env["PYTHONPYCACHEPREFIX"] = str(PYCACHE_PREFIX)
     env.update(extra)
