@@ -18,7 +18,7 @@ from authcanary.registry import VENDORS
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = ROOT / "contracts"
-#: where each vendor's checks must say they come from: its section of docs/vendors.md, its seed, or an RFC
+#: where each vendor's checks must say they come from: its section of VENDORS.md (docs/vendors.md), its seed, or an RFC
 DOCUMENTED_IN = {
     "autodesk": ("VENDORS.md §1", "seed 002", "RFC"),
     "bimplus": ("VENDORS.md §2", "seed 001", "RFC"),
