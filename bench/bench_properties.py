@@ -7,11 +7,11 @@ Prints, in one run (repetitions interleaved, medians):
   (a) the property suites of every vendor (suites/*/test_properties.py, suites/bimplus/test_oidc_properties.py) on the
       embedded target, in one pytest process started as `authcanary run` starts it (authcanary.runner.PLUGIN_ARGS):
       requests (findings.json: every request the guarded clients sent) and execution per request, with the verdict
-      against the 2 ms target; the contract tests replay the cases the warm-up stored (authcanary.pytest.cases: as
+      against the 2 ms target; the contract tests reuse the cases the warm-up stored (authcanary.pytest.cases: as
       every embedded run after the first does), and the same suites with `--authcanary-fresh-cases` (a first run,
       every case generated) are printed below it;
   (b) per contract, the same cases three ways: the suite's schemathesis test alone (`-k test_contract_conformance`;
-      its cases replayed, and generated in the "fresh" column),
+      its cases reused, and generated in the "fresh" column),
       schemathesis' CLI (`schemathesis run`, this venv's) against `authcanary serve --vendor V` on loopback, and
       schemathesis' Python API (its engine) against the simulator's ASGI app in-process. The CLI and the API get the
       settings the suite's test used (read from its `schema` by the plugin below: max examples, phases, operations,
@@ -186,7 +186,7 @@ def run_suite(
     work: Path, name: str, files: list[str], examples: int | None, select: str | None = None, fresh: bool = False
 ) -> Sample:
     """The property suites `files` in one pytest process, with this file's plugin; `fresh`: the contract tests
-    generate their cases (`--authcanary-fresh-cases`), else they replay what the case store has."""
+    generate their cases (`--authcanary-fresh-cases`), else they reuse what the case store has."""
     out, timing = work / name, work / f"{name}.json"
     command = [sys.executable, "-m", "pytest", *files, "--target", "sim", "--authcanary-out", str(out)]
     command += ["-o", "addopts=", "-p", "no:cacheprovider", "-q", "-W", "ignore::DeprecationWarning"]
@@ -441,7 +441,7 @@ def main() -> None:
         f" wall, {fresh_cpu:.2f} ms CPU per request ({cpu_ms / fresh_cpu:.2f} of it once the cases are stored)"
     )
     print()
-    print("(b) the same cases: the suite's contract test alone (cases replayed; fresh: generated), schemathesis' CLI")
+    print("(b) the same cases: the suite's contract test alone (cases reused; fresh: generated), schemathesis' CLI")
     print("    (HTTP to serve), its Python API")
     print(
         f"    {'contract':<36} {'max ex':>6} {'ours req':>8} {'ms/req':>7} {'fresh':>6} {'CLI req':>7} {'ms/req':>7} "

@@ -118,7 +118,7 @@ def run(
         bool,
         typer.Option(
             "--fresh-cases",
-            help="Generate the contract tests' cases even where they are stored. An embedded run replays the cases "
+            help="Generate the contract tests' cases even where they are stored. An embedded run reuses the cases "
             "an earlier run with the same contract, settings and libraries generated (generation is deterministic: "
             "they are the same); a live run always generates them.",
         ),

@@ -303,15 +303,133 @@ def test_stored_cases_no_run_reads_for_a_month_are_removed(tmp_path) -> None:
     assert sorted(path.stem for path in tmp_path.iterdir()) == ["new", "read"]
 
 
-def test_only_deterministic_generation_is_replayed() -> None:
-    """Random generation (neither derandomized nor seeded) is new every run: freezing it into a replay would change
-    what the test does, so it is always generated."""
+def _built(schema: Any, settings: hypothesis.settings) -> Any:
+    """The hypothesis test schemathesis builds for the first operation, as the contract tests build it."""
+    from schemathesis.generation.feedback import FeedbackSources
+    from schemathesis.pytest._test_builder import build_operation_test
+
+    def test(case):  # pragma: no cover - built, not run
+        return case
+
+    return build_operation_test(
+        config=schema.config,
+        operation=_operation(schema),
+        test_func=test,
+        given_kwargs={},
+        feedback=FeedbackSources(),
+        explicit_settings=settings,
+    )
+
+
+def test_only_deterministic_generation_is_stored() -> None:
+    """Random generation (neither derandomized nor seeded) is new every run: freezing it into stored cases would
+    change what the test does, so it is always generated. Judged on the settings schemathesis ends up with."""
     from authcanary.pytest.cases import _deterministic
 
+    random = hypothesis.settings(derandomize=False, database=None)
+    assert not _deterministic(_built(schemathesis.openapi.from_path(AUTODESK_CONTRACT), random))
+    assert _deterministic(
+        _built(schemathesis.openapi.from_path(AUTODESK_CONTRACT), hypothesis.settings(derandomize=True))
+    )
     schema = schemathesis.openapi.from_path(AUTODESK_CONTRACT)
-    operation = _operation(schema)
-    random = hypothesis.settings(derandomize=False)
-    assert not _deterministic(schema, operation, random)
-    assert _deterministic(schema, operation, hypothesis.settings(derandomize=True))
     schema.config.generation.update(deterministic=True)
-    assert _deterministic(schema, operation, random)
+    assert _deterministic(_built(schema, hypothesis.settings(database=None)))
+
+
+def test_a_case_stored_by_another_process_keeps_what_generation_marked(tmp_path) -> None:
+    """A container's change-tracking hash is salted per process: a case loaded in another process must not look
+    changed (schemathesis would then judge again whether it is a negative case)."""
+    import subprocess
+    import sys
+
+    from authcanary.pytest.cases import _loads
+
+    script = """
+import pickle, sys, hypothesis, schemathesis
+from authcanary.pytest.cases import _dumps, _unchanged_since_generated
+schema = schemathesis.openapi.from_path(sys.argv[1])
+for result in schema.get_all_operations():
+    operation = result.ok()
+    break
+blobs = []
+@hypothesis.settings(max_examples=40, derandomize=True, database=None, deadline=None)
+@hypothesis.given(case=operation.as_strategy(generation_mode=schemathesis.GenerationMode.NEGATIVE))
+def collect(case):
+    assert _unchanged_since_generated(case)
+    blobs.append((_dumps(case, operation), sorted(str(location) for location in case._meta._dirty)))
+collect()
+pickle.dump(blobs, open(sys.argv[2], "wb"))
+"""
+    out = tmp_path / "blobs.pickle"
+    subprocess.run([sys.executable, "-c", script, str(AUTODESK_CONTRACT), str(out)], check=True, timeout=120)
+    import pickle
+
+    operation = _operation(_SCHEMA)
+    blobs = pickle.loads(out.read_bytes())
+    assert len(blobs) > 10
+    for blob, dirty in blobs:
+        case = _loads(blob, operation)
+        case._check_modifications()
+        assert sorted(str(location) for location in case._meta._dirty) == dirty
+        assert any(case.meta.is_negative_at(location) for location in case.meta.components) or not case.meta.components
+
+
+def test_a_store_this_user_cannot_touch_is_still_read(tmp_path, monkeypatch) -> None:
+    import os
+
+    from authcanary.pytest.cases import CaseStore, _dumps
+
+    operation = _operation(_SCHEMA)
+    store = CaseStore(tmp_path)
+    case = operation.Case(body={"grant_type": "client_credentials"}, media_type="application/x-www-form-urlencoded")
+    store.save("k", operation, [_dumps(case, operation)])
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(os, "utime", refuse)
+    assert store.load("k", operation) == [case]
+
+
+def test_a_stored_file_may_hold_only_what_a_case_is_made_of(tmp_path) -> None:
+    """The store unpickles schemathesis' classes and plain containers only: a file naming anything else (here
+    os.system) is refused, and counts as absent."""
+    import os
+    import pickle
+
+    from authcanary.pytest.cases import STORE_FORMAT, CaseStore
+
+    operation = _operation(_SCHEMA)
+    store = CaseStore(tmp_path)
+
+    class Boom:
+        def __reduce__(self):
+            return (os.system, ("echo should-not-run > " + str(tmp_path / "ran"),))
+
+    with store.path("k").open("wb") as file:
+        pickle.dump({"format": STORE_FORMAT, "operation": operation.label}, file)
+        pickle.dump([pickle.dumps(Boom())], file)
+    assert store.load("k", operation) is None
+    assert not (tmp_path / "ran").exists()
+
+
+def test_a_case_that_cannot_be_stored_is_generated_every_run() -> None:
+    import threading
+
+    from authcanary.pytest.cases import _record
+
+    operation = _operation(_SCHEMA)
+    case = operation.Case(body={"grant_type": "client_credentials"}, media_type="application/x-www-form-urlencoded")
+    assert _record([], case, operation) is not None
+    object.__setattr__(case, "body", {"lock": threading.Lock()})
+    assert _record([], case, operation) is None
+
+
+def test_a_contract_test_is_a_plain_function() -> None:
+    from authcanary.pytest.cases import contract_test
+
+    async def test_async(case):  # pragma: no cover - refused before it could run
+        return case
+
+    with pytest.raises(TypeError, match="async"):
+        contract_test(_SCHEMA, hypothesis.settings())(test_async)

@@ -2,7 +2,7 @@
 
 Options: `--target NAME` (default `sim`), `--targets FILE`, `--vendor V` (repeatable), `--sim-profile P`,
 `--max-examples N`, `--authcanary-out DIR` (where `findings.json` and cassettes go), `--replay BASELINE`,
-`--authcanary-fresh-cases` (authcanary.pytest.cases: contract tests generate their cases instead of replaying).
+`--authcanary-fresh-cases` (authcanary.pytest.cases: contract tests generate their cases, not reuse stored ones).
 Markers: one per vendor (added automatically to tests under `suites/<vendor>/`) and `scenario` (deterministic
 request sequences, recorded as cassettes). The hooks live on `CanarySession` (authcanary.pytest.session), registered
 here as a plugin object; the fixtures in authcanary.pytest.fixtures and authcanary.checks.fixtures.
