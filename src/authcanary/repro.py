@@ -13,7 +13,16 @@ from authcanary.recording.scrub import SHELL_VARIABLE_RE, Scrubber, key_kind
 from authcanary.redact import mask_secrets
 
 FORM = "application/x-www-form-urlencoded"
-_SKIPPED_HEADERS = {"host", "content-length", "accept-encoding", "connection", "user-agent", "accept"}
+#: what the transport adds, and schemathesis' correlation id (random for every case): nothing the vendor answers to
+_SKIPPED_HEADERS = {
+    "host",
+    "content-length",
+    "accept-encoding",
+    "connection",
+    "user-agent",
+    "accept",
+    "x-schemathesis-testcaseid",
+}
 
 
 #: what a repro sends for a credential the check made up (a wrong or near-miss key): any wrong key reproduces it

@@ -77,6 +77,18 @@ def test_curl_repro_uses_variables_for_secrets_and_user_for_basic():
     assert "password=%3Csecret+len%3D12%3E" in command
 
 
+def test_curl_repro_leaves_out_what_the_transport_and_schemathesis_add():
+    """A vendor needs none of them to reproduce the answer; schemathesis' correlation id is new for every case."""
+    request = httpx.Request(
+        "POST",
+        "http://testserver/token",
+        headers={"X-Schemathesis-TestCaseId": "Ab12Cd", "User-Agent": "schemathesis/4", "X-Kept": "yes"},
+    )
+    command = curl_command(request, {})
+    assert "-H 'X-Kept: yes'" in command or "-H 'x-kept: yes'" in command
+    assert "testcaseid" not in command.lower() and "user-agent" not in command.lower()
+
+
 def test_curl_repro_of_credential_headers_never_shows_their_values():
     token = "2b7cfae2-5c3f-4a59-9f5e-0f3b5d8c6a11"
     request = httpx.Request(
