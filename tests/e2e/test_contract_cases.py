@@ -147,7 +147,8 @@ def test_a_damaged_store_is_generated_again(suites):
 
 @pytest.mark.slow
 def test_a_live_target_always_generates_and_stores_nothing(suites, served_simulator, tmp_path):
-    """On a live target stored cases that fail would send its requests twice: the store adds no request to a vendor."""
+    """On a live target stored cases that fail would send their requests twice: the store adds no request to a
+    vendor."""
     served = served_simulator("autodesk")
     targets = write_loop_targets(tmp_path / "targets.toml", served.base_url)
     files = [CONTRACT_TESTS["autodesk"]]
@@ -163,13 +164,13 @@ def test_authcanary_run_reuses_and_fresh_cases_generates(tmp_path):
     env = cli_env(XDG_CACHE_HOME=str(tmp_path / "cache"))
     args = ["run", "--vendor", "autodesk", "--max-examples", "3", "--baseline", str(tmp_path / "none")]
     (tmp_path / "none").mkdir()
-    said = []
+    summaries = []
     runs = [[], [], ["--fresh-cases"], ["--vendor", "kudo", "--workers", "2"]]  # the last: xdist workers count too
     for index, extra in enumerate(runs):
         result = run_authcanary([*args, *extra], tmp_path / f"run-{index}", env=env)
         assert result.code == 0, result.output[-3000:]
-        said.append(next(line for line in result.output.splitlines() if line.startswith("contract cases:")))
-    assert said == [
+        summaries.append(next(line for line in result.output.splitlines() if line.startswith("contract cases:")))
+    assert summaries == [
         "contract cases: 2 operation(s) generated",
         "contract cases: 0 operation(s) generated, 2 reused from the case store",
         "contract cases: 2 operation(s) generated",
