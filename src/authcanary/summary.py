@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,15 @@ def fail_policy(fail_on: str | None) -> FailPolicy:
         raise ValueError(f"--fail-on must be one of {', '.join(FAIL_ON)}, got {fail_on!r}")
     levels = frozenset(FAIL_ON[: FAIL_ON.index(fail_on) + 1])
     return FailPolicy(violations=levels, drift=levels, name=fail_on)
+
+
+def run_policy(summary: Mapping[str, Any]) -> FailPolicy:
+    """The policy a written summary was judged by (its `fail_on`); the default one for a summary without, or with a
+    value this version lacks (reports read summaries of other versions too)."""
+    try:
+        return fail_policy(summary.get("fail_on") or None)
+    except ValueError:
+        return DEFAULT_POLICY
 
 
 def vendor_status(entry: dict[str, Any], policy: FailPolicy = DEFAULT_POLICY) -> str:

@@ -204,6 +204,22 @@ def test_verdict_words_for_each_exit_code(code, words):
         assert "not a contract violation and not drift" in page
 
 
+@pytest.mark.parametrize(
+    "fail_on, words",
+    [
+        (
+            "breaking",
+            "2 failing contract violations and 1 failing drift change found (autodesk). 1 more violation(s) listed "
+            "that fail nothing (waived, or below --fail-on breaking).",
+        ),
+        ("warning", "3 failing contract violations and 2 failing drift changes found (autodesk)."),
+    ],
+)
+def test_the_verdict_counts_what_fails_under_fail_on(fail_on, words):
+    """The run's `--fail-on` decides which findings fail it (summary.vendor_status); the banner counts those."""
+    assert build_context({**realistic_summary(), "fail_on": fail_on})["verdict"]["detail"].startswith(words)
+
+
 def test_vendors_sorted_and_overview(reports):
     page, md = reports
     names = ["autodesk", "axeobim", "bimplus", "kudo"]

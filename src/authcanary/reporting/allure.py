@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from authcanary.errors import ConfigError
 from authcanary.findings import SEVERITIES, each_finding, finding_id
-from authcanary.summary import FailPolicy, fail_policy
+from authcanary.summary import FailPolicy, run_policy
 
 __all__ = [
     "CATEGORIES",
@@ -288,7 +288,7 @@ def finding_results(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     failed when the finding fails the run's policy, skipped for an outage (its checks did not run), else passed; a
     waived finding's message says so. Each keeps its history id across runs (Allure's history of a finding)."""
     when = _millis(summary.get("finished") or summary.get("started"))
-    policy = _policy(summary)
+    policy = run_policy(summary)
     results = []
     for vendor, entry in sorted(_vendors(summary).items()):
         seen = set()
@@ -440,7 +440,7 @@ def _violations_by_id(summary: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 def _annotate_tests(results: Path, summary: Mapping[str, Any]) -> None:
     """Give the results of the tests that found violations (their `finding` labels) each check's documented source
     (RFC links, its declaration's `source_url`) and waiver (an issue link; a waived test's message says so)."""
-    violations, policy = _violations_by_id(summary), _policy(summary)
+    violations, policy = _violations_by_id(summary), run_policy(summary)
     if not violations:
         return
     for path in results.glob("*-result.json"):
@@ -533,11 +533,3 @@ def _millis(stamp: Any) -> int:
         return int(dt.datetime.fromisoformat(str(stamp)).timestamp() * 1000)
     except ValueError:
         return int(dt.datetime.now(dt.UTC).timestamp() * 1000)
-
-
-def _policy(summary: Mapping[str, Any]) -> FailPolicy:
-    """The run's `--fail-on` policy (the default one for a summary without, or with a value this version lacks)."""
-    try:
-        return fail_policy(summary.get("fail_on") or None)
-    except ValueError:
-        return fail_policy(None)

@@ -28,7 +28,7 @@ from markupsafe import Markup
 
 from authcanary.files import write_atomically
 from authcanary.findings import SEVERITIES
-from authcanary.summary import SCHEMA
+from authcanary.summary import DEFAULT_POLICY, SCHEMA, FailPolicy, run_policy
 
 __all__ = [
     "SCHEMA",
@@ -659,7 +659,9 @@ def _ambiguity(raw: dict[str, Any]) -> dict[str, Any]:
     return {"where": _text(raw.get("where")) or "", "text": _text(raw.get("text"))}
 
 
-def _vendor(name: str, raw: Any, index: int, run_day: date | None) -> dict[str, Any]:
+def _vendor(
+    name: str, raw: Any, index: int, run_day: date | None, policy: FailPolicy = DEFAULT_POLICY
+) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raw = {"error": f"malformed vendor entry in summary: {_text(raw)}"}
     status = _status(raw.get("status"))
@@ -733,10 +735,11 @@ def _vendor(name: str, raw: Any, index: int, run_day: date | None) -> dict[str, 
         "lost": sum(outage["count"] for outage in outages),
         "violations": violations,
         "violations_breaking": sum(1 for v in violations if v["severity"]["key"] == "breaking"),
-        "violations_failing": sum(1 for v in violations if not v["life"]["waived"]),
-        "drift_breaking_failing": sum(
-            1 for d in drift if d["severity"]["key"] == "breaking" and not d["life"]["waived"]
+        # what fails the run, as summary.vendor_status judges it: the --fail-on severities, unless waived
+        "violations_failing": sum(
+            1 for v in violations if v["severity"]["key"] in policy.violations and not v["life"]["waived"]
         ),
+        "drift_failing": sum(1 for d in drift if d["severity"]["key"] in policy.drift and not d["life"]["waived"]),
         "drift": drift,
         "drift_groups": groups,
         "drift_by_severity": drift_by_severity,
@@ -762,7 +765,7 @@ def _verdict(exit_code: Any, vendors: list[dict[str, Any]], fail_on: str | None 
     code = exit_code if isinstance(exit_code, int) and not isinstance(exit_code, bool) else None
     # waived findings are listed but never what makes a run fail
     n_viol = sum(v["violations_failing"] for v in vendors)
-    n_breaking = sum(v["drift_breaking_failing"] for v in vendors)
+    n_drift = sum(v["drift_failing"] for v in vendors)
     n_other_drift = sum(len(v["drift"]) - v["drift_by_severity"]["breaking"] for v in vendors)
     n_waived = sum(v["history"]["waived"] for v in vendors)
     n_expired = sum(v["history"]["expired"] for v in vendors)
@@ -781,16 +784,17 @@ def _verdict(exit_code: Any, vendors: list[dict[str, Any]], fail_on: str | None 
         parts = []
         if n_viol:
             parts.append(_plural(n_viol, "failing contract violation"))
-        if n_breaking:
-            parts.append(_plural(n_breaking, "breaking drift change"))
-        affected = [v["name"] for v in vendors if v["violations_failing"] or v["drift_breaking_failing"]]
+        if n_drift:
+            parts.append(_plural(n_drift, f"{'failing' if fail_on else 'breaking'} drift change"))
+        affected = [v["name"] for v in vendors if v["violations_failing"] or v["drift_failing"]]
         if parts:
             detail = f"{_join_words(parts)} found"
             if affected:
                 detail += f" ({_join_words(affected)})"
             detail += "."
             if more := sum(len(v["violations"]) for v in vendors) - n_viol:
-                detail += f" {more} more violation(s) listed that fail nothing (waived, or info)."
+                below = f"below --fail-on {fail_on}" if fail_on else "info"
+                detail += f" {more} more violation(s) listed that fail nothing (waived, or {below})."
         elif fail_on:
             detail = f"Findings at or above the --fail-on {fail_on} level were found."
         else:
@@ -848,7 +852,8 @@ def build_context(summary: dict[str, Any]) -> dict[str, Any]:
     history = _history(summary.get("history"))
     waivers = _waivers(summary.get("waivers"))
     names = sorted(raw_vendors, key=lambda n: (str(n).lower(), str(n)))
-    vendors = [_vendor(str(name), raw_vendors[name], i, run_day) for i, name in enumerate(names, start=1)]
+    policy = run_policy(summary)
+    vendors = [_vendor(str(name), raw_vendors[name], i, run_day, policy) for i, name in enumerate(names, start=1)]
     calendar = _calendar(vendors)
     # the GitHub anchors of the vendor sections depend on the headings before them in report.md
     md_slugs: dict[str, int] = {}
@@ -878,7 +883,6 @@ def build_context(summary: dict[str, Any]) -> dict[str, Any]:
         "migration_ready": sum(v["readiness"]["ready"] for v in vendors),
         "migration_failing": sum(v["readiness"]["failing"] for v in vendors),
         "ambiguities": sum(len(v["ambiguities"]) for v in vendors),
-        "violations_failing": sum(v["violations_failing"] for v in vendors),
         **{key: sum(v["history"][key] for v in vendors) for key in ("new", "open", "resolved", "waived", "expired")},
     }
     error = _text(summary.get("error"))
