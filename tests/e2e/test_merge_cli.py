@@ -3,6 +3,7 @@ job summary each step appends to GITHUB_STEP_SUMMARY, and the example nightly wo
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from xml.etree import ElementTree
@@ -119,18 +120,21 @@ def test_the_nightly_workflow_is_ready_to_copy():
     assert "${{ github.run_id }}" in restore["with"]["key"] and restore["with"]["key"] == save["with"]["key"]
     assert restore["with"]["restore-keys"].strip() == "authcanary-history-${{ matrix.vendor }}-"
     assert save["if"].startswith("always()")  # the history is kept on the nights with findings too
-    upload = next(step for step in steps if step.get("uses", "").startswith("actions/upload-artifact@"))
-    assert upload["if"] == "always()"
-    assert upload["with"]["path"].splitlines() == [  # the run folder, and a history the run set aside as damaged
-        "reports/run-${{ matrix.vendor }}/",
-        "reports/history-${{ matrix.vendor }}.sqlite.corrupt-*",
-    ]
+    uploads = [step for step in steps if step.get("uses", "").startswith("actions/upload-artifact@")]
+    upload, set_aside = uploads
+    assert upload["if"] == set_aside["if"] == "always()"
+    # one path only: upload-artifact roots an artifact of several paths at their common folder (reports/), and
+    # merge would then find run-<vendor>/summary.json instead of summary.json at the artifact's root
+    assert upload["with"]["path"] == "reports/run-${{ matrix.vendor }}/"
+    assert set_aside["with"]["path"] == "reports/history-${{ matrix.vendor }}.sqlite.corrupt-*"
+    assert set_aside["with"]["if-no-files-found"] == "ignore"
 
     merge = workflow["jobs"]["merge"]
     assert merge["needs"] == "run" and "cancelled()" in merge["if"]
     merge_steps = merge["steps"]
     download = next(step for step in merge_steps if step.get("uses", "").startswith("actions/download-artifact@"))
     assert download["with"]["pattern"] == upload["with"]["name"].replace("${{ matrix.vendor }}", "*")
+    assert not fnmatch.fnmatch(set_aside["with"]["name"], download["with"]["pattern"]), "merge gets run folders only"
     assert any("python3 dev.py merge" in step.get("run", "") for step in merge_steps)
     final = next(step for step in merge_steps if step.get("uses", "").startswith("actions/upload-artifact@"))
     assert final["if"] == "always()" and final["with"]["path"] == "reports/merged/"
