@@ -276,7 +276,7 @@ TYPO_TARGET = (
         ("history that is a folder", "a folder, not a history file"),
     ],
 )
-def test_bad_policy_input_is_a_config_error_before_anything_runs(tmp_path, case, says):
+def test_bad_policy_input_is_a_config_error_before_anything_runs(monkeypatch, tmp_path, case, says):
     request_: dict[str, object] = {
         "unknown fail-on": {"fail_on": "critical"},
         "missing waivers file": {"waivers": tmp_path / "no-such-waivers.toml"},
@@ -285,10 +285,9 @@ def test_bad_policy_input_is_a_config_error_before_anything_runs(tmp_path, case,
     }[case]
     (tmp_path / "waivers.toml").write_text(TYPO_TARGET)
     (tmp_path / "history").mkdir()
+    monkeypatch.setattr(runner.pytest, "main", lambda args: pytest.fail("the suites ran despite the bad input"))
     with pytest.raises(ConfigError, match=says):
-        request = RunRequest(vendors=["autodesk"], root=ROOT, out=tmp_path / "run", **request_)  # type: ignore[arg-type]
-        runner.prepare(request)
-        runner.load_run_waivers(request)
+        runner.run(RunRequest(vendors=["autodesk"], root=ROOT, out=tmp_path / "run", **request_))  # type: ignore[arg-type]
     assert not (tmp_path / "run").exists()
 
 

@@ -99,7 +99,8 @@ WITH_HISTORY = summary(
 )
 
 
-def test_nothing_is_written_without_github_step_summary(tmp_path):
+def test_nothing_is_written_without_github_step_summary(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where a relative default would land
     assert append_step_summary(WITH_HISTORY, RUN_DIR, environ={}) is False
     assert append_step_summary(WITH_HISTORY, RUN_DIR, environ={"GITHUB_STEP_SUMMARY": ""}) is False
     assert list(tmp_path.iterdir()) == []
