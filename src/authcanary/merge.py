@@ -1,4 +1,5 @@
-"""`authcanary merge`: the run folders of a per-vendor CI matrix (or of parallel workers) as one run folder.
+"""`authcanary merge`: the run folders of a per-vendor CI matrix as one run folder (a run's own parallel workers are
+combined by the run itself: authcanary.pytest.workers.read_findings).
 
 Each input is a finished run; every run lists every vendor, and a vendor's entry is taken from the one run that ran
 it (the others list it as "not selected with --vendor"). What is merged and how (docs/interfaces.md "CI"):

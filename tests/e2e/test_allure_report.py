@@ -21,7 +21,6 @@ from npm_packages import installed
 from conftest import run_authcanary
 
 ALLURE_DIR = Path(__file__).with_name("allure")
-#: installed packages, outside the checkout: one folder per lock file content
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,6 @@ LEGACY_LOGIN = {"user_id": USER, "password": PASSWORD, "application_id": SETTING
 
 JS_DIR = Path(__file__).with_name("js")
 SCRIPT = JS_DIR / "oidc_clients.mjs"
-#: installed packages, outside the checkout: one folder per lock file content
 MIN_NODE = 20  # openid-client v6 and jose v6 need Node's global fetch and WebCrypto
 
 

@@ -64,7 +64,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """Workers keep hypothesis' files where the controller keeps them (a run: a temporary folder, not ./.hypothesis)."""
+    """Workers keep hypothesis' files where the controller keeps them (a run: ~/.cache/authcanary/hypothesis, never
+    ./.hypothesis), and with them the contract tests' case store."""
     from hypothesis.configuration import storage_directory
 
     node.workerinput["authcanary_hypothesis_home"] = str(storage_directory(intent_to_write=False).home_directory)

@@ -255,7 +255,7 @@ WAIVER_EXPIRED_MD = "\u274c"
 #: the schemes a link from our own configuration may have (a check's source_url, a waiver's ticket)
 SOURCE_URL_SCHEMES = ("https://", "http://", "file://")
 TICKET_URL_SCHEMES = ("https://", "http://")
-#: at most this many runs in the trend strip (the history keeps 14)
+#: at most this many runs in the trend strip (a summary carries the last 14: history.TREND_RUNS)
 TREND_MAX = 30
 
 _SECTION_NUMBER = r"(?:\d+(?:\.\d+)*|[A-Z](?:\.\d+)*)(?![A-Za-z0-9])"
