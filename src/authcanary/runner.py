@@ -257,7 +257,7 @@ def run(request: RunRequest) -> int:
                 )
                 report_leaks(run_dir, target)  # what it wrote so far stays behind
                 return EXIT_CONFIG
-            findings = _read_findings(run_dir)
+            findings = read_findings(run_dir)
             return _write_outcome(request, target, run_dir, started, findings, waivers)
         except KeyboardInterrupt:
             pass
@@ -382,7 +382,7 @@ def finish_interrupted(
     whatever the run had written before; returns 130. A further Ctrl-C waits until this is written."""
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        findings = _read_findings(run_dir) if findings is None else findings
+        findings = read_findings(run_dir) if findings is None else findings
         summary = build_summary(
             target,
             request,
@@ -600,11 +600,6 @@ def explain_expected_drift(result: DriftResult, findings: dict[str, Any], day: s
                 f"{len(skipped)} recorded scenario(s) skipped in this run: their missing steps are not drift"
             )
     return notes
-
-
-def _read_findings(run_dir: Path) -> dict[str, Any]:
-    """The findings the test session (or each xdist worker) wrote, folded into summary.json."""
-    return read_findings(run_dir)
 
 
 def build_summary(

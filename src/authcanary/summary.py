@@ -87,8 +87,6 @@ class FailPolicy:
 
     violations: frozenset[str] = FAILING_SEVERITIES
     drift: frozenset[str] = frozenset({"breaking"})
-    #: the `--fail-on` value it came from; None: the default policy
-    name: str | None = None
 
 
 #: `--fail-on` values, like oasdiff's: the least severe finding that fails the run
@@ -104,7 +102,7 @@ def fail_policy(fail_on: str | None) -> FailPolicy:
     if fail_on not in FAIL_ON:
         raise ValueError(f"--fail-on must be one of {', '.join(FAIL_ON)}, got {fail_on!r}")
     levels = frozenset(FAIL_ON[: FAIL_ON.index(fail_on) + 1])
-    return FailPolicy(violations=levels, drift=levels, name=fail_on)
+    return FailPolicy(violations=levels, drift=levels)
 
 
 def run_policy(summary: Mapping[str, Any]) -> FailPolicy:

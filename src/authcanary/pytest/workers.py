@@ -58,16 +58,15 @@ def findings_file(out: Path, worker: str | None) -> Path:
     return out / (FINDINGS if worker is None else f"findings-{worker}.json")
 
 
-def read_findings(out: Path, remove: bool = True) -> dict[str, Any]:
+def read_findings(out: Path) -> dict[str, Any]:
     """Every vendor's findings in `out`, from a one-process run or from each worker's file (the files are folded
-    into summary.json, so they are removed once read unless `remove` is False). A vendor reported by two files
-    would mean its tests ran on two workers: that is an error, never a silent merge."""
+    into summary.json, so they are removed once read). A vendor reported by two files would mean its tests ran on two
+    workers: that is an error, never a silent merge."""
     vendors: dict[str, Any] = {}
     for path in sorted(out.glob("findings*.json")):
         for vendor, findings in json.loads(path.read_text(encoding="utf-8"))["vendors"].items():
             if vendor in vendors:
                 raise RuntimeError(f"{vendor}: findings from two workers ({path.name} and another): not merged")
             vendors[vendor] = findings
-        if remove:
-            path.unlink()
+        path.unlink()
     return vendors
