@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from authcanary.drift import step_endpoint
 from authcanary.findings import each_finding, finding_id
 from authcanary.waivers import waived
 
@@ -108,8 +109,7 @@ def _title(kind: str, entry: dict[str, Any]) -> str:
 
 def _endpoint(kind: str, entry: dict[str, Any]) -> str:
     if kind == "drift":
-        parts = str(entry.get("key", "")).split("#")
-        return parts[1].split(" [")[0] if len(parts) > 1 else ""
+        return step_endpoint(str(entry.get("key", "")))
     return str(entry.get("endpoint", ""))
 
 

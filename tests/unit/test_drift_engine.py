@@ -523,3 +523,13 @@ def test_drift_markdown_escapes_vendor_values_as_the_run_report_does(tmp_path):
     row = next(line for line in md_path.read_text().splitlines() if line.startswith("| breaking"))
     assert f"| {md_code(hostile)} | {md_code('')} |" in row
     assert "\n## heading" not in md_path.read_text()
+
+
+def test_a_drift_keys_endpoint_is_its_request_line():
+    """What history, reports, Allure and the CI digest name a drift finding by (authcanary.drift.step_endpoint)."""
+    from authcanary.drift import step_endpoint
+
+    key = "autodesk/test_scenarios.test_v1_happy_path#POST /authentication/v1/authenticate?x=1 [client_id]#2"
+    assert step_endpoint(key) == "POST /authentication/v1/authenticate?x=1"
+    assert step_endpoint("autodesk/test_x#GET /teams#1") == "GET /teams"
+    assert step_endpoint("no signature") == ""

@@ -154,7 +154,14 @@ def _scenario(finding: dict[str, str]) -> str:
 
 
 def _endpoint(finding: dict[str, str]) -> str:
-    return finding["key"].split("#")[1].split(" [")[0]
+    return step_endpoint(finding["key"])
+
+
+def step_endpoint(key: str) -> str:
+    """`METHOD /path?query` of a drift key `<vendor>/<test id>#<METHOD /path?query [body keys]>#<n>` (the test id is
+    the harness's, never shown to a vendor); "" for a key without one."""
+    parts = key.split("#")
+    return parts[1].split(" [")[0].strip() if len(parts) > 1 else ""
 
 
 def compare(

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from authcanary.drift import step_endpoint
 from authcanary.errors import ConfigError
 from authcanary.findings import SEVERITIES, each_finding, finding_id
 from authcanary.summary import FailPolicy, run_policy
@@ -314,7 +315,7 @@ def _finding_result(
 ) -> dict[str, Any]:
     severity = finding.get("severity") if finding.get("severity") in SEVERITIES else None
     if kind == "drift":
-        endpoint = _drift_endpoint(str(finding.get("key", "")))
+        endpoint = step_endpoint(str(finding.get("key", "")))
         name = f"drift: {finding.get('kind', '')} {finding.get('path', '')}".strip() + f" ({finding.get('key', '')})"
         message = (
             f"Drift ({severity or 'unrated'}): {finding.get('kind', '')} at {finding.get('path') or 'the step'}: "
@@ -377,12 +378,6 @@ def _finding_result(
         "parameters": [],
         "titlePath": ["authcanary findings", vendor, kind],
     }
-
-
-def _drift_endpoint(key: str) -> str:
-    """`METHOD /path` of a drift key `<vendor>/<test id>#<METHOD /path [body keys]>#<k>`."""
-    parts = key.split("#")
-    return " ".join(parts[1].split()[:2]) if len(parts) >= 3 else ""
 
 
 def _short(value: Any, limit: int = 300) -> str:

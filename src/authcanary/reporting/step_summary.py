@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from authcanary.drift import step_endpoint
 from authcanary.findings import SEVERITIES
 
 from .render import VERDICTS, build_context, md_code, md_text
@@ -238,9 +239,7 @@ def _finding_line(vendor: str, kind: str, item: dict[str, Any]) -> str:
         what += f" on {_code(item['endpoint'])}" if item.get("endpoint") else ""
     elif kind == "drift":
         what += f" {_code(item.get('kind'))}" + (f" at {_code(item['path'])}" if item.get("path") else "")
-        # the key is `<vendor>/<test id>#<METHOD /path ...>#<n>`: its request line says more than the test
-        key = str(item.get("key") or "").split("#")
-        request = " ".join(key[1].split()[:2]) if len(key) >= 3 else ""
+        request = step_endpoint(str(item.get("key") or ""))  # its request line says more than the test id
         what += f" on {_code(request)}" if request else f" in {_code(item.get('key'))}"
     elif kind == "deprecation":
         what += f" {_code(item.get('endpoint'))}: {md_text(item.get('observed'), limit=CELL)}"

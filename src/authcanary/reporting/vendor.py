@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import authcanary
+from authcanary.drift import step_endpoint
 from authcanary.errors import ConfigError
 from authcanary.files import write_atomically
 from authcanary.findings import SEVERITIES
@@ -144,12 +145,6 @@ def _violation(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _drift_endpoint(key: str) -> str:
-    """`METHOD /path?q` of a step key `<vendor>/<test id>#<signature>#<k>` (the test id is ours, never shown)."""
-    parts = key.split("#")
-    return parts[1].split(" [")[0].strip() if len(parts) >= 3 else ""
-
-
 def _drift(raw: dict[str, Any]) -> dict[str, Any]:
     kind = _clean(raw.get("kind")) or ""
     path = _clean(raw.get("path")) or ""
@@ -157,7 +152,7 @@ def _drift(raw: dict[str, Any]) -> dict[str, Any]:
     return {
         "kind": "drift",
         "title": f"{what[:1].upper()}{what[1:]}" + (f": {path}" if path and path != "status" else ""),
-        "endpoint": _drift_endpoint(_text(raw.get("key")) or ""),
+        "endpoint": step_endpoint(_text(raw.get("key")) or ""),
         "severity": _severity(raw.get("severity")),
         "reference": "",
         "expected_label": "Behaviour observed in an earlier run",
