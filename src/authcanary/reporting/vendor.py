@@ -10,7 +10,6 @@ escaped by default, exactly as in the run report (:mod:`authcanary.reporting.ren
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from pathlib import Path
@@ -22,6 +21,7 @@ from authcanary.drift import step_endpoint
 from authcanary.errors import ConfigError
 from authcanary.files import write_atomically
 from authcanary.findings import SEVERITIES
+from authcanary.summary import read_summary
 
 from .render import (
     _env,
@@ -311,13 +311,7 @@ def load_summary(run_dir: Path) -> dict[str, Any]:
     fix = "Pass the folder of a finished `authcanary run` (it holds summary.json)."
     if not path.is_file():
         raise ConfigError(f"{run_dir}: no summary.json, so not the folder of a finished run.", fix)
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError(f"{path}: unreadable ({exc}).", fix) from None
-    if not isinstance(summary, dict) or not isinstance(summary.get("vendors"), dict):
-        raise ConfigError(f"{path}: not a run summary (no 'vendors' object).", fix)
-    return summary
+    return read_summary(path, fix)
 
 
 def vendor_report_paths(run_dir: Path, vendor: str, out: Path | None) -> tuple[Path, Path]:
