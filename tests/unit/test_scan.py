@@ -781,3 +781,20 @@ def test_every_name_and_ending_key_kind_knows_is_prefiltered():
             for separator, flag in ((": ", _KEY), ("=", _KEY), (":\n", _STATE)):
                 marks = _Prefilter(set()).marks(f"{key}{separator}Zq8x7Lm2\n".encode())
                 assert marks.get(0, 0) & flag, (key, separator)
+
+
+def test_a_text_in_memory_is_scanned_as_the_file_it_would_be(tmp_path):
+    """`scan_texts` (what a report checks before writing) finds what `scan_paths` finds in the same file."""
+    from authcanary.recording.scan import scan_paths, scan_texts
+
+    text = (
+        "# digest\n\nAuthorization: Bearer "
+        + "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXZhbHVlLTEyMzQ1Ng"
+        + "\nok\n"
+    )
+    (tmp_path / "digest.md").write_text(text, encoding="utf-8")
+    on_disk = [(hit.line, hit.kind) for hit in scan_paths([tmp_path / "digest.md"])]
+    in_memory = scan_texts({"digest.md": text})
+    assert on_disk and [(hit.line, hit.kind) for hit in in_memory] == on_disk
+    assert in_memory[0].file.name == "digest.md"
+    assert scan_texts({"clean.md": "# nothing to see\n"}) == []

@@ -39,7 +39,7 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -127,6 +127,15 @@ def scan_paths(
     error) are never reported, however random they look. Raises FileNotFoundError for a path that does not exist.
     """
     return _scan(paths, known_secrets, known_public)
+
+
+def scan_texts(
+    texts: Mapping[str, str], known_secrets: Iterable[str] = (), known_public: Iterable[str] = ()
+) -> list[SecretHit]:
+    """Scan documents held in memory (name -> text) as `scan_paths` scans files of those names: what a report is
+    about to write, before it is written."""
+    context = _Context(known_secrets, known_public)
+    return [hit for name, text in texts.items() for hit in _FileScan(Path(name), context).scan(_blocks([text]))]
 
 
 def _scan(

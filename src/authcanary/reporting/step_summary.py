@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -69,12 +68,9 @@ def _warn(message: str) -> None:
 
 def _looks_secret(text: str) -> bool:
     """The run scans its folder after the digest is appended: scan the digest itself first."""
-    from authcanary.recording.scan import scan_paths
+    from authcanary.recording.scan import scan_texts
 
-    with tempfile.TemporaryDirectory(prefix="authcanary-step-summary-") as folder:
-        path = Path(folder) / "step-summary.md"
-        path.write_text(text, encoding="utf-8")
-        return bool(scan_paths([path]))
+    return bool(scan_texts({"step-summary.md": text}))
 
 
 def render_step_summary(summary: dict[str, Any], run_dir: Path, environ: Mapping[str, str] | None = None) -> str:

@@ -11,7 +11,6 @@ escaped by default, exactly as in the run report (:mod:`authcanary.reporting.ren
 from __future__ import annotations
 
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -344,13 +343,10 @@ def _refuse_baseline(paths: tuple[Path, Path], run_dir: Path, summary: dict[str,
 
 
 def _scan(texts: dict[str, str]) -> list[str]:
-    """Suspected secrets in the rendered documents (scanned in a private temporary folder, never in place)."""
-    from authcanary.recording.scan import scan_paths
+    """Suspected secrets in the rendered documents, before they are written."""
+    from authcanary.recording.scan import scan_texts
 
-    with tempfile.TemporaryDirectory(prefix="authcanary-vendor-report-") as tmp:
-        for name, text in texts.items():
-            (Path(tmp) / name).write_text(text, encoding="utf-8")
-        return [f"{hit.file.name}:{hit.line}: {hit.kind}" for hit in scan_paths([tmp])]
+    return [f"{hit.file.name}:{hit.line}: {hit.kind}" for hit in scan_texts(texts)]
 
 
 def write_vendor_report(run_dir: Path, vendor: str, out: Path | None = None) -> tuple[Path, Path]:
