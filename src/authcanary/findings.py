@@ -18,6 +18,11 @@ SEVERITIES = ("breaking", "warning", "info")
 FAILING_SEVERITIES = frozenset({"breaking", "warning"})
 
 
+def severity_rank(severity: object) -> int:
+    """Where a severity sorts, worst first; anything unknown after `info`."""
+    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
+
+
 @dataclass
 class Violation:
     #: what the check holds the vendor to (the declared title, and what this occurrence was about)

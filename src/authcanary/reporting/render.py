@@ -27,7 +27,7 @@ import jinja2
 from markupsafe import Markup
 
 from authcanary.files import write_atomically
-from authcanary.findings import SEVERITIES
+from authcanary.findings import SEVERITIES, severity_rank
 from authcanary.summary import DEFAULT_POLICY, SCHEMA, FailPolicy, run_policy
 
 __all__ = [
@@ -212,13 +212,6 @@ def _join_words(parts: list[str]) -> str:
     if len(parts) <= 1:
         return "".join(parts)
     return ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
-def _severity_rank(severity: str) -> int:
-    try:
-        return SEVERITIES.index(severity)
-    except ValueError:
-        return len(SEVERITIES)
 
 
 def _severity(value: Any) -> dict[str, str]:
@@ -548,7 +541,7 @@ def _grouped(violations: list[dict[str, Any]]) -> list[dict[str, Any]]:
             out[key] = v
             continue
         tests = list(dict.fromkeys([*known["tests"], *v["tests"]]))
-        if _severity_rank(v["severity"]["key"]) < _severity_rank(known["severity"]["key"]):
+        if severity_rank(v["severity"]["key"]) < severity_rank(known["severity"]["key"]):
             out[key] = known = v
         known["tests"] = tests
     return list(out.values())
@@ -681,11 +674,11 @@ def _vendor(
     ]
     # waived findings last: what fails the run comes first
     violations.sort(
-        key=lambda v: (v["life"]["waived"], _severity_rank(v["severity"]["key"]), v["check"].lower(), v["endpoint"])
+        key=lambda v: (v["life"]["waived"], severity_rank(v["severity"]["key"]), v["check"].lower(), v["endpoint"])
     )
 
     drift = [_drift(d) for d in _entries(raw.get("drift"), "drift")]
-    drift.sort(key=lambda d: (_severity_rank(d["severity"]["key"]), d["key"], d["path"], d["kind"]))
+    drift.sort(key=lambda d: (severity_rank(d["severity"]["key"]), d["key"], d["path"], d["kind"]))
     groups: list[dict[str, Any]] = []
     for item in drift:
         if not groups or groups[-1]["severity"]["key"] != item["severity"]["key"]:

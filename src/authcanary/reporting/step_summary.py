@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from authcanary.drift import step_endpoint
-from authcanary.findings import SEVERITIES
+from authcanary.findings import SEVERITIES, severity_rank
 
 from .render import VERDICTS, build_context, md_code, md_text
 
@@ -217,8 +217,7 @@ def _findings(raw_vendors: dict[str, Any]) -> list[str]:
 
 def _rank(kind: str, item: dict[str, Any]) -> int:
     if kind in ("violation", "drift"):
-        severity = item.get("severity")
-        return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
+        return severity_rank(item.get("severity"))
     return 1 if kind == "outage" else 2  # an outage reads like a warning, a deprecation like info
 
 

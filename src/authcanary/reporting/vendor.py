@@ -19,7 +19,7 @@ import authcanary
 from authcanary.drift import step_endpoint
 from authcanary.errors import ConfigError
 from authcanary.files import write_atomically
-from authcanary.findings import SEVERITIES
+from authcanary.findings import severity_rank
 from authcanary.summary import read_summary
 
 from .render import (
@@ -219,10 +219,6 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
-def _severity_rank(key: str) -> int:
-    return SEVERITIES.index(key) if key in SEVERITIES else len(SEVERITIES)
-
-
 def ran_vendors(summary: dict[str, Any]) -> list[str]:
     """The vendors of a run that were not skipped."""
     vendors = summary.get("vendors")
@@ -247,7 +243,7 @@ def build_vendor_context(summary: dict[str, Any], vendor: str) -> dict[str, Any]
     )
     findings += [f for d in _dicts(raw.get("deprecations")) if (f := _deprecation(d, run_day))]
     findings.sort(
-        key=lambda f: (_severity_rank(f["severity"]["key"]), _KIND_ORDER[f["kind"]], f["title"].lower(), f["endpoint"])
+        key=lambda f: (severity_rank(f["severity"]["key"]), _KIND_ORDER[f["kind"]], f["title"].lower(), f["endpoint"])
     )
     for number, finding in enumerate(findings, start=1):
         finding["number"] = number
