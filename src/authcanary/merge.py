@@ -36,6 +36,7 @@ from authcanary.summary import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_UNREACHABLE,
+    NOT_RUN_NOTES,
     SCHEMA,
     interrupted,
     read_json,
@@ -46,8 +47,6 @@ from authcanary.targets import Target, load_target
 
 __all__ = ["merge_runs"]
 
-#: the notes `runner.build_summary` gives a vendor the run did not run: such an entry is never the merged one
-NOT_RUN_NOTES = ("not selected with --vendor", "not configured for target")
 #: top-level summary keys merged by their own rule; any other key is kept when every run that has it agrees
 _OWN_RULE = {
     "schema",

@@ -37,6 +37,8 @@ from authcanary.summary import (
     EXIT_CONFIG,
     EXIT_INTERRUPTED,
     FAIL_ON,
+    NOT_CONFIGURED_NOTE,
+    NOT_SELECTED_NOTE,
     SCHEMA,
     exit_code,
     fail_policy,
@@ -621,9 +623,9 @@ def build_summary(
     for vendor in sorted(VENDORS):
         notes = []
         if vendor not in target.vendors:
-            notes.append(f"not configured for target '{target.name}': skipped")
+            notes.append(NOT_CONFIGURED_NOTE.format(target=target.name))
         elif request.vendors and vendor not in request.vendors:
-            notes.append("not selected with --vendor: skipped")
+            notes.append(NOT_SELECTED_NOTE)
         notes += (drift_notes or {}).get(vendor, [])
         vendors[vendor] = vendor_entry(findings.get(vendor), (drift or {}).get(vendor, []), notes, policy)
         vendors[vendor]["drift_checked"] = vendor in (drift or {})  # compared with a baseline (not replay, has one)

@@ -81,6 +81,13 @@ def vendor_entry(
     return entry
 
 
+#: the notes of a vendor the run did not run (not in the target, or left out by --vendor); `authcanary merge` tells
+#: such an entry from the vendor's own run by them
+NOT_CONFIGURED_NOTE = "not configured for target '{target}': skipped"
+NOT_SELECTED_NOTE = "not selected with --vendor: skipped"
+NOT_RUN_NOTES = (NOT_CONFIGURED_NOTE.split(" '")[0], NOT_SELECTED_NOTE.split(":")[0])
+
+
 @dataclass(frozen=True)
 class FailPolicy:
     """Which findings fail the run (`--fail-on`): violations and drift of these severities, unless waived."""
