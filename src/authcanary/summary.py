@@ -162,7 +162,7 @@ def read_summary(path: Path, fix: str) -> dict[str, Any]:
     summary = read_json(path, fix)
     vendors = summary.get("vendors") if isinstance(summary, dict) else None
     if not isinstance(vendors, dict) or not all(isinstance(entry, dict) for entry in vendors.values()):
-        raise ConfigError(f"{path}: not a run summary (no vendor entries).", fix)
+        raise ConfigError(f"{path}: unreadable: not a run summary (no vendor entries).", fix)
     if summary.get("schema") != SCHEMA:
         raise ConfigError(f"{path}: schema {summary.get('schema')!r}, not {SCHEMA}.", fix)
     return dict(summary)
